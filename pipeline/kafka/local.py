@@ -1,0 +1,368 @@
+"""A single-node Apache Kafka broker in KRaft mode, run from jars that Maven resolves.
+
+Used by `journeys kafka start|stop|status`, `journeys demo` and the integration tests. The
+jars come from Maven Central through the pinned `pom.xml` beside this file and are cached
+(`jars_dir`), so only the first start needs the network. The broker's log directory lives
+under `home` and is kept across stops, so messages survive a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline.kafka.exceptions import (
+    BrokerAlreadyRunning,
+    BrokerNotRunning,
+    BrokerStartFailed,
+    MissingPrerequisite,
+)
+
+POM = Path(__file__).with_name("pom.xml")
+LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
+MIN_JAVA = 17
+
+
+@dataclass(frozen=True)
+class BrokerState:
+    pid: int
+    port: int
+    controller_port: int
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def java_major_version(java: str) -> int:
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False)
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if not match:
+        return 0
+    major = int(match.group(1))
+    # Java 8 and older report "1.8".
+    return int(match.group(2) or 0) if major == 1 else major
+
+
+def require_java() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise MissingPrerequisite(
+            "Java is not installed: the local Kafka broker needs Java 17 or newer on PATH "
+            "(Debian: apt-get install openjdk-17-jre-headless)."
+        )
+    version = java_major_version(java)
+    if version < MIN_JAVA:
+        raise MissingPrerequisite(
+            f"Java {version} found at {java}: the local Kafka broker needs Java {MIN_JAVA}+."
+        )
+    return java
+
+
+def require_maven() -> str:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise MissingPrerequisite(
+            "Maven is not installed: it resolves the Kafka broker's jars from Maven Central "
+            "on the first start (Debian: apt-get install maven)."
+        )
+    return mvn
+
+
+def pom_digest() -> str:
+    return hashlib.sha256(POM.read_bytes()).hexdigest()[:16]
+
+
+def ensure_jars(jars_dir: Path, say: Callable[[str], None] = lambda _: None) -> Path:
+    """Resolve the pinned broker jars into `jars_dir` once; later calls use the cache."""
+    marker = jars_dir / ".resolved"
+    if marker.exists() and marker.read_text().strip() == pom_digest():
+        return jars_dir
+    mvn = require_maven()
+    say(f"resolving Apache Kafka jars with Maven into {jars_dir} (first start only)")
+    staging = jars_dir.with_name(jars_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+        f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
+        raise BrokerStartFailed("Maven could not resolve the Kafka jars:\n" + "\n".join(tail))
+    shutil.rmtree(jars_dir, ignore_errors=True)
+    staging.rename(jars_dir)
+    marker.write_text(pom_digest())
+    return jars_dir
+
+
+class LocalBroker:
+    """One KRaft broker+controller on loopback, owned through a state file under `home`."""
+
+    def __init__(self, home: Path, jars_dir: Path, preferred_port: int = 9092, heap: str = "512m"):
+        self.home = home
+        self.jars_dir = jars_dir
+        self.preferred_port = preferred_port
+        self.heap = heap
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "broker.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "broker.log"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "data"
+
+    # --- state -------------------------------------------------------------------------
+    def state(self) -> BrokerState | None:
+        """The running broker, or None; a stale state file (dead process) is removed."""
+        if not self.state_file.exists():
+            return None
+        try:
+            raw = json.loads(self.state_file.read_text())
+            state = BrokerState(int(raw["pid"]), int(raw["port"]), int(raw["controller_port"]))
+        except (ValueError, KeyError):
+            self.state_file.unlink(missing_ok=True)
+            return None
+        if not _is_our_broker(state.pid):
+            self.state_file.unlink(missing_ok=True)
+            return None
+        return state
+
+    def _last_ports(self) -> tuple[int, int] | None:
+        ports = self.home / "ports.json"
+        if not ports.exists():
+            return None
+        raw = json.loads(ports.read_text())
+        return int(raw["port"]), int(raw["controller_port"])
+
+    def _choose_ports(self) -> tuple[int, int]:
+        last = self._last_ports()
+        if last and all(port_is_free(p) for p in last):
+            return last
+        port = self.preferred_port if port_is_free(self.preferred_port) else free_port()
+        controller = free_port()
+        while controller == port:
+            controller = free_port()
+        return port, controller
+
+    # --- lifecycle ---------------------------------------------------------------------
+    def start(
+        self, timeout: float = 90.0, say: Callable[[str], None] = lambda _: None
+    ) -> BrokerState:
+        running = self.state()
+        if running is not None:
+            raise BrokerAlreadyRunning(
+                f"the local Kafka broker is already running at {running.bootstrap_servers} "
+                f"(pid {running.pid})"
+            )
+        java = require_java()
+        ensure_jars(self.jars_dir, say)
+        self.home.mkdir(parents=True, exist_ok=True)
+        port, controller_port = self._choose_ports()
+        if port != self.preferred_port and self._last_ports() is None:
+            say(f"port {self.preferred_port} is taken; using free port {port}")
+        config = self._write_config(port, controller_port)
+        self._format_storage(java, config)
+        process = self._launch(java, config)
+        state = BrokerState(process.pid, port, controller_port)
+        self.state_file.write_text(json.dumps(state.__dict__))
+        (self.home / "ports.json").write_text(
+            json.dumps({"port": port, "controller_port": controller_port})
+        )
+        try:
+            self._wait_until_ready(process, state, timeout)
+        except BrokerStartFailed:
+            self._terminate(process.pid, grace=5.0)
+            self.state_file.unlink(missing_ok=True)
+            raise
+        return state
+
+    def stop(self, grace: float = 30.0) -> BrokerState:
+        state = self.state()
+        if state is None:
+            raise BrokerNotRunning("the local Kafka broker is not running")
+        self._terminate(state.pid, grace)
+        self.state_file.unlink(missing_ok=True)
+        return state
+
+    def kill(self) -> None:
+        """Stop without a clean shutdown (tests use it to simulate a crash)."""
+        state = self.state()
+        if state is not None:
+            os.kill(state.pid, signal.SIGKILL)
+            _wait_gone(state.pid, 10.0)
+            self.state_file.unlink(missing_ok=True)
+
+    # --- internals ---------------------------------------------------------------------
+    def _write_config(self, port: int, controller_port: int) -> Path:
+        config = self.home / "server.properties"
+        settings = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.log_dir.resolve()),
+            # One node: every internal topic must accept a replication factor of one.
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "num.partitions": "1",
+            "auto.create.topics.enable": "true",
+            # Without this a new consumer group waits 3 s before its first assignment.
+            "group.initial.rebalance.delay.ms": "0",
+            "log.retention.hours": "-1",
+            "log.segment.bytes": str(64 * 1024 * 1024),
+        }
+        config.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+        return config
+
+    def _classpath(self) -> str:
+        return str(self.jars_dir.resolve() / "*")
+
+    def _format_storage(self, java: str, config: Path) -> None:
+        if (self.log_dir / "meta.properties").exists():
+            return  # formatted before: keep the data (and the cluster id) across restarts
+        cluster_id = _cluster_id()
+        cmd = [java, "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
+               "-t", cluster_id, "-c", str(config)]  # fmt: skip
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BrokerStartFailed(
+                "formatting the broker's storage failed:\n" + done.stdout + done.stderr
+            )
+
+    def _launch(self, java: str, config: Path) -> subprocess.Popen[bytes]:
+        cmd = [
+            java, f"-Xmx{self.heap}", "-Xms128m", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
+            f"-Dkafka.logs.file={self.log_file.resolve()}",
+            "-cp", self._classpath(), "kafka.Kafka", str(config),
+        ]  # fmt: skip
+        console = open(self.home / "broker.out", "ab")  # noqa: SIM115 - handed to the child
+        # A new session: the broker outlives the CLI that started it, and Ctrl-C in the
+        # terminal does not reach it.
+        return subprocess.Popen(
+            cmd, stdout=console, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def _wait_until_ready(
+        self, process: subprocess.Popen[bytes], state: BrokerState, timeout: float
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise BrokerStartFailed(
+                    f"the broker exited with code {process.returncode}; last log lines:\n"
+                    + self._log_tail()
+                )
+            if broker_answers(state.bootstrap_servers):
+                return
+            time.sleep(0.3)
+        raise BrokerStartFailed(
+            f"the broker did not answer within {timeout:.0f} s:\n" + self._log_tail()
+        )
+
+    def _log_tail(self, lines: int = 20) -> str:
+        text = ""
+        for path in (self.home / "broker.out", self.log_file):
+            if path.exists():
+                text += "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) + "\n"
+        return text
+
+    def _terminate(self, pid: int, grace: float) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        if not _wait_gone(pid, grace):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            _wait_gone(pid, 10.0)
+
+
+def broker_answers(bootstrap_servers: str) -> bool:
+    """True when the broker completes a metadata request (not merely accepts TCP)."""
+    host, _, port = bootstrap_servers.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1.0):
+            pass
+    except OSError:
+        return False
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
+    except (KafkaError, OSError, ValueError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+def _cluster_id() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def _is_our_broker(pid: int) -> bool:
+    """The pid is alive and is a Kafka broker (guards against a recycled pid)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"kafka.Kafka" in cmdline
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _is_our_broker(pid):
+            return True
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    return not _is_our_broker(pid)

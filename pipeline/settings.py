@@ -1,0 +1,154 @@
+"""The one settings object: every knob is a `JOURNEYS_` environment variable.
+
+`load_settings()` is the only way the CLI and the worker read configuration, so an invalid
+value fails at start with a message that names the variable, not deep inside a client.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "JOURNEYS_"
+
+
+class SettingsError(ValueError):
+    """A configuration value is invalid; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    # --- local state -------------------------------------------------------------------
+    data_dir: Path = Field(
+        default=Path(".journeys"),
+        description="Where embedded state lives: chdb data, the local broker, its jar cache.",
+    )
+
+    # --- Kafka -------------------------------------------------------------------------
+    kafka_bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        description="Comma-separated host:port list. When unset and the local broker runs, "
+        "its address is used.",
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_local_port: int = Field(
+        default=9092,
+        ge=1,
+        le=65535,
+        description="Preferred port of the local broker; a free one is used when it is taken.",
+    )
+    kafka_local_heap: str = Field(default="512m", pattern=r"^[0-9]+[mMgG]$")
+
+    # --- topics ------------------------------------------------------------------------
+    topic_touchpoints: str = Field(default="touchpoints", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    topic_dead_letters: str = Field(default="touchpoints.dlq", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    topic_scores: str = Field(default="journeys.scores", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    topic_alerts: str = Field(default="journeys.alerts", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    topic_partitions: int = Field(default=4, ge=1, le=1024)
+
+    # --- ClickHouse --------------------------------------------------------------------
+    clickhouse_mode: Literal["embedded", "server"] = "embedded"
+    clickhouse_url: str = Field(
+        default="http://localhost:8123", pattern=r"^https?://[^\s/]+(:[0-9]+)?/?$"
+    )
+    clickhouse_user: str = "default"
+    clickhouse_password: SecretStr = SecretStr("")
+    clickhouse_database: str = Field(default="journeys", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _host_port_list(cls, value: str) -> str:
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"expected host:port[,host:port...], got {server.strip()!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _sasl_needs_credentials(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_"):
+            missing = [
+                name
+                for name in ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                names = ", ".join(ENV_PREFIX + m.upper() for m in missing)
+                raise ValueError(f"security protocol {self.kafka_security_protocol} needs {names}")
+        return self
+
+    # --- derived -----------------------------------------------------------------------
+    @property
+    def clickhouse_dir(self) -> Path:
+        return self.data_dir / "clickhouse"
+
+    @property
+    def kafka_home(self) -> Path:
+        return self.data_dir / "kafka"
+
+    @property
+    def kafka_jars_dir(self) -> Path:
+        return self.data_dir / "kafka" / "lib"
+
+    @cached_property
+    def bootstrap_servers(self) -> str:
+        """The broker to talk to: the configured one, else the running local broker."""
+        if "kafka_bootstrap_servers" in self.model_fields_set:
+            return self.kafka_bootstrap_servers
+        state = self.kafka_home / "broker.json"
+        if state.exists():
+            try:
+                return str(json.loads(state.read_text())["bootstrap_servers"])
+            except (ValueError, KeyError):
+                pass
+        return self.kafka_bootstrap_servers
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Security options in the spelling kafka-python and aiokafka share."""
+        options: dict[str, Any] = {"security_protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            if self.kafka_sasl_password is not None:
+                options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_cafile:
+            options["ssl_cafile"] = str(self.kafka_ssl_cafile)
+        if self.kafka_ssl_certfile:
+            options["ssl_certfile"] = str(self.kafka_ssl_certfile)
+        if self.kafka_ssl_keyfile:
+            options["ssl_keyfile"] = str(self.kafka_ssl_keyfile)
+        return options
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and overrides); raise SettingsError naming each bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = ENV_PREFIX + field.upper() if field else "settings"
+        value = error.get("input")
+        secret = "password" in field
+        shown = (
+            "" if secret or not field or isinstance(value, dict) else f" (got {str(value)[:60]!r})"
+        )
+        lines.append(f"{name}: {error['msg']}{shown}")
+    return "invalid configuration: " + "; ".join(lines)

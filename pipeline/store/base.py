@@ -1,0 +1,63 @@
+"""The one store interface both ClickHouse backends implement.
+
+Everything above this line (migrations, the sink, dashboards tests, the report) speaks only
+`Store`, so the embedded engine (chdb) and a ClickHouse server run the same DDL and queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import orjson
+
+Row = Mapping[str, Any]
+
+
+class StoreError(RuntimeError):
+    """A statement failed in ClickHouse; the message carries the server's reason."""
+
+
+class TransientStoreError(StoreError):
+    """A failure worth retrying (connection, timeout, overload): the data was not written."""
+
+
+class Store(Protocol):
+    database: str
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run one statement (DDL or DML) that returns nothing."""
+
+    def insert(
+        self, table: str, rows: Sequence[Row] | bytes, dedup_token: str | None = None
+    ) -> None:
+        """Insert rows (dicts, or ready JSONEachRow bytes) into `table` of the database.
+
+        `dedup_token` makes a retried insert of the same batch a no-op in ClickHouse
+        (`insert_deduplication_token`), which is how at-least-once delivery stays exact.
+        """
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run a SELECT; `{name:Type}` placeholders are bound server-side from `params`."""
+
+    def close(self) -> None: ...
+
+
+def json_each_row(rows: Iterable[Row]) -> bytes:
+    """Rows as ClickHouse JSONEachRow; datetimes become ISO strings ClickHouse parses."""
+    return b"".join(orjson.dumps(row, option=orjson.OPT_UTC_Z) + b"\n" for row in rows)
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a migration file on `;` at line ends; `--` comment lines are dropped."""
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    statements, current = [], []
+    for line in lines:
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            statements.append("\n".join(current).strip().rstrip(";").strip())
+            current = []
+    tail = "\n".join(current).strip()
+    if tail:
+        statements.append(tail)
+    return [s for s in statements if s]

@@ -1,0 +1,96 @@
+"""Numbered, forward-only migrations: `NNNN_name.sql` files beside this module.
+
+Applied in order and recorded in `schema_migrations`; a migration already recorded is
+skipped, so running twice changes nothing. A recorded migration whose file has since been
+edited is an error: a published migration is never changed, a new one is added instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pipeline.store.base import Store, StoreError, split_statements
+
+MIGRATIONS_DIR = Path(__file__).parent
+_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+LEDGER_DDL = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version UInt32,
+    name String,
+    checksum String,
+    applied_at DateTime64(3, 'UTC')
+) ENGINE = ReplacingMergeTree ORDER BY version
+"""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def statements(self) -> list[str]:
+        return split_statements(self.sql)
+
+
+def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    migrations = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _NAME.match(path.name)
+        if not match:
+            raise StoreError(f"migration file {path.name!r} is not named NNNN_lower_snake.sql")
+        migrations.append(Migration(int(match.group(1)), match.group(2), path.read_text()))
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise StoreError(f"two migration files share a version number: {sorted(versions)}")
+    return migrations
+
+
+def applied_migrations(store: Store) -> dict[int, str]:
+    store.execute(LEDGER_DDL)
+    rows = store.query("SELECT version, checksum FROM schema_migrations FINAL")
+    return {int(r["version"]): str(r["checksum"]) for r in rows}
+
+
+def apply_migrations(
+    store: Store,
+    migrations: list[Migration] | None = None,
+    say: Callable[[str], None] = lambda _: None,
+) -> list[Migration]:
+    """Apply what is not applied yet, in order; return the migrations applied now."""
+    migrations = load_migrations() if migrations is None else migrations
+    done = applied_migrations(store)
+    applied = []
+    for migration in migrations:
+        if migration.version in done:
+            if done[migration.version] != migration.checksum:
+                raise StoreError(
+                    f"migration {migration.version:04d}_{migration.name} was edited after it was "
+                    "applied; add a new migration instead of changing a published one"
+                )
+            continue
+        say(f"applying {migration.version:04d}_{migration.name}")
+        for statement in migration.statements:
+            store.execute(statement)
+        store.insert(
+            "schema_migrations",
+            [{
+                "version": migration.version,
+                "name": migration.name,
+                "checksum": migration.checksum,
+                "applied_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            }],
+        )  # fmt: skip
+        applied.append(migration)
+    return applied

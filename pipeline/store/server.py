@@ -1,0 +1,60 @@
+"""The server backend: a ClickHouse server or cluster through clickhouse-connect."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pipeline.store.base import Row, StoreError, TransientStoreError, json_each_row
+
+
+class ServerStore:
+    def __init__(self, url: str, user: str, password: str, database: str):
+        import clickhouse_connect
+
+        self.database = database
+        try:
+            bootstrap = clickhouse_connect.get_client(dsn=url, username=user, password=password)
+            bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+            bootstrap.close()
+            self._client = clickhouse_connect.get_client(
+                dsn=url, username=user, password=password, database=database
+            )
+        except Exception as exc:
+            raise _classify(exc) from exc
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        try:
+            self._client.command(sql, parameters=dict(params) if params else None)
+        except Exception as exc:
+            raise _classify(exc) from exc
+
+    def insert(
+        self, table: str, rows: Sequence[Row] | bytes, dedup_token: str | None = None
+    ) -> None:
+        body = rows if isinstance(rows, bytes) else json_each_row(rows)
+        if not body:
+            return
+        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        try:
+            self._client.raw_insert(table, insert_block=body, settings=settings, fmt="JSONEachRow")
+        except Exception as exc:
+            raise _classify(exc) from exc
+
+    def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        try:
+            result = self._client.query(sql, parameters=dict(params) if params else None)
+        except Exception as exc:
+            raise _classify(exc) from exc
+        return list(result.named_results())
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _classify(exc: Exception) -> StoreError:
+    from clickhouse_connect.driver.exceptions import OperationalError
+
+    if isinstance(exc, OperationalError | ConnectionError | TimeoutError):
+        return TransientStoreError(str(exc))
+    return StoreError(str(exc))

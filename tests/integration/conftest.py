@@ -1,0 +1,76 @@
+"""Real services for integration tests: a local Apache Kafka broker and chdb.
+
+A service that cannot start fails the tests that need it (the fixture raises); nothing here
+skips. The broker's jars come from the repo's cache (`make jars`), its data from tmp.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.kafka import LocalBroker
+from pipeline.kafka.local import free_port
+from pipeline.store import Store, apply_migrations
+from pipeline.store.embedded import EmbeddedStore, open_embedded
+
+REPO = Path(__file__).resolve().parents[2]
+JARS_DIR = Path(os.environ.get("JOURNEYS_DATA_DIR", REPO / ".journeys")) / "kafka" / "lib"
+
+pytestmark = pytest.mark.integration
+
+
+def new_broker(home: Path) -> LocalBroker:
+    return LocalBroker(home, JARS_DIR, preferred_port=free_port(), heap="512m")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    broker = new_broker(tmp_path_factory.mktemp("kafka"))
+    broker.start(timeout=120)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def bootstrap_servers(kafka_broker: LocalBroker) -> str:
+    state = kafka_broker.state()
+    assert state is not None, "the session's Kafka broker died"
+    return state.bootstrap_servers
+
+
+@pytest.fixture
+def unique_name(request: pytest.FixtureRequest) -> str:
+    """A topic / group / database name no other test uses."""
+    base = "".join(c if c.isalnum() else "_" for c in request.node.name)[:40]
+    return f"t_{base}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def chdb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("chdb")
+
+
+@pytest.fixture(scope="session")
+def store(chdb_dir: Path) -> Store:
+    """The session's chdb, on a random database with every migration applied.
+
+    chdb allows one data directory per process, so all tests of a session share it; a test
+    that needs a clean slate takes `fresh_store` (a database of its own) instead.
+    """
+    migrated = open_embedded(chdb_dir, f"journeys_{uuid.uuid4().hex[:8]}")
+    apply_migrations(migrated)
+    return migrated
+
+
+@pytest.fixture
+def fresh_store(chdb_dir: Path, unique_name: str) -> Iterator[EmbeddedStore]:
+    """A migrated database of this test's own, dropped afterwards."""
+    isolated = open_embedded(chdb_dir, unique_name)
+    apply_migrations(isolated)
+    yield isolated
+    isolated.drop_database()
