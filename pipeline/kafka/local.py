@@ -102,6 +102,8 @@ def pom_digest() -> str:
 
 def ensure_jars(jars_dir: Path, say: Callable[[str], None] = lambda _: None) -> Path:
     """Resolve the pinned broker jars into `jars_dir` once; later calls use the cache."""
+    # Absolute: Maven resolves a relative outputDirectory against the pom's folder.
+    jars_dir = jars_dir.absolute()
     marker = jars_dir / ".resolved"
     if marker.exists() and marker.read_text().strip() == pom_digest():
         return jars_dir

@@ -8,10 +8,13 @@ is stopped.
 
 from __future__ import annotations
 
+import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -88,9 +91,20 @@ class EmbeddedStore:
         self._run(sql + body.decode())
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
-        result = self._run(sql, "JSONEachRow", params)
+        result = self._run(sql, "JSONCompactEachRowWithNamesAndTypes", params)
         data = result.bytes() if hasattr(result, "bytes") else bytes(result)
-        return [orjson.loads(line) for line in data.splitlines() if line]
+        lines = data.splitlines()
+        if not lines:
+            return []
+        names, types = orjson.loads(lines[0]), orjson.loads(lines[1])
+        converters = [python_value(t) for t in types]
+        return [
+            {
+                name: convert(value)
+                for name, convert, value in zip(names, converters, row, strict=True)
+            }
+            for row in map(orjson.loads, lines[2:])
+        ]
 
     def drop_database(self) -> None:
         self._run(f"DROP DATABASE IF EXISTS `{self.database}`", use=False)
@@ -100,6 +114,32 @@ class EmbeddedStore:
     def close(self) -> None:
         # The engine lives as long as the process, so another store can still use it.
         pass
+
+
+def python_value(clickhouse_type: str) -> Callable[[Any], Any]:
+    """A converter giving the Python value clickhouse-connect would give for this type,
+    so callers see the same rows from both backends (datetimes aware, integers as int)."""
+    inner = clickhouse_type
+    for wrapper in ("LowCardinality(", "Nullable("):
+        if inner.startswith(wrapper):
+            inner = inner[len(wrapper) : -1]
+    if inner.startswith("DateTime"):
+        zone = re.search(r"'([^']+)'", inner)
+        tz = ZoneInfo(zone.group(1)) if zone and zone.group(1) != "UTC" else UTC
+        return _nullable(lambda value: datetime.fromisoformat(value).replace(tzinfo=tz))
+    if inner == "Date" or inner == "Date32":
+        return _nullable(date.fromisoformat)
+    if inner.startswith(("Int", "UInt")):
+        return _nullable(int)
+    return _identity
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+def _nullable(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else convert(value)
 
 
 def open_embedded(path: Path, database: str) -> EmbeddedStore:

@@ -35,7 +35,11 @@ class ServerStore:
         body = rows if isinstance(rows, bytes) else json_each_row(rows)
         if not body:
             return
-        settings = {"insert_deduplication_token": dedup_token} if dedup_token else None
+        # JSONEachRow carries ISO-8601 times ("...T10:00:00.123Z"); a server's default
+        # `basic` parser rejects them (chdb already defaults to best_effort).
+        settings: dict[str, Any] = {"date_time_input_format": "best_effort"}
+        if dedup_token:
+            settings["insert_deduplication_token"] = dedup_token
         try:
             self._client.raw_insert(table, insert_block=body, settings=settings, fmt="JSONEachRow")
         except Exception as exc:

@@ -1,0 +1,179 @@
+"""The local Apache Kafka broker: real messages in and out, restarts, one broker at a time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+
+from pipeline.kafka import LocalBroker
+from tests.integration.conftest import JARS_DIR, new_broker
+
+REPO = Path(__file__).resolve().parents[2]
+JOURNEYS = str(Path(sys.executable).with_name("journeys"))
+
+
+def create_topic(bootstrap: str, name: str, partitions: int) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
+    finally:
+        admin.close()
+
+
+def produce(bootstrap: str, topic: str, count: int, keys: int = 50) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    for i in range(count):
+        producer.send(topic, key=f"customer-{i % keys}".encode(), value=str(i).encode())
+    producer.flush()
+    producer.close()
+
+
+def consume_all(
+    bootstrap: str, topic: str, group: str, expected: int
+) -> list[tuple[int, bytes, int]]:
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=15_000,
+    )
+    seen: list[tuple[int, bytes, int]] = []
+    try:
+        for message in consumer:
+            seen.append((message.partition, message.key, int(message.value)))
+            if len(seen) >= expected:
+                break
+    finally:
+        consumer.close()
+    return seen
+
+
+def test_ten_thousand_messages_come_back_in_order_per_partition(
+    bootstrap_servers: str, unique_name: str
+) -> None:
+    create_topic(bootstrap_servers, unique_name, partitions=4)
+    produce(bootstrap_servers, unique_name, 10_000)
+    seen = consume_all(bootstrap_servers, unique_name, unique_name, 10_000)
+
+    assert sorted(value for _, _, value in seen) == list(range(10_000))
+    per_partition: dict[int, list[int]] = defaultdict(list)
+    partitions_of_key: dict[bytes, set[int]] = defaultdict(set)
+    for partition, key, value in seen:
+        per_partition[partition].append(value)
+        partitions_of_key[key].add(partition)
+    assert len(per_partition) == 4, "keys should spread over every partition"
+    for values in per_partition.values():
+        assert values == sorted(values), "a partition delivered out of order"
+    assert all(len(p) == 1 for p in partitions_of_key.values()), "a key spans partitions"
+
+
+def test_messages_survive_a_stop_and_a_restart(tmp_path: Path) -> None:
+    broker = new_broker(tmp_path / "kafka")
+    first = broker.start(timeout=120)
+    try:
+        produce(first.bootstrap_servers, "survivors", 500)
+        broker.stop()
+        assert broker.state() is None
+        second = broker.start(timeout=120)
+        assert second.port == first.port, "a restart should keep the broker's address"
+        seen = consume_all(second.bootstrap_servers, "survivors", "after-restart", 500)
+        assert sorted(value for _, _, value in seen) == list(range(500))
+    finally:
+        if broker.state() is not None:
+            broker.stop()
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [JOURNEYS, *args], capture_output=True, text=True, env=env, timeout=180, check=False
+    )
+
+
+def broker_processes(data_dir: Path) -> list[str]:
+    """Command lines of live Kafka brokers whose configuration lies under `data_dir`."""
+    found = []
+    for cmdline_file in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            cmdline = cmdline_file.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # the process ended while we looked
+        if "kafka.Kafka" in cmdline and str(data_dir) in cmdline:
+            found.append(cmdline)
+    return found
+
+
+def test_cli_start_twice_runs_one_broker(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    # Reuse the cached jars: link them where this data directory expects them.
+    (data_dir / "kafka").mkdir(parents=True)
+    (data_dir / "kafka" / "lib").symlink_to(JARS_DIR.resolve(), target_is_directory=True)
+    env = {**os.environ, "JOURNEYS_DATA_DIR": str(data_dir), "JOURNEYS_KAFKA_LOCAL_PORT": "9092"}
+    try:
+        first = run_cli("kafka", "start", env=env)
+        assert first.returncode == 0, first.stderr
+        assert "Kafka broker running at" in first.stdout
+        second = run_cli("kafka", "start", env=env)
+        assert second.returncode == 0, second.stderr
+        assert "already running" in second.stdout
+        assert len(broker_processes(data_dir)) == 1
+        status = run_cli("kafka", "status", env=env)
+        assert status.returncode == 0 and "running at 127.0.0.1:" in status.stdout
+    finally:
+        stopped = run_cli("kafka", "stop", env=env)
+    assert stopped.returncode == 0, stopped.stderr
+    assert broker_processes(data_dir) == []
+    status = run_cli("kafka", "status", env=env)
+    assert status.returncode == 3 and "not running" in status.stdout
+
+
+def test_a_taken_port_is_replaced_by_a_free_one_and_said(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        taken = blocker.getsockname()[1]
+        broker = LocalBroker(tmp_path / "kafka", JARS_DIR, preferred_port=taken)
+        said: list[str] = []
+        state = broker.start(timeout=120, say=said.append)
+        try:
+            assert state.port != taken
+            assert any(
+                f"port {taken} is taken" in line and str(state.port) in line for line in said
+            )
+        finally:
+            broker.stop()
+
+
+def test_missing_java_is_named(tmp_path: Path) -> None:
+    bare_path = tmp_path / "bin"
+    bare_path.mkdir()
+    env = {**os.environ, "PATH": str(bare_path), "JOURNEYS_DATA_DIR": str(tmp_path / "d")}
+    done = run_cli("kafka", "start", env=env)
+    assert done.returncode == 1
+    assert "Java is not installed" in done.stderr
+
+
+def test_missing_maven_is_named_when_jars_are_not_cached(tmp_path: Path) -> None:
+    bare_path = tmp_path / "bin"
+    bare_path.mkdir()
+    java = subprocess.run(["which", "java"], capture_output=True, text=True, check=True).stdout
+    (bare_path / "java").symlink_to(Path(java.strip()).resolve())
+    env = {**os.environ, "PATH": str(bare_path), "JOURNEYS_DATA_DIR": str(tmp_path / "d")}
+    done = run_cli("kafka", "start", env=env)
+    assert done.returncode == 1
+    assert "Maven is not installed" in done.stderr
+
+
+@pytest.fixture(autouse=True)
+def _jars_are_cached() -> None:
+    assert (JARS_DIR / ".resolved").exists(), f"run `make jars` first: no Kafka jars in {JARS_DIR}"

@@ -1,0 +1,118 @@
+"""The store interface on the real ClickHouse engine (chdb): migrations and round trips."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from pipeline.store import StoreError, apply_migrations, load_migrations
+from pipeline.store.embedded import EmbeddedStore, open_embedded
+from pipeline.store.migrations import Migration
+
+TABLES_SQL = (
+    "SELECT name, create_table_query FROM system.tables WHERE database = {db:String} ORDER BY name"
+)
+PROVENANCE = {"_topic": "touchpoints", "_partition": 0, "_ingested_at": "2026-03-01T00:00:01Z"}
+
+
+def touchpoint_row(event_id: str, offset: int) -> dict[str, object]:
+    return {
+        "event_id": event_id,
+        "occurred_at": "2026-03-01T09:30:00.250Z",
+        "customer_id": "c-1",
+        "journey_id": "order-1",
+        "department": "billing",
+        "stage": "billing",
+        "channel": "email",
+        "type": "invoice_issued",
+        "attributes": '{"invoice_id": "inv-1", "amount": 120.5}',
+        "_offset": offset,
+        **PROVENANCE,
+    }
+
+
+def test_migrations_apply_once_and_a_second_run_changes_nothing(
+    chdb_dir: Path, unique_name: str
+) -> None:
+    store = open_embedded(chdb_dir, unique_name)
+    try:
+        first = apply_migrations(store)
+        assert [m.version for m in first] == [m.version for m in load_migrations()]
+        tables_before = store.query(
+            TABLES_SQL,
+            {"db": unique_name},
+        )
+        assert {"touchpoints", "dead_letters", "journeys", "journey_signals"} <= {
+            t["name"] for t in tables_before
+        }
+        assert apply_migrations(store) == []
+        tables_after = store.query(
+            TABLES_SQL,
+            {"db": unique_name},
+        )
+        assert tables_after == tables_before
+        ledger = store.query("SELECT version FROM schema_migrations FINAL ORDER BY version")
+        assert [r["version"] for r in ledger] == [m.version for m in load_migrations()]
+    finally:
+        store.drop_database()
+
+
+def test_an_edited_migration_is_refused(chdb_dir: Path, unique_name: str) -> None:
+    store = open_embedded(chdb_dir, unique_name)
+    try:
+        original = Migration(
+            1, "demo", "CREATE TABLE IF NOT EXISTS demo (x UInt8) ENGINE = Memory;"
+        )
+        apply_migrations(store, [original])
+        edited = Migration(1, "demo", "CREATE TABLE IF NOT EXISTS demo (x UInt16) ENGINE = Memory;")
+        with pytest.raises(StoreError, match="edited after it was applied"):
+            apply_migrations(store, [edited])
+    finally:
+        store.drop_database()
+
+
+def test_rows_round_trip_and_a_retried_batch_is_written_once(fresh_store: EmbeddedStore) -> None:
+    batch = [touchpoint_row("e-1", 10), touchpoint_row("e-2", 11)]
+    fresh_store.insert("touchpoints", batch, dedup_token="touchpoints-0-10-11")
+    fresh_store.insert("touchpoints", batch, dedup_token="touchpoints-0-10-11")  # a retry
+    rows = fresh_store.query(
+        "SELECT event_id, occurred_at, department, attributes, _offset FROM touchpoints "
+        "WHERE customer_id = {c:String} ORDER BY event_id",
+        {"c": "c-1"},
+    )
+    assert rows == [
+        {
+            "event_id": "e-1",
+            "occurred_at": datetime(2026, 3, 1, 9, 30, 0, 250000, tzinfo=UTC),
+            "department": "billing",
+            "attributes": '{"invoice_id": "inv-1", "amount": 120.5}',
+            "_offset": 10,
+        },
+        {
+            "event_id": "e-2",
+            "occurred_at": datetime(2026, 3, 1, 9, 30, 0, 250000, tzinfo=UTC),
+            "department": "billing",
+            "attributes": '{"invoice_id": "inv-1", "amount": 120.5}',
+            "_offset": 11,
+        },
+    ]
+
+
+def test_query_parameters_cannot_change_the_query(fresh_store: EmbeddedStore) -> None:
+    fresh_store.insert("touchpoints", [touchpoint_row("e-1", 1)])
+    hostile = "c-1' OR 1=1 --"
+    assert fresh_store.query(
+        "SELECT count() AS n FROM touchpoints WHERE customer_id = {c:String}", {"c": hostile}
+    ) == [{"n": 0}]
+
+
+def test_store_errors_carry_the_reason(fresh_store: EmbeddedStore) -> None:
+    with pytest.raises(StoreError, match="no_such_table"):
+        fresh_store.query("SELECT * FROM no_such_table")
+
+
+def test_the_embedded_engine_refuses_a_second_directory(chdb_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot also open"):
+        EmbeddedStore(tmp_path / "other", "journeys")
