@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "JOURNEYS_"
+_TOPIC = r"^[A-Za-z0-9._-]{1,249}$"
 
 
 class SettingsError(ValueError):
@@ -36,36 +37,67 @@ class Settings(BaseSettings):
         description="Comma-separated host:port list. When unset and the local broker runs, "
         "its address is used.",
     )
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: Path | None = None
-    kafka_ssl_certfile: Path | None = None
-    kafka_ssl_keyfile: Path | None = None
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        default=None, description="SASL mechanism; required with a SASL_* protocol."
+    )
+    kafka_sasl_username: str | None = Field(default=None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(default=None, description="SASL password.")
+    kafka_ssl_cafile: Path | None = Field(
+        default=None, description="CA bundle to verify the brokers' TLS certificates."
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        default=None, description="Client certificate for mutual TLS."
+    )
+    kafka_ssl_keyfile: Path | None = Field(default=None, description="Client certificate's key.")
     kafka_local_port: int = Field(
         default=9092,
         ge=1,
         le=65535,
         description="Preferred port of the local broker; a free one is used when it is taken.",
     )
-    kafka_local_heap: str = Field(default="512m", pattern=r"^[0-9]+[mMgG]$")
+    kafka_local_heap: str = Field(
+        default="512m", pattern=r"^[0-9]+[mMgG]$", description="Java heap of the local broker."
+    )
 
     # --- topics ------------------------------------------------------------------------
-    topic_touchpoints: str = Field(default="touchpoints", pattern=r"^[A-Za-z0-9._-]{1,249}$")
-    topic_dead_letters: str = Field(default="touchpoints.dlq", pattern=r"^[A-Za-z0-9._-]{1,249}$")
-    topic_scores: str = Field(default="journeys.scores", pattern=r"^[A-Za-z0-9._-]{1,249}$")
-    topic_alerts: str = Field(default="journeys.alerts", pattern=r"^[A-Za-z0-9._-]{1,249}$")
-    topic_partitions: int = Field(default=4, ge=1, le=1024)
+    topic_touchpoints: str = Field(
+        default="touchpoints", pattern=_TOPIC, description="Touchpoint events in."
+    )
+    topic_dead_letters: str = Field(
+        default="touchpoints.dlq", pattern=_TOPIC, description="Rejected events, raw + reason."
+    )
+    topic_scores: str = Field(
+        default="journeys.scores", pattern=_TOPIC, description="Journey score snapshots out."
+    )
+    topic_alerts: str = Field(
+        default="journeys.alerts", pattern=_TOPIC, description="Alerts to departments out."
+    )
+    topic_partitions: int = Field(
+        default=4, ge=1, le=1024, description="Partitions of the topics the worker creates."
+    )
 
     # --- ClickHouse --------------------------------------------------------------------
-    clickhouse_mode: Literal["embedded", "server"] = "embedded"
-    clickhouse_url: str = Field(
-        default="http://localhost:8123", pattern=r"^https?://[^\s/]+(:[0-9]+)?/?$"
+    clickhouse_mode: Literal["embedded", "server"] = Field(
+        default="embedded",
+        description="embedded: chdb in-process under the data directory; server: ClickHouse.",
     )
-    clickhouse_user: str = "default"
-    clickhouse_password: SecretStr = SecretStr("")
-    clickhouse_database: str = Field(default="journeys", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    clickhouse_url: str = Field(
+        default="http://localhost:8123",
+        pattern=r"^https?://[^\s/]+(:[0-9]+)?/?$",
+        description="HTTP(S) URL of the ClickHouse server (server mode).",
+    )
+    clickhouse_user: str = Field(default="default", description="ClickHouse user (server mode).")
+    clickhouse_password: SecretStr = Field(
+        default=SecretStr(""), description="ClickHouse password (server mode)."
+    )
+    clickhouse_database: str = Field(
+        default="journeys",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        description="Database holding the journey tables.",
+    )
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod

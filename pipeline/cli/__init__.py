@@ -16,6 +16,7 @@ from pipeline import __version__
 
 # name -> "module:attribute"; loaded on first use.
 COMMANDS: dict[str, str] = {
+    "config": "pipeline.cli.config:config",
     "kafka": "pipeline.cli.kafka:kafka",
     "migrate": "pipeline.cli.store:migrate",
     "demo": "pipeline.cli.demo:demo",
