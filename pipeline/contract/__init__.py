@@ -1,5 +1,25 @@
-"""The event contract: typed touchpoints, rejections, and the validator."""
+"""The event contract: typed touchpoints, rejections, the validator and canonical JSON."""
 
+from pipeline.contract.encode import encode_touchpoint
+from pipeline.contract.rules import ATTRIBUTE_RULES, REJECTION_CODES
 from pipeline.contract.touchpoint import CHANNELS, EVENT_TYPES, Rejection, Touchpoint
+from pipeline.contract.validator import (
+    DEFAULT_FUTURE_TOLERANCE,
+    DEFAULT_MAX_BYTES,
+    Validator,
+    validate,
+)
 
-__all__ = ["CHANNELS", "EVENT_TYPES", "Rejection", "Touchpoint"]
+__all__ = [
+    "ATTRIBUTE_RULES",
+    "CHANNELS",
+    "DEFAULT_FUTURE_TOLERANCE",
+    "DEFAULT_MAX_BYTES",
+    "EVENT_TYPES",
+    "REJECTION_CODES",
+    "Rejection",
+    "Touchpoint",
+    "Validator",
+    "encode_touchpoint",
+    "validate",
+]

@@ -1,0 +1,181 @@
+"""The reference check: walk a document in contract order and name its first problem.
+
+Slower than the validator's fast path and written for clarity: every rejection message
+names the field, shows the offending value (shortened) and says what was expected. It also
+accepts the rare valid documents the fast path leaves to it (`schema_version: 1.0`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from pipeline.contract import rules
+from pipeline.contract.touchpoint import CHANNELS, EVENT_TYPES, Rejection, Touchpoint
+
+_SHOWN_MAX = 48
+_EXAMPLE_TIMESTAMP = "2024-05-01T09:30:00+02:00"
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, field: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.field, self.message = code, field, message
+
+
+def shown(value: object) -> str:
+    """The offending value for a message: JSON-like, one line, shortened."""
+    text = repr(value)
+    text = {"True": "true", "False": "false", "None": "null"}.get(text, text)
+    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 1] + "…"
+
+
+def _json_type(value: object) -> str:
+    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
+    names.update({dict: "object", type(None): "null"})
+    return names.get(type(value), type(value).__name__)
+
+
+def refuse(code: str, field: str, value: object, expected: str, what: str = "") -> _Refused:
+    got = what or f"got {_json_type(value)} {shown(value)}"
+    return _Refused(code, field, f"{field}: {got}, expected {expected}")
+
+
+def diagnose(raw: bytes, horizon: datetime) -> Touchpoint | Rejection:
+    """The verdict on one message whose size is within limits. `horizon` is the latest
+    acceptable `occurred_at`."""
+    document: Any = None
+    try:
+        document = _decode(raw)
+        return _touchpoint(document, horizon)
+    except _Refused as refused:
+        return Rejection(
+            code=refused.code,
+            field=refused.field,
+            message=refused.message,
+            department=_department_of(document),
+        )
+
+
+def _department_of(document: Any) -> str:
+    """The department when it can be read, so rejections can be counted per department."""
+    department = document.get("department") if isinstance(document, dict) else None
+    return department if isinstance(department, str) and rules.is_slug(department) else ""
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        what = f"byte {raw[exc.start : exc.start + 1]!r} at offset {exc.start} is not UTF-8"
+        raise refuse("not_utf8", "message", None, "UTF-8 encoded JSON", what) from None
+    try:
+        document = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        what = f"{shown(raw.decode('utf-8'))} is not JSON ({exc})"
+        raise refuse("not_json", "message", None, "one JSON object", what) from None
+    if not isinstance(document, dict):
+        raise refuse("not_object", "message", document, "one JSON object")
+    return document
+
+
+def _touchpoint(doc: dict[str, Any], horizon: datetime) -> Touchpoint:
+    _schema_version(doc)
+    for name in rules.REQUIRED_FIELDS:
+        if name not in doc:
+            raise refuse("missing_field", name, None, "it to be present", "absent")
+    event_type = _string(doc, "type")
+    if event_type not in EVENT_TYPES:
+        raise refuse("unknown_type", "type", event_type, "one of " + ", ".join(EVENT_TYPES))
+    touchpoint = Touchpoint(
+        event_id=_identifier(doc, "event_id"),
+        occurred_at=_occurred_at(doc, horizon),
+        customer_id=_identifier(doc, "customer_id"),
+        journey_id=_identifier(doc, "journey_id") if doc.get("journey_id") is not None else None,
+        department=_slug(doc, "department"),
+        type=event_type,
+        stage=_slug(doc, "stage") if doc.get("stage") is not None else None,
+        channel=_channel(doc),
+        attributes=_attributes(doc, event_type),
+    )
+    unknown = [name for name in doc if name not in rules.CONTRACT_FIELDS]
+    if unknown:
+        what = f"unknown field {shown(unknown[0])}"
+        raise refuse("unknown_field", unknown[0], None, "only the contract's fields", what)
+    return touchpoint
+
+
+def _schema_version(doc: dict[str, Any]) -> None:
+    version = doc.get("schema_version", 1)
+    if not rules.is_integral(version):
+        raise refuse("wrong_type", "schema_version", version, "an integer")
+    if version not in rules.SCHEMA_VERSIONS:
+        expected = " or ".join(str(v) for v in rules.SCHEMA_VERSIONS)
+        raise refuse("unsupported_schema_version", "schema_version", version, expected)
+
+
+def _string(doc: dict[str, Any], name: str) -> str:
+    value = doc[name]
+    if type(value) is not str:
+        raise refuse("wrong_type", name, value, "a string")
+    return value
+
+
+def _identifier(doc: dict[str, Any], name: str) -> str:
+    value = _string(doc, name)
+    if not value:
+        raise refuse("empty_identifier", name, value, "1-128 characters")
+    if len(value) > rules.MAX_IDENTIFIER:
+        what = f"{len(value)} characters ({shown(value)})"
+        raise refuse("identifier_too_long", name, value, "at most 128 characters", what)
+    return value
+
+
+def _slug(doc: dict[str, Any], name: str) -> str:
+    value = _string(doc, name)
+    if not rules.is_slug(value):
+        expected = "a slug: a-z first, then a-z, 0-9 or _, at most 64 characters"
+        raise refuse("bad_slug", name, value, expected)
+    return value
+
+
+def _occurred_at(doc: dict[str, Any], horizon: datetime) -> datetime:
+    text = _string(doc, "occurred_at")
+    moment = rules.parse_timestamp(text)
+    if moment is None:
+        expected = f"an RFC 3339 timestamp with offset such as {_EXAMPLE_TIMESTAMP}"
+        if rules.is_naive_timestamp(text):
+            raise refuse("naive_timestamp", "occurred_at", text, expected, f"{shown(text)} "
+                         "has no UTC offset")  # fmt: skip
+        raise refuse("bad_timestamp", "occurred_at", text, expected)
+    if moment > horizon:
+        limit = horizon.isoformat(timespec="seconds")
+        expected = f"no later than {limit} (now plus the clock-skew tolerance)"
+        raise refuse("future_timestamp", "occurred_at", text, expected, f"{shown(text)} is ahead")
+    return moment
+
+
+def _channel(doc: dict[str, Any]) -> str | None:
+    if doc.get("channel") is None:
+        return None
+    value = _string(doc, "channel")
+    if value not in CHANNELS:
+        raise refuse("unknown_channel", "channel", value, "one of " + ", ".join(CHANNELS))
+    return value
+
+
+def _attributes(doc: dict[str, Any], event_type: str) -> dict[str, Any]:
+    attributes = doc.get("attributes", {})
+    if not isinstance(attributes, dict):
+        raise refuse("wrong_type", "attributes", attributes, "an object")
+    problem = rules.attribute_problem(event_type, attributes)
+    if problem is None:
+        return attributes
+    field = f"attributes.{problem.name}" if problem.name else "attributes"
+    expected = f"{problem.expected} (for type {event_type})"
+    if problem.code == "missing_attribute":
+        what = "absent" if problem.name else "no survey answer"
+        raise refuse(problem.code, field, None, expected, what)
+    raise refuse(problem.code, field, attributes[problem.name], expected)
