@@ -18,9 +18,11 @@ $(VENV)/.installed: pyproject.toml
 jars: install
 	$(BIN)/journeys kafka fetch
 
+LINTED := $(wildcard pipeline tests benchmarks)
+
 lint: install
-	$(BIN)/ruff check pipeline tests benchmarks
-	$(BIN)/ruff format --check pipeline tests benchmarks
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 typecheck: install
 	$(BIN)/mypy

@@ -114,4 +114,5 @@ def test_every_setting_says_what_it_means() -> None:
     undocumented = [name for name, field in Settings.model_fields.items() if not field.description]
     assert undocumented == []
     rows = describe_settings(load_settings(clickhouse_password="pw"))
-    assert ("JOURNEYS_CLICKHOUSE_PASSWORD", "********", "ClickHouse password (server mode).") in rows
+    password = ("JOURNEYS_CLICKHOUSE_PASSWORD", "********", "ClickHouse password (server mode).")
+    assert password in rows
