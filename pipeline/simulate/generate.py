@@ -1,0 +1,70 @@
+"""A company's month of traffic: customers, their journeys, and the messages sent to Kafka.
+
+Each customer draws from its own random source seeded by (seed, customer), so the output is
+reproducible and a customer's story does not change when the company grows.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+from pipeline.simulate.company import TEMPLATES
+from pipeline.simulate.config import SimulationConfig
+from pipeline.simulate.faults import Delivery, deliver
+from pipeline.simulate.journey import Event, JourneyWriter
+from pipeline.simulate.summary import SimulationSummary
+
+_JOURNEYS_PER_CUSTOMER = (1, 1, 1, 2, 2, 3)
+
+
+def simulate(config: SimulationConfig) -> tuple[list[Delivery], SimulationSummary]:
+    """Every message the company sends over the period, in sending order, and what was planted."""
+    summary = SimulationSummary(
+        seed=config.seed,
+        start=config.start.astimezone(UTC),
+        end=config.end.astimezone(UTC),
+        customers=config.customers,
+        planted_rates=dict(config.breakdowns),
+    )
+    events: list[tuple[datetime, Event]] = []
+    for number in range(1, config.customers + 1):
+        events.extend(customer_events(config, f"CUST-{number:07d}", summary))
+    events.sort(key=lambda item: (item[0], item[1]["event_id"]))
+    shares = {
+        "late": config.late_share,
+        "out_of_order": config.out_of_order_share,
+        "duplicate": config.duplicate_share,
+        "malformed": config.malformed_share,
+    }
+    rng = random.Random(f"{config.seed}:delivery")
+    deliveries = deliver(events, rng, shares, summary.faults)
+    summary.events = len(events)
+    summary.messages = len(deliveries)
+    return deliveries, summary
+
+
+def customer_events(
+    config: SimulationConfig, customer_id: str, summary: SimulationSummary
+) -> list[tuple[datetime, Event]]:
+    rng = random.Random(f"{config.seed}:{customer_id}")
+    templates = [t for t, _, _, _ in TEMPLATES]
+    weights = [w for _, w, _, _ in TEMPLATES]
+    events: list[tuple[datetime, Event]] = []
+    for _ in range(rng.choice(_JOURNEYS_PER_CUSTOMER)):
+        index = rng.choices(range(len(templates)), weights)[0]
+        template, _, prefix, span = TEMPLATES[index]
+        latest = max(0.0, (config.end - config.start - span).total_seconds())
+        begin = config.start.astimezone(UTC) + timedelta(seconds=rng.uniform(0, latest))
+        journey_id = f"{prefix}-{rng.getrandbits(40):010x}" if prefix else None
+        writer = JourneyWriter(rng, customer_id, journey_id, begin)
+        template(writer, config.failure_rate)
+        if rng.random() < config.survey_share:
+            writer.later(hours=2)
+            writer.survey(str(writer.events[-1].get("stage", "usage")), happy=not writer.failures)
+            summary.surveys += 1
+        summary.journeys += 1
+        summary.journeys_by_template[template.__name__] += 1
+        summary.failures.update(writer.failures)
+        events.extend((datetime.fromisoformat(e["occurred_at"]), e) for e in writer.events)
+    return events
