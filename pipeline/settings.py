@@ -99,6 +99,25 @@ class Settings(BaseSettings):
         description="Database holding the journey tables.",
     )
 
+    # --- Grafana (journeys dashboards deploy) ---------------------------------------------
+    grafana_token: SecretStr | None = Field(
+        default=None, description="Grafana service-account token; else user and password."
+    )
+    grafana_user: str | None = Field(default=None, description="Grafana user (basic auth).")
+    grafana_password: SecretStr | None = Field(default=None, description="Grafana password.")
+    grafana_clickhouse_host: str = Field(
+        default="clickhouse", description="ClickHouse host as Grafana's datasource reaches it."
+    )
+    grafana_clickhouse_port: int = Field(
+        default=9000, ge=1, le=65535, description="ClickHouse native-protocol port for Grafana."
+    )
+    grafana_clickhouse_user: str = Field(
+        default="journeys_grafana", description="Read-only ClickHouse user Grafana queries as."
+    )
+    grafana_clickhouse_password: SecretStr = Field(
+        default=SecretStr(""), description="Password of the read-only ClickHouse user."
+    )
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _host_port_list(cls, value: str) -> str:

@@ -1,0 +1,157 @@
+"""Journey heatmap (leadership): where in the company experience points are lost."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as dash
+
+from pipeline.dashboards.common import (
+    bar_panel,
+    matrix_heatmap_panel,
+    new_dashboard,
+    stat_panel,
+    timeseries_panel,
+)
+
+UID = "journeys-heatmap"
+
+# Signals effective in the range: the hour key bounds the primary-key range that FINAL
+# reads, the effective_at filter makes the edges exact.
+_SIGNALS_IN_RANGE = """FROM signals_by_hour FINAL
+WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND $__timeFilter(effective_at)
+  AND active = 1"""
+
+LOST_POINTS_HEATMAP = f"""
+SELECT department, stage, round(-sum(impact), 1) AS lost_points,
+       uniqExact(journey_id) AS journeys_affected
+{_SIGNALS_IN_RANGE}
+  AND impact < 0
+GROUP BY department, stage
+ORDER BY lost_points DESC, department, stage
+"""
+
+JOURNEYS_AFFECTED_HEATMAP = f"""
+WITH (
+    SELECT greatest(uniqMerge(journeys), 1) FROM touchpoints_per_hour
+    WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime
+) AS journeys_in_range
+SELECT department, stage,
+       round(100 * uniqExact(journey_id) / journeys_in_range, 2) AS journeys_affected_pct
+{_SIGNALS_IN_RANGE}
+  AND impact < 0
+GROUP BY department, stage
+ORDER BY journeys_affected_pct DESC, department, stage
+"""
+
+_JOURNEYS_IN_RANGE = "FROM journeys_by_start FINAL\nWHERE $__dateFilter(start_day)"
+
+AVERAGE_SCORE = f"""
+SELECT toDateTime(start_day) AS time, round(avg(score), 1) AS average_score
+{_JOURNEYS_IN_RANGE}
+GROUP BY time
+ORDER BY time
+"""
+
+BEYOND_FRONT_DESK = f"""
+SELECT if(sum(lost_points) = 0, 0,
+          round(100 * sum(lost_points_beyond_front_desk) / sum(lost_points), 1))
+       AS beyond_front_desk_pct
+{_JOURNEYS_IN_RANGE}
+"""
+
+# 3 people hear of a good experience, 18 of a poor one (PRODUCT.md).
+WORD_OF_MOUTH = f"""
+SELECT toInt64(3 * countIf(band = 'good')) - toInt64(18 * countIf(band = 'poor'))
+       AS word_of_mouth_balance
+{_JOURNEYS_IN_RANGE}
+"""
+
+TOP_BREAKDOWNS = f"""
+SELECT concat(signal, ' · ', department) AS breakdown, round(-sum(impact), 1) AS lost_points
+{_SIGNALS_IN_RANGE}
+  AND impact < 0
+GROUP BY breakdown
+ORDER BY lost_points DESC, breakdown
+LIMIT 10
+"""
+
+SCORE_DISTRIBUTION = f"""
+SELECT concat(toString(bucket), '-', toString(bucket + 10)) AS score_range, journeys
+FROM (
+    SELECT toUInt8(least(floor(score / 10) * 10, 90)) AS bucket, count() AS journeys
+    {_JOURNEYS_IN_RANGE}
+    GROUP BY bucket
+)
+ORDER BY bucket
+"""
+
+
+def build() -> dash.Dashboard:
+    return (
+        new_dashboard(
+            UID,
+            "Journeys: heatmap",
+            "Leadership: where experience points are lost, by department and journey stage.",
+            "now-30d",
+        )
+        .refresh("5m")
+        .with_panel(
+            matrix_heatmap_panel(
+                "Lost points: department x stage",
+                "Experience points lost (sum of negative signal impacts) per responsible "
+                "department and journey stage; the darkest cell loses most.",
+                LOST_POINTS_HEATMAP,
+                rows="department",
+                columns="stage",
+                value="lost_points",
+                unit="short",
+            )
+        )
+        .with_panel(
+            matrix_heatmap_panel(
+                "Share of journeys affected: department x stage",
+                "Percent of the journeys active in the range that lost points at this "
+                "department and stage.",
+                JOURNEYS_AFFECTED_HEATMAP,
+                rows="department",
+                columns="stage",
+                value="journeys_affected_pct",
+                unit="percent",
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Average journey score",
+                "Average score (0-100) of the journeys started each day, latest version.",
+                AVERAGE_SCORE,
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Lost beyond the front desk",
+                "Share of lost points attributed to departments outside the front desk.",
+                BEYOND_FRONT_DESK,
+                unit="percent",
+            )
+        )
+        .with_panel(
+            stat_panel(
+                "Word-of-mouth balance",
+                "3 x good journeys - 18 x poor journeys started in the range: net stories told.",
+                WORD_OF_MOUTH,
+            )
+        )
+        .with_panel(
+            bar_panel(
+                "Top breakdowns",
+                "The ten signal kinds x departments that lost the most points.",
+                TOP_BREAKDOWNS,
+            )
+        )
+        .with_panel(
+            bar_panel(
+                "Score distribution",
+                "Journeys started in the range by score decile (90-100 includes 100).",
+                SCORE_DISTRIBUTION,
+            )
+        )
+    )

@@ -1,0 +1,187 @@
+"""Operations (live): what breaks now, which promises are about to break, who is at risk."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.builders import dashboard as dash
+
+from pipeline.dashboards.common import (
+    bar_panel,
+    custom_variable,
+    explorer_link,
+    new_dashboard,
+    table_panel,
+    text_var,
+    timeseries_panel,
+)
+
+UID = "journeys-operations"
+
+TOUCHPOINTS_PER_MINUTE = """
+SELECT minute AS time, department, uniqMerge(events) AS touchpoints
+FROM touchpoints_per_minute
+WHERE minute >= toStartOfMinute($__fromTime) AND minute <= $__toTime
+GROUP BY time, department
+ORDER BY time, department
+"""
+
+# Candidates first (one pass over due_at), then fold only their rows: promises holds
+# unmerged partial rows per promise until ClickHouse merges them.
+PROMISES_DUE = f"""
+WITH toUInt32OrZero({text_var("due_within_hours")}) AS horizon_hours
+SELECT department, count() AS promises_due
+FROM (
+    SELECT customer_id, promise_id, toString(max(department)) AS department, max(due_at) AS due,
+           min(kept_at) AS kept
+    FROM promises
+    WHERE (customer_id, promise_id) IN (
+        SELECT customer_id, promise_id FROM promises
+        WHERE due_at >= now() AND due_at < now() + toIntervalHour(horizon_hours)
+    )
+    GROUP BY customer_id, promise_id
+)
+WHERE kept IS NULL AND due >= now() AND due < now() + toIntervalHour(horizon_hours)
+  AND department != ''
+GROUP BY department
+ORDER BY promises_due DESC, department
+"""
+
+BROKEN_PROMISES_24H = """
+SELECT department, count() AS broken_promises
+FROM signals_by_hour FINAL
+WHERE hour >= toStartOfHour(now() - INTERVAL 24 HOUR)
+  AND effective_at >= now() - INTERVAL 24 HOUR
+  AND signal = 'promise_broken' AND active = 1
+GROUP BY department
+ORDER BY broken_promises DESC, department
+"""
+
+REPEAT_AND_LOST_CONTEXT = """
+SELECT $__timeInterval(effective_at) AS time, signal, count() AS signals
+FROM signals_by_hour FINAL
+WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND $__timeFilter(effective_at)
+  AND signal IN ('repeat_contact', 'context_lost') AND active = 1
+GROUP BY time, signal
+ORDER BY time, signal
+"""
+
+REPEAT_AND_LOST_CONTEXT_BY_DEPARTMENT = """
+SELECT department,
+       countIf(signal = 'repeat_contact') AS repeat_contacts,
+       countIf(signal = 'context_lost') AS lost_context_handoffs
+FROM signals_by_hour FINAL
+WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND $__timeFilter(effective_at)
+  AND signal IN ('repeat_contact', 'context_lost') AND active = 1
+GROUP BY department
+ORDER BY repeat_contacts + lost_context_handoffs DESC, department
+"""
+
+# The `poor` key range of journey_band_entries is small; the latest state of just those
+# journeys is then a primary-key lookup in journeys.
+TURNED_POOR = """
+WITH turned AS (
+    SELECT journey_id, toString(max(customer_id)) AS customer_id,
+           toDateTime64(min(first_at), 3, 'UTC') AS turned_poor_at
+    FROM journey_band_entries
+    WHERE band = 'poor'
+    GROUP BY journey_id
+    HAVING turned_poor_at >= now() - INTERVAL 1 HOUR
+)
+SELECT turned.turned_poor_at AS turned_poor_at, turned.journey_id AS journey_id,
+       turned.customer_id AS customer_id, latest.score AS score,
+       latest.worst_department AS worst_department, latest.worst_stage AS worst_stage,
+       latest.lost_points AS lost_points
+FROM turned
+INNER JOIN (
+    SELECT journey_id, argMax(score, version) AS score, argMax(band, version) AS band,
+           argMax(worst_department, version) AS worst_department,
+           argMax(worst_stage, version) AS worst_stage,
+           argMax(lost_points, version) AS lost_points
+    FROM journeys
+    WHERE journey_id IN (SELECT journey_id FROM turned)
+    GROUP BY journey_id
+) AS latest ON latest.journey_id = turned.journey_id
+WHERE latest.band = 'poor'
+ORDER BY turned_poor_at DESC, journey_id
+LIMIT 100
+"""
+
+REJECTIONS_PER_DEPARTMENT = """
+SELECT hour AS time, if(department = '', '(unknown)', department) AS sender,
+       uniqMerge(rejections) AS rejected_events
+FROM rejections_per_hour
+WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime
+GROUP BY time, sender
+ORDER BY time, sender
+"""
+
+
+def build() -> dash.Dashboard:
+    return (
+        new_dashboard(
+            UID,
+            "Journeys: operations",
+            "Live: touchpoints, promises due and broken, repeat contacts, journeys turning poor.",
+            "now-6h",
+        )
+        .refresh("10s")
+        .with_variable(
+            custom_variable(
+                "due_within_hours", "Promises due within (hours)", ["1", "4", "8", "24"], "4"
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Touchpoints per minute by department",
+                "Accepted touchpoints per minute of event time, each event counted once.",
+                TOUCHPOINTS_PER_MINUTE,
+                width=24,
+            )
+        )
+        .with_panel(
+            bar_panel(
+                "Promises due soon by department",
+                "Open promises (made, not kept) falling due within the chosen hours from now.",
+                PROMISES_DUE,
+            )
+        )
+        .with_panel(
+            bar_panel(
+                "Promises broken in the last 24 h by department",
+                "promise_broken signals effective in the last 24 hours, by promising department.",
+                BROKEN_PROMISES_24H,
+            )
+        )
+        .with_panel(
+            timeseries_panel(
+                "Repeat contacts and lost-context handoffs",
+                "Customers who had to explain again (repeat_contact) and handoffs that lost "
+                "the context (context_lost), over time.",
+                REPEAT_AND_LOST_CONTEXT,
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Repeat contacts and lost context by department",
+                "The same signals over the time range, by responsible department.",
+                REPEAT_AND_LOST_CONTEXT_BY_DEPARTMENT,
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Journeys that turned poor in the last hour",
+                "Journeys whose score first fell into the poor band in the last hour and are "
+                "still poor; click a row to open the journey explorer.",
+                TURNED_POOR,
+                width=16,
+            ).data_links([explorer_link()])
+        )
+        .with_panel(
+            timeseries_panel(
+                "Rejected events per department",
+                "Messages rejected to the dead-letter topic per hour, by sending department "
+                "((unknown) when the department could not be read).",
+                REJECTIONS_PER_DEPARTMENT,
+                width=8,
+            )
+        )
+    )
