@@ -1,0 +1,104 @@
+"""The compact form of a touchpoint kept in journey state, and the engine's time unit.
+
+A book lives in a RocksDB-backed table and is decoded and re-encoded for every event, so an
+event is kept as a positional (array-like) struct with integer microsecond timestamps and
+only the attributes the score model reads. Unknown attributes stay in the touchpoints table.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from pipeline.contract.touchpoint import Touchpoint
+from pipeline.journey.model import ScoreModel
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+# The attributes signals and reasons read; everything else is left out of journey state.
+KEPT_ATTRIBUTES = frozenset(
+    {
+        "resolved", "wait_seconds", "to_department", "context_transferred", "promise_id",
+        "description", "feedback_id", "case_id", "dispute_id", "csat", "nps", "ces",
+        "reason", "about", "invoice_id", "order_id", "appointment_id", "outcome",
+    }
+)  # fmt: skip
+
+
+class StoredEvent(msgspec.Struct, array_like=True, frozen=True):
+    """One touchpoint as journey state keeps it. `at` and `due` are epoch microseconds.
+
+    `due` is the parsed `due_at` of a `promise_made` (None when absent or unreadable).
+    Events order by `(at, id)`: a total order that does not depend on arrival.
+    """
+
+    id: str
+    at: int
+    type: str
+    department: str
+    stage: str
+    channel: str
+    attrs: dict[str, Any]
+    due: int | None = None
+
+    @property
+    def order(self) -> tuple[int, str]:
+        return (self.at, self.id)
+
+
+def to_us(moment: datetime) -> int:
+    """Epoch microseconds of an aware datetime (naive ones are refused by the contract)."""
+    if moment.tzinfo is None:
+        raise ValueError(f"occurred_at={moment!r}: expected a timezone-aware datetime")
+    return (moment - EPOCH) // _ONE_US
+
+
+def from_us(us: int) -> datetime:
+    """The UTC datetime of epoch microseconds."""
+    return EPOCH + timedelta(microseconds=us)
+
+
+def text_time(us: int) -> str:
+    """A time as departments read it in reasons: `2026-03-02 10:00 UTC`."""
+    return from_us(us).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def parse_due(value: Any) -> int | None:
+    """A promise's `due_at` as epoch microseconds; None when it is not an aware RFC 3339 time.
+
+    The validator rejects such promises; the engine still must not crash on one, so an
+    unreadable due date makes a promise that can only be kept, never broken.
+    """
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return to_us(moment) if moment.tzinfo is not None else None
+
+
+def stored_event(touchpoint: Touchpoint, model: ScoreModel) -> StoredEvent:
+    """Compact a touchpoint for journey state, resolving its stage with the model."""
+    attrs = {k: v for k, v in touchpoint.attributes.items() if k in KEPT_ATTRIBUTES}
+    due = (
+        parse_due(touchpoint.attributes.get("due_at"))
+        if touchpoint.type == "promise_made"
+        else None
+    )
+    return StoredEvent(
+        id=touchpoint.event_id,
+        at=to_us(touchpoint.occurred_at),
+        type=touchpoint.type,
+        department=touchpoint.department,
+        stage=model.stage_for(touchpoint),
+        channel=touchpoint.channel or "",
+        attrs=attrs,
+        due=due,
+    )
