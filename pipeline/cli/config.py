@@ -23,9 +23,21 @@ def describe_settings(settings: Settings) -> list[tuple[str, str, str]]:
     return rows
 
 
+def settings_markdown() -> str:
+    """The README's configuration table: every variable with its default and meaning."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    for variable, default, meaning in describe_settings(Settings.model_construct()):
+        lines.append(f"| `{variable}` | `{default}` | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
 @click.command()
-def config() -> None:
+@click.option("--markdown", is_flag=True, help="Print the defaults as the README's table.")
+def config(markdown: bool) -> None:
     """Show the effective configuration (from JOURNEYS_* variables and defaults)."""
+    if markdown:
+        click.echo(settings_markdown(), nl=False)
+        return
     table = Table("variable", "value", "meaning", show_lines=False)
     for row in describe_settings(settings_or_exit()):
         table.add_row(*row)
