@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "kafka": "pipeline.cli.kafka:kafka",
     "migrate": "pipeline.cli.store:migrate",
     "demo": "pipeline.cli.demo:demo",
+    "dashboards": "pipeline.cli.dashboards:dashboards",
     "simulate": "pipeline.cli.simulate:simulate_command",
 }
 

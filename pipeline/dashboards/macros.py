@@ -110,7 +110,7 @@ def _regex(value: VariableValue) -> str:
 
 
 def _json(value: VariableValue) -> str:
-    return value if isinstance(value, str) else json.dumps(list(value))
+    return value if isinstance(value, str) else json.dumps(list(value), separators=(",", ":"))
 
 
 FORMATS: dict[str, Callable[[VariableValue], str]] = {
