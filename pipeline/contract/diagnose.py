@@ -7,6 +7,7 @@ accepts the rare valid documents the fast path leaves to it (`schema_version: 1.
 
 from __future__ import annotations
 
+import difflib
 from datetime import datetime
 from typing import Any
 
@@ -88,7 +89,7 @@ def _touchpoint(doc: dict[str, Any], horizon: datetime) -> Touchpoint:
             raise refuse("missing_field", name, None, "it to be present", "absent")
     event_type = _string(doc, "type")
     if event_type not in EVENT_TYPES:
-        raise refuse("unknown_type", "type", event_type, "one of " + ", ".join(EVENT_TYPES))
+        raise refuse("unknown_type", "type", event_type, _vocabulary(event_type))
     touchpoint = Touchpoint(
         event_id=_identifier(doc, "event_id"),
         occurred_at=_occurred_at(doc, horizon),
@@ -105,6 +106,13 @@ def _touchpoint(doc: dict[str, Any], horizon: datetime) -> Touchpoint:
         what = f"unknown field {shown(unknown[0])}"
         raise refuse("unknown_field", unknown[0], None, "only the contract's fields", what)
     return touchpoint
+
+
+def _vocabulary(event_type: str) -> str:
+    """What was expected instead of an unknown type: too long to list, so suggest."""
+    close = difflib.get_close_matches(event_type, EVENT_TYPES, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"one of the {len(EVENT_TYPES)} event types of the contract{hint}"
 
 
 def _schema_version(doc: dict[str, Any]) -> None:

@@ -1,0 +1,206 @@
+"""One bad event per rejection class: the code is stable and the message names the field.
+
+Departments read these messages in the dead-letter table; an imprecise one costs them a
+support ticket. Every code in REJECTION_CODES must appear here at least once.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from pipeline.contract import REJECTION_CODES, Rejection, Validator, validate
+
+NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def event(**changes: Any) -> bytes:
+    """A valid contact event with `changes` applied (a value of ... removes the field)."""
+    document: dict[str, Any] = {
+        "event_id": "ev-1",
+        "occurred_at": "2025-03-01T10:00:00+01:00",
+        "customer_id": "cust-1",
+        "department": "customer_service",
+        "type": "contact",
+        "attributes": {"resolved": False},
+    }
+    document.update(changes)
+    return json.dumps({k: v for k, v in document.items() if v is not ...}).encode()
+
+
+def typed(event_type: str, **attributes: Any) -> bytes:
+    return event(type=event_type, attributes=attributes)
+
+
+DUE = "2025-03-05T17:00:00+01:00"
+CASES: list[tuple[str, bytes, str, str]] = [
+    ("not utf-8", b'{"event_id": "\xff"}', "not_utf8", "message"),
+    ("not json", b'{"event_id": ', "not_json", "message"),
+    ("not json: NaN", b'{"event_id": NaN}', "not_json", "message"),
+    ("array", b'[{"event_id": "e"}]', "not_object", "message"),
+    ("string", b'"hello"', "not_object", "message"),
+    ("missing event_id", event(event_id=...), "missing_field", "event_id"),
+    ("missing occurred_at", event(occurred_at=...), "missing_field", "occurred_at"),
+    ("missing customer_id", event(customer_id=...), "missing_field", "customer_id"),
+    ("missing department", event(department=...), "missing_field", "department"),
+    ("missing type", event(type=...), "missing_field", "type"),
+    ("event_id number", event(event_id=42), "wrong_type", "event_id"),
+    ("customer_id null", event(customer_id=None), "wrong_type", "customer_id"),
+    ("journey_id list", event(journey_id=["a"]), "wrong_type", "journey_id"),
+    ("occurred_at epoch", event(occurred_at=1714555800), "wrong_type", "occurred_at"),
+    ("attributes list", event(attributes=[1]), "wrong_type", "attributes"),
+    ("schema_version string", event(schema_version="1"), "wrong_type", "schema_version"),
+    ("channel number", event(channel=3), "wrong_type", "channel"),
+    ("empty event_id", event(event_id=""), "empty_identifier", "event_id"),
+    ("empty journey_id", event(journey_id=""), "empty_identifier", "journey_id"),
+    ("long customer_id", event(customer_id="c" * 129), "identifier_too_long", "customer_id"),
+    ("department capital", event(department="Billing"), "bad_slug", "department"),
+    ("department dash", event(department="field-service"), "bad_slug", "department"),
+    ("stage digit first", event(stage="2nd_line"), "bad_slug", "stage"),
+    ("stage too long", event(stage="s" * 65), "bad_slug", "stage"),
+    ("unknown type", event(type="complaint"), "unknown_type", "type"),
+    ("unknown channel", event(channel="sms"), "unknown_channel", "channel"),
+    ("naive", event(occurred_at="2025-03-01T10:00:00"), "naive_timestamp", "occurred_at"),
+    ("naive frac", event(occurred_at="2025-03-01T10:00:00.25"), "naive_timestamp", "occurred_at"),
+    ("space", event(occurred_at="2025-03-01 10:00:00Z"), "bad_timestamp", "occurred_at"),
+    ("no colon", event(occurred_at="2025-03-01T10:00:00+0100"), "bad_timestamp", "occurred_at"),
+    ("feb 30", event(occurred_at="2025-02-30T10:00:00Z"), "bad_timestamp", "occurred_at"),
+    ("date only", event(occurred_at="2025-03-01"), "bad_timestamp", "occurred_at"),
+    ("future", event(occurred_at="2025-03-01T12:06:00Z"), "future_timestamp", "occurred_at"),
+    ("extra field", event(priority="high"), "unknown_field", "priority"),
+    ("version 2", event(schema_version=2), "unsupported_schema_version", "schema_version"),
+    ("handoff", typed("handoff"), "missing_attribute", "attributes.to_department"),
+    ("promise id", typed("promise_made", due_at=DUE), "missing_attribute", "attributes.promise_id"),
+    (
+        "promise due",
+        typed("promise_made", promise_id="p"),
+        "missing_attribute",
+        "attributes.due_at",
+    ),
+    ("kept", typed("promise_kept"), "missing_attribute", "attributes.promise_id"),
+    ("feedback", typed("feedback_received"), "missing_attribute", "attributes.feedback_id"),
+    ("answered", typed("feedback_answered"), "missing_attribute", "attributes.feedback_id"),
+    ("no answers", typed("survey_response", comment="ok"), "missing_attribute", "attributes"),
+    (
+        "no attributes",
+        event(type="promise_kept", attributes=...),
+        "missing_attribute",
+        "attributes.promise_id",
+    ),
+    (
+        "due_at text",
+        typed("promise_made", promise_id="p", due_at="friday"),
+        "bad_attribute",
+        "attributes.due_at",
+    ),
+    (
+        "due_at naive",
+        typed("promise_made", promise_id="p", due_at="2025-03-05T17:00:00"),
+        "bad_attribute",
+        "attributes.due_at",
+    ),
+    ("csat 6", typed("survey_response", csat=6), "bad_attribute", "attributes.csat"),
+    ("csat 4.5", typed("survey_response", csat=4.5), "bad_attribute", "attributes.csat"),
+    ("nps text", typed("survey_response", nps="9"), "bad_attribute", "attributes.nps"),
+    ("ces 0", typed("survey_response", ces=0), "bad_attribute", "attributes.ces"),
+    (
+        "sentiment 2",
+        typed("feedback_received", feedback_id="f", sentiment=2),
+        "bad_attribute",
+        "attributes.sentiment",
+    ),
+    (
+        "wait negative",
+        typed("contact", wait_seconds=-1),
+        "bad_attribute",
+        "attributes.wait_seconds",
+    ),
+    ("resolved text", typed("contact", resolved="yes"), "bad_attribute", "attributes.resolved"),
+    (
+        "to_department",
+        typed("handoff", to_department="Field Service"),
+        "bad_attribute",
+        "attributes.to_department",
+    ),
+    ("amount text", typed("invoice_issued", amount="12.50"), "bad_attribute", "attributes.amount"),
+    (
+        "empty promise_id",
+        typed("promise_kept", promise_id=""),
+        "bad_attribute",
+        "attributes.promise_id",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("raw", "code", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_rejection_names_code_and_field(raw: bytes, code: str, field: str) -> None:
+    rejection = validate(raw, now=NOW)
+    assert isinstance(rejection, Rejection), rejection
+    assert (rejection.code, rejection.field) == (code, field), rejection.message
+    assert rejection.message.startswith(f"{field}: "), rejection.message
+    assert "\n" not in rejection.message and len(rejection.message) < 400
+    assert "expected" in rejection.message
+
+
+def test_every_rejection_code_is_exercised_and_explained() -> None:
+    assert {case[2] for case in CASES} | {"too_large"} == set(REJECTION_CODES)
+    assert all(meaning and "\n" not in meaning for meaning in REJECTION_CODES.values())
+
+
+def test_too_large_keeps_the_department() -> None:
+    raw = event(department="billing", attributes={"resolved": True, "note": "x" * 70_000})
+    rejection = validate(raw, now=NOW)
+    assert isinstance(rejection, Rejection)
+    assert (rejection.code, rejection.field, rejection.department) == (
+        "too_large",
+        "message",
+        "billing",
+    )
+    assert str(len(raw)) in rejection.message and "65536" in rejection.message
+
+
+def test_size_limit_is_configurable() -> None:
+    raw = event()
+    assert isinstance(Validator(max_bytes=len(raw)).validate(raw, now=NOW), Rejection) is False
+    rejection = Validator(max_bytes=len(raw) - 1).validate(raw, now=NOW)
+    assert isinstance(rejection, Rejection) and rejection.code == "too_large"
+
+
+def test_future_tolerance_is_configurable() -> None:
+    raw = event(occurred_at="2025-03-01T13:00:00Z")  # an hour ahead of NOW
+    assert isinstance(validate(raw, now=NOW), Rejection)
+    lenient = Validator(future_tolerance=timedelta(hours=1))
+    assert not isinstance(lenient.validate(raw, now=NOW), Rejection)
+
+
+def test_department_is_kept_when_readable_and_empty_when_not() -> None:
+    readable = validate(event(type="complaint", department="billing"), now=NOW)
+    unreadable = validate(event(department="Billing"), now=NOW)
+    not_json = validate(b'{"department": "billing", ', now=NOW)
+    assert isinstance(readable, Rejection) and readable.department == "billing"
+    assert isinstance(unreadable, Rejection) and unreadable.department == ""
+    assert isinstance(not_json, Rejection) and not_json.department == ""
+
+
+def test_message_shows_the_offending_value_shortened() -> None:
+    rejection = validate(event(type="x" * 500), now=NOW)
+    assert isinstance(rejection, Rejection)
+    assert "'xxxxxxxx" in rejection.message and "…" in rejection.message
+    assert len(rejection.message) < 400
+
+
+def test_first_problem_in_contract_order_wins() -> None:
+    rejection = validate(event(event_id="", department="Billing", type="complaint"), now=NOW)
+    assert isinstance(rejection, Rejection) and rejection.code == "unknown_type"
+
+
+def test_validator_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="max_bytes"):
+        Validator(max_bytes=0)
+    with pytest.raises(ValueError, match="future_tolerance"):
+        Validator(future_tolerance=timedelta(seconds=-1))
