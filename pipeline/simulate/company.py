@@ -26,7 +26,7 @@ def order(j: JourneyWriter, rate: Rate) -> None:
     j.emit("sales", "order_placed", "purchase", channel, order_id=order_id)
     j.later(hours=2)
     promise_id = j.promise(
-        "delivery", "delivery", "delivery on the promised day", timedelta(days=3)
+        "delivery", "delivery", "delivery on the promised day", timedelta(days=4)
     )
     if j.chance(0.3):
         j.later(hours=20)
@@ -53,10 +53,9 @@ def _onboard(j: JourneyWriter, rate: Rate) -> None:
 
 
 def service_visit(j: JourneyWriter, rate: Rate) -> None:
-    """A fault: the service desk opens a case, maintenance promises and makes a visit."""
+    """A fault: the service desk hands it to maintenance, which opens a case and visits."""
     case_id = j.new_id("C")
     j.contact("customer_service", "service", "phone", "device fault", resolved=False)
-    j.emit("customer_service", "case_opened", "service", case_id=case_id)
     j.later(minutes=15)
     context = not j.fails("lost_context", rate("lost_context"))
     j.emit(
@@ -66,20 +65,21 @@ def service_visit(j: JourneyWriter, rate: Rate) -> None:
         to_department="maintenance",
         context_transferred=context,
     )
+    j.emit("maintenance", "case_opened", "service", case_id=case_id)
     if not context:
         j.later(hours=5)
         j.contact("maintenance", "service", "phone", "explain the fault again", resolved=True)
     j.later(hours=2)
     _visit(j, rate)
-    j.later(hours=3)
-    j.emit("customer_service", "case_resolved", "service", case_id=case_id)
+    j.later(hours=1)
+    j.emit("maintenance", "case_resolved", "service", case_id=case_id)
     j.later(days=1)
     j.emit("customer_service", "journey_closed", "service", outcome="fixed")
 
 
 def _visit(j: JourneyWriter, rate: Rate) -> None:
     appointment_id = j.new_id("A")
-    due = timedelta(days=j.rng.choice((1, 2, 3)))
+    due = timedelta(days=j.rng.choice((1, 1, 2)))
     scheduled_for = (j.now + due).isoformat(timespec="seconds")
     j.emit(
         "maintenance",
@@ -138,7 +138,7 @@ def renewal(j: JourneyWriter, rate: Rate) -> None:
         j.contact("customer_service", "renewal", "phone", "renewal price wrong", resolved=False)
         dispute_id = j.new_id("D")
         j.emit("billing", "billing_dispute_opened", "renewal", dispute_id=dispute_id)
-        j.later(days=2)
+        j.later(days=5.5)
         j.emit("billing", "invoice_corrected", "renewal", "email", invoice_id=invoice_id)
         j.emit("billing", "billing_dispute_resolved", "renewal", dispute_id=dispute_id)
     j.later(days=1)
