@@ -78,6 +78,64 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(
         default=4, ge=1, le=1024, description="Partitions of the topics the worker creates."
     )
+    topic_routed: str = Field(
+        default="touchpoints.routed",
+        pattern=_TOPIC,
+        description="Worker-internal: events re-keyed to their journey key, and idle clock ticks.",
+    )
+    topic_retention_days: float = Field(
+        default=30, gt=0, description="Retention of the topics the worker creates, in days."
+    )
+
+    # --- stream worker (journeys run) ----------------------------------------------------
+    worker_id: str = Field(
+        default="journeys",
+        pattern=r"^[A-Za-z0-9._-]{1,100}$",
+        description="Faust app id: the consumer group and the prefix of its internal topics.",
+    )
+    worker_store: Literal["rocksdb", "memory"] = Field(
+        default="rocksdb", description="Journey state store: rocksdb (under data_dir) or memory."
+    )
+    worker_web_port: int = Field(
+        default=6066, ge=1, le=65535, description="Port of the worker's /metrics web server."
+    )
+    worker_batch_size: int = Field(
+        default=5000, ge=1, description="Events the worker takes from the stream at most at once."
+    )
+    worker_batch_seconds: float = Field(
+        default=0.2, gt=0, description="How long the worker waits to fill a batch, in seconds."
+    )
+    sink_flush_rows: int = Field(
+        default=50_000, ge=1, description="ClickHouse rows buffered before a flush is started."
+    )
+    sink_flush_seconds: float = Field(
+        default=1.0, gt=0, description="Longest time rows wait in the buffer before a flush."
+    )
+    sink_buffer_rows: int = Field(
+        default=500_000,
+        ge=1,
+        description="Buffered rows at which the worker stops consuming until a flush succeeds.",
+    )
+    sink_retry_max_seconds: float = Field(
+        default=30.0, gt=0, description="Longest back-off between retries of a failed write."
+    )
+    dedup_window_hours: float = Field(
+        default=24, gt=0, description="Event time a seen event_id is remembered for de-dup."
+    )
+    dedup_max_ids: int = Field(
+        default=1_000_000, ge=1, description="Most event_ids remembered per worker for de-dup."
+    )
+    clock_idle_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="A caught-up partition idle this long gets a wall-clock tick (live mode).",
+    )
+    alert_horizon_hours: float = Field(
+        default=24, ge=0, description="Alert when an open promise falls due within this time."
+    )
+    score_model_path: Path | None = Field(
+        default=None, description="Score model TOML; the built-in v1 model when unset."
+    )
 
     # --- ClickHouse --------------------------------------------------------------------
     clickhouse_mode: Literal["embedded", "server"] = Field(
