@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "demo": "pipeline.cli.demo:demo",
     "dashboards": "pipeline.cli.dashboards:dashboards",
     "simulate": "pipeline.cli.simulate:simulate_command",
+    "report": "pipeline.cli.report:report",
     "emit": "pipeline.cli.emit:emit",
 }
 

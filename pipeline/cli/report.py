@@ -1,0 +1,43 @@
+"""`journeys report`: the self-contained HTML report, from the public tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from pipeline.cli.common import errors_as_exit, out, say, settings_or_exit
+from pipeline.store import StoreError, get_store
+
+_TIME = click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M:%S%z"])
+
+
+@click.command("report")
+@click.option(
+    "--output", "-o", default="report.html", show_default=True, type=click.Path(dir_okay=False)
+)
+@click.option("--since", type=_TIME, help="Start of the time range, with offset (event time).")
+@click.option("--until", type=_TIME, help="End of the time range, with offset (event time).")
+@click.option(
+    "--department", "departments", multiple=True, help="Only this department (repeatable)."
+)
+def report(
+    output: str, since: datetime | None, until: datetime | None, departments: tuple[str, ...]
+) -> None:
+    """Write the report: heatmap, trend, top breakdowns with example journeys, share beyond the
+    front desk, word-of-mouth balance, rejected events per department. One HTML file that
+    opens offline and prints well.
+
+    In embedded mode the store belongs to the worker while it runs: stop it first.
+    """
+    from pipeline.report import ReportFilter, summary_lines, write_report
+
+    settings = settings_or_exit()
+    with errors_as_exit(ValueError):
+        where = ReportFilter(since=since, until=until, departments=departments)
+    with errors_as_exit(StoreError):
+        data = write_report(get_store(settings), Path(output), where)
+    for line in summary_lines(data):
+        say(line)
+    out.print(f"Report written to [bold]{Path(output).resolve()}[/]")

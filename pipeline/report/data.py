@@ -1,0 +1,116 @@
+"""What the report shows, read through the `Store` interface from the public tables.
+
+Every query reads the ReplacingMergeTree tables with FINAL (a replayed or re-sent row
+counts once) and only active signals (a retracted signal has `active = 0` in its latest
+version). The same SQL runs on chdb and on a ClickHouse server.
+
+Time range: signals by `effective_at`, journeys by `last_event_at`, touchpoints by
+`occurred_at` (all event time); rejected messages by `received_at`, since a message that
+could not be read has no trustworthy event time. Departments: signals and rejections of
+those departments; journeys that have a touchpoint from one of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    since: datetime | None = None
+    until: datetime | None = None
+    departments: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name}: expected a timezone-aware time, got {value}")
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError(f"since ({self.since}) must be before until ({self.until})")
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "since": _ch_time(self.since or datetime(1970, 1, 1, tzinfo=UTC)),
+            "until": _ch_time(self.until or datetime(2200, 1, 1, tzinfo=UTC)),
+            # Department slugs cannot hold a comma, so a joined list is unambiguous.
+            "departments": ",".join(self.departments),
+            "all_departments": int(not self.departments),
+        }
+
+    def describe(self) -> str:
+        since = f"{self.since:%Y-%m-%d %H:%M} UTC" if self.since else "the beginning"
+        until = f"{self.until:%Y-%m-%d %H:%M} UTC" if self.until else "now"
+        who = ", ".join(self.departments) if self.departments else "all departments"
+        return f"{since} to {until}; {who}"
+
+
+def _ch_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Points lost by one department at one stage through one kind of signal."""
+
+    department: str
+    stage: str
+    signal: str
+    signals: int
+    lost_points: float
+    example_reason: str
+    example_journeys: list[str]
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    department: str
+    stage: str
+    what: str
+    impact: float | None = None
+
+
+@dataclass
+class ReportData:
+    filter: ReportFilter
+    generated_at: datetime
+    journeys: int = 0
+    touchpoints: int = 0
+    good: int = 0
+    neutral: int = 0
+    poor: int = 0
+    average_score: float | None = None
+    lost_points: float = 0.0
+    lost_beyond_front_desk: float = 0.0
+    first_event: datetime | None = None
+    last_event: datetime | None = None
+    # (department, stage) -> points lost (a positive magnitude)
+    heatmap: dict[tuple[str, str], float] = field(default_factory=dict)
+    # day -> (journeys, average score, good, poor)
+    trend: list[tuple[date, int, float, int, int]] = field(default_factory=list)
+    breakdowns: list[Breakdown] = field(default_factory=list)
+    timelines: dict[str, list[TimelineEntry]] = field(default_factory=dict)
+    # (department or "", reason_code) -> rejected messages
+    rejections: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    @property
+    def word_of_mouth(self) -> int:
+        """Net stories told: 3 per good journey, minus 18 per poor one (PRODUCT.md)."""
+        return 3 * self.good - 18 * self.poor
+
+    @property
+    def share_beyond_front_desk(self) -> float | None:
+        return self.lost_beyond_front_desk / self.lost_points if self.lost_points else None
+
+    def top_cells(self) -> list[tuple[tuple[str, str], float]]:
+        """Department x stage cells, the most points lost first."""
+        return sorted(self.heatmap.items(), key=lambda item: (-item[1], item[0]))
+
+    def rejections_by_department(self) -> list[tuple[str, int]]:
+        totals: dict[str, int] = {}
+        for (department, _), count in self.rejections.items():
+            totals[department] = totals.get(department, 0) + count
+        return sorted(totals.items(), key=lambda item: (-item[1], item[0]))

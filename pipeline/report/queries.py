@@ -1,0 +1,164 @@
+"""The report's SQL: one query per figure, each over the public tables with FINAL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from pipeline.report.data import Breakdown, ReportData, ReportFilter, TimelineEntry
+from pipeline.store import Store
+
+_T = "DateTime64(3, 'UTC')"
+_DEPARTMENT = "({all_departments:UInt8} = 1 OR has(splitByChar(',', {departments:String}), %s))"
+SIGNALS = f"""journey_signals FINAL WHERE active = 1 AND impact < 0
+    AND effective_at >= {{since:{_T}}} AND effective_at < {{until:{_T}}}
+    AND {_DEPARTMENT % "department"}"""
+JOURNEYS = f"""journeys FINAL
+    WHERE last_event_at >= {{since:{_T}}} AND last_event_at < {{until:{_T}}}
+    AND ({{all_departments:UInt8}} = 1 OR journey_id IN (
+        SELECT journey_id FROM touchpoints
+        WHERE has(splitByChar(',', {{departments:String}}), department)))"""
+TOP_BREAKDOWNS = 8
+EXAMPLE_TIMELINES = 3
+
+
+def load_report(store: Store, where: ReportFilter, now: datetime | None = None) -> ReportData:
+    data = ReportData(filter=where, generated_at=now or datetime.now(UTC))
+    params = where.params()
+    _journey_totals(store, params, data)
+    _trend(store, params, data)
+    _heatmap(store, params, data)
+    _breakdowns(store, params, data)
+    _timelines(store, data)
+    _rejections(store, params, data)
+    data.touchpoints = int(
+        store.query(
+            f"""SELECT uniqExact(event_id) AS n FROM touchpoints
+            WHERE occurred_at >= {{since:{_T}}} AND occurred_at < {{until:{_T}}}
+              AND {_DEPARTMENT % "department"}""",
+            params,
+        )[0]["n"]
+    )
+    return data
+
+
+def _journey_totals(store: Store, params: dict[str, Any], data: ReportData) -> None:
+    row = store.query(
+        f"""SELECT count() AS journeys, countIf(band = 'good') AS good,
+               countIf(band = 'neutral') AS neutral, countIf(band = 'poor') AS poor,
+               avgOrNull(score) AS average_score, sum(lost_points) AS lost,
+               sum(lost_points_beyond_front_desk) AS beyond,
+               minOrNull(started_at) AS first_event, maxOrNull(last_event_at) AS last_event
+        FROM {JOURNEYS}""",
+        params,
+    )[0]
+    data.journeys, data.good = int(row["journeys"]), int(row["good"])
+    data.neutral, data.poor = int(row["neutral"]), int(row["poor"])
+    data.average_score = row["average_score"]
+    data.lost_points, data.lost_beyond_front_desk = float(row["lost"]), float(row["beyond"])
+    data.first_event, data.last_event = row["first_event"], row["last_event"]
+
+
+def _trend(store: Store, params: dict[str, Any], data: ReportData) -> None:
+    rows = store.query(
+        f"""SELECT toDate(last_event_at) AS day, count() AS journeys, avg(score) AS score,
+               countIf(band = 'good') AS good, countIf(band = 'poor') AS poor
+        FROM {JOURNEYS} GROUP BY day ORDER BY day""",
+        params,
+    )
+    data.trend = [
+        (r["day"], int(r["journeys"]), float(r["score"]), int(r["good"]), int(r["poor"]))
+        for r in rows
+    ]
+
+
+def _heatmap(store: Store, params: dict[str, Any], data: ReportData) -> None:
+    rows = store.query(
+        f"SELECT department, stage, -sum(impact) AS lost FROM {SIGNALS} GROUP BY department, stage",
+        params,
+    )
+    data.heatmap = {(r["department"], r["stage"]): float(r["lost"]) for r in rows}
+
+
+def _breakdowns(store: Store, params: dict[str, Any], data: ReportData) -> None:
+    rows = store.query(
+        f"""SELECT department, stage, signal, count() AS signals, -sum(impact) AS lost,
+               argMin(reason, signal_id) AS example_reason,
+               arraySlice(arraySort(groupUniqArray(100)(journey_id)), 1, 3) AS examples
+        FROM {SIGNALS}
+        GROUP BY department, stage, signal
+        ORDER BY lost DESC, department, stage, signal
+        LIMIT {TOP_BREAKDOWNS}""",
+        params,
+    )
+    data.breakdowns = [
+        Breakdown(
+            r["department"],
+            r["stage"],
+            r["signal"],
+            int(r["signals"]),
+            float(r["lost"]),
+            r["example_reason"],
+            list(r["examples"]),
+        )
+        for r in rows
+    ]
+
+
+def _timelines(store: Store, data: ReportData) -> None:
+    chosen: list[str] = []
+    for breakdown in data.breakdowns:
+        fresh = [j for j in breakdown.example_journeys if j not in chosen]
+        if fresh and len(chosen) < EXAMPLE_TIMELINES:
+            chosen.append(fresh[0])
+    if not chosen:
+        return
+    ids = {"ids": ",".join(chosen)}
+    events = store.query(
+        """SELECT journey_id, occurred_at AS at, department, stage, type, attributes
+        FROM touchpoints FINAL WHERE has(splitByChar(',', {ids:String}), journey_id)
+        ORDER BY occurred_at, event_id""",
+        ids,
+    )
+    signals = store.query(
+        """SELECT journey_id, effective_at AS at, department, stage, reason, impact
+        FROM journey_signals FINAL
+        WHERE active = 1 AND has(splitByChar(',', {ids:String}), journey_id)
+        ORDER BY effective_at, signal_id""",
+        ids,
+    )
+    timelines: dict[str, list[TimelineEntry]] = {journey: [] for journey in chosen}
+    for e in events:
+        what = _describe(e["type"], e["attributes"])
+        timelines[e["journey_id"]].append(TimelineEntry(e["at"], e["department"], e["stage"], what))
+    for s in signals:
+        entry = TimelineEntry(s["at"], s["department"], s["stage"], s["reason"], float(s["impact"]))
+        timelines[s["journey_id"]].append(entry)
+    for entries in timelines.values():
+        entries.sort(key=lambda entry: (entry.at, entry.impact is not None))
+    data.timelines = timelines
+
+
+def _describe(event_type: str, attributes: str) -> str:
+    """The event type, plus the one attribute a reader needs to follow the story."""
+    try:
+        values = orjson.loads(attributes or "{}")
+    except orjson.JSONDecodeError:
+        values = {}
+    for key in ("description", "reason", "about", "outcome", "to_department"):
+        if isinstance(values, dict) and values.get(key):
+            return f"{event_type.replace('_', ' ')}: {values[key]}"
+    return event_type.replace("_", " ")
+
+
+def _rejections(store: Store, params: dict[str, Any], data: ReportData) -> None:
+    rows = store.query(
+        f"""SELECT department, reason_code, count() AS rejected FROM dead_letters FINAL
+        WHERE received_at >= {{since:{_T}}} AND received_at < {{until:{_T}}}
+          AND {_DEPARTMENT % "department"}
+        GROUP BY department, reason_code""",
+        params,
+    )
+    data.rejections = {(r["department"], r["reason_code"]): int(r["rejected"]) for r in rows}

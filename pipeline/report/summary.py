@@ -1,0 +1,36 @@
+"""The report's findings as a few terminal lines (what `journeys demo` prints)."""
+
+from __future__ import annotations
+
+from pipeline.report.data import ReportData
+
+
+def summary_lines(data: ReportData, top: int = 5) -> list[str]:
+    lines = [
+        f"{data.journeys:,} journeys, {data.touchpoints:,} touchpoints; "
+        f"good {data.good:,} / neutral {data.neutral:,} / poor {data.poor:,}",
+        "top breakdowns (department x stage, points lost):",
+    ]
+    total = sum(data.heatmap.values()) or 1.0
+    for rank, ((department, stage), lost) in enumerate(data.top_cells()[:top], start=1):
+        signals = [
+            b.signal for b in data.breakdowns if (b.department, b.stage) == (department, stage)
+        ]
+        why = f" ({', '.join(signals)})" if signals else ""
+        lines.append(
+            f"  {rank}. {department} x {stage}: {lost:,.0f} points, {lost / total:.0%}{why}"
+        )
+    share = data.share_beyond_front_desk
+    lines.append(
+        "lost beyond the front desk: " + (f"{share:.0%}" if share is not None else "nothing lost")
+    )
+    lines.append(
+        f"word-of-mouth balance: {data.word_of_mouth:+,} "
+        f"(3 x {data.good:,} good - 18 x {data.poor:,} poor)"
+    )
+    rejected = data.rejections_by_department()
+    lines.append(
+        "rejected events by department: "
+        + (", ".join(f"{d or '(unreadable)'} {n:,}" for d, n in rejected) or "none")
+    )
+    return lines
