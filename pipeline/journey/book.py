@@ -101,6 +101,7 @@ def add(book: JourneyBook, touchpoint: Touchpoint, model: ScoreModel) -> Changes
     )
     _fire_deadlines(book, model, deltas)
     _report(book, model, changes, deltas)
+    _retire(book, model)  # after reporting: a journey's last changes must still go out
     return changes
 
 
@@ -115,6 +116,7 @@ def advance(book: JourneyBook, now: datetime, model: ScoreModel) -> Changes:
     deltas: dict[str, Delta] = {}
     _fire_deadlines(book, model, deltas)
     _report(book, model, changes, deltas)
+    _retire(book, model)  # after reporting: a journey's last changes must still go out
     return changes
 
 
@@ -183,9 +185,18 @@ def _fire_deadlines(book: JourneyBook, model: ScoreModel, deltas: dict[str, Delt
         if due:
             ctx = Context(journey.journey_id, book.customer_id, model, book.clock)
             _merge(deltas, journey.journey_id, reevaluate(journey, due, ctx))
-        else:
-            deltas.setdefault(journey.journey_id, Delta())  # status may still change
-    _retire(book, model)
+        elif _goes_quiet(journey, book.clock, model):
+            deltas.setdefault(journey.journey_id, Delta())  # only its status changes
+
+
+def _goes_quiet(journey: JourneyState, clock: int, model: ScoreModel) -> bool:
+    """The journey was reported open and the inactivity gap has now passed."""
+    reported = journey.reported
+    return (
+        reported is not None
+        and reported.status == "open"
+        and clock > journey.last.at + model.inactivity_gap_us
+    )
 
 
 def _retire(book: JourneyBook, model: ScoreModel) -> None:

@@ -65,7 +65,9 @@ def place(
     at = bisect.bisect_right(journeys, event.order, key=lambda j: j.first.order) - 1
     if at >= 0 and _fits(journeys, at, event, gap):
         return journeys[at], False
-    if not journeys or (at == len(journeys) - 1 and boundary(journeys[-1].last, event, gap)):
+    if not journeys or (
+        event.order > journeys[-1].last.order and boundary(journeys[-1].last, event, gap)
+    ):
         journeys.append(JourneyState(journey_id=derive_journey_id(book.customer_id, event)))
         return journeys[-1], False
     return _resegment(book, event, model, changes, deltas), True
