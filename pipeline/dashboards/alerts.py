@@ -49,7 +49,7 @@ PIPELINE_LAG = """
 SELECT topic, sum(lag) AS consumer_lag
 FROM (
     SELECT topic, partition, argMax(value, time) AS lag
-    FROM pipeline_metrics
+    FROM pipeline_metrics FINAL
     WHERE name = 'consumer_lag' AND $__timeFilter_ms(time)
     GROUP BY topic, partition
 )

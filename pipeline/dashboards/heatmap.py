@@ -42,7 +42,19 @@ GROUP BY department, stage
 ORDER BY journeys_affected_pct DESC, department, stage
 """
 
-_JOURNEYS_IN_RANGE = "FROM journeys_by_start FINAL\nWHERE $__dateFilter(start_day)"
+# A late event can move a journey's start to an earlier day: its older snapshot then stays
+# under the later day in journeys_by_start, so only rows that are the journey's latest
+# version in journeys (a primary-key lookup) count. Retired ids (merged into another
+# journey by a late event) are written with status 'retired' and are not journeys.
+_JOURNEYS_IN_RANGE = """FROM journeys_by_start FINAL
+    WHERE $__dateFilter(start_day) AND status != 'retired'
+      AND (journey_id, version) IN (
+          SELECT journey_id, max(version) FROM journeys
+          WHERE journey_id IN (
+              SELECT journey_id FROM journeys_by_start WHERE $__dateFilter(start_day)
+          )
+          GROUP BY journey_id
+      )"""
 
 AVERAGE_SCORE = f"""
 SELECT toDateTime(start_day) AS time, round(avg(score), 1) AS average_score

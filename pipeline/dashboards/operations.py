@@ -93,6 +93,7 @@ SELECT turned.turned_poor_at AS turned_poor_at, turned.journey_id AS journey_id,
 FROM turned
 INNER JOIN (
     SELECT journey_id, argMax(score, version) AS score, argMax(band, version) AS band,
+           argMax(status, version) AS status,
            argMax(worst_department, version) AS worst_department,
            argMax(worst_stage, version) AS worst_stage,
            argMax(lost_points, version) AS lost_points
@@ -100,7 +101,7 @@ INNER JOIN (
     WHERE journey_id IN (SELECT journey_id FROM turned)
     GROUP BY journey_id
 ) AS latest ON latest.journey_id = turned.journey_id
-WHERE latest.band = 'poor'
+WHERE latest.band = 'poor' AND latest.status != 'retired'
 ORDER BY turned_poor_at DESC, journey_id
 LIMIT 100
 """

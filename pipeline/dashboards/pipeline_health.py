@@ -37,7 +37,7 @@ CONSUMER_LAG = """
 SELECT bucket AS time, topic, sum(lag) AS consumer_lag
 FROM (
     SELECT $__timeInterval(time) AS bucket, topic, partition, argMax(value, time) AS lag
-    FROM pipeline_metrics
+    FROM pipeline_metrics FINAL
     WHERE name = 'consumer_lag' AND $__timeFilter_ms(time)
     GROUP BY bucket, topic, partition
 )
@@ -49,7 +49,7 @@ SINK_RETRIES = """
 SELECT bucket AS time, worker, sink_retries
 FROM (
     SELECT $__timeInterval(time) AS bucket, worker, sum(value) AS sink_retries
-    FROM pipeline_metrics
+    FROM pipeline_metrics FINAL
     WHERE name = 'sink_retries' AND $__timeFilter_ms(time)
     GROUP BY bucket, worker
 )

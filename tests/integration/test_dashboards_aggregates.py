@@ -3,15 +3,25 @@ department x stage that breaks most."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from pipeline.dashboards.engine_rows import pipeline_rows
 from pipeline.dashboards.heatmap import LOST_POINTS_HEATMAP
 from pipeline.dashboards.macros import expand
 from pipeline.dashboards.sample import Sample, build_sample
+from pipeline.simulate import BREAKDOWN_PRESETS, FAILURE_KINDS, SimulationConfig, simulate
 from pipeline.store.embedded import EmbeddedStore
-from tests.integration.test_dashboards_queries import ANCHOR, CONTEXT, QUERIES, insert_sample
+from tests.integration.test_dashboards_queries import (
+    ANCHOR,
+    CONTEXT,
+    QUERIES,
+    SAMPLE,
+    insert_sample,
+)
 
 AGGREGATES = ["touchpoints_per_minute", "touchpoints_per_hour", "touchpoints_ingested_per_minute",
               "rejections_per_hour", "signals_by_hour", "journeys_by_start",
@@ -28,12 +38,12 @@ def replayed(sample: Sample) -> Sample:
 
 
 def test_replayed_rows_in_other_batches_change_no_panel_answer(fresh_store: EmbeddedStore) -> None:
-    sample = build_sample(ANCHOR, journeys=150)
+    sample = SAMPLE
     insert_sample(fresh_store, sample, batch=1000)
     before = answers(fresh_store)
     assert any(before.values())
 
-    insert_sample(fresh_store, replayed(sample), batch=37)
+    insert_sample(fresh_store, replayed(sample), batch=777)
     assert answers(fresh_store) == before
 
     # ...and still after ClickHouse merged the parts (states folded, versions replaced).
@@ -55,6 +65,26 @@ def test_a_retracted_signal_leaves_the_heatmap(fresh_store: EmbeddedStore) -> No
     assert after.get(cell, 0) == pytest.approx(before[cell] + signal["impact"])
 
 
+def test_a_journey_whose_start_moved_earlier_counts_once_on_its_true_day(
+    fresh_store: EmbeddedStore,
+) -> None:
+    from pipeline.dashboards.heatmap import SCORE_DISTRIBUTION
+
+    first = next(row for row in SAMPLE.journeys if row["band"] == "good")
+    late_start = first["started_at"] - timedelta(days=2)
+    fresh_store.insert("journeys", [first])
+    fresh_store.insert("journeys", [{**first, "started_at": late_start, "version": 10**9}])
+
+    def journeys_counted(days_back_from: int, days_back_to: int) -> int:
+        context = replace(CONTEXT, time_from=first["started_at"] - timedelta(days=days_back_from),
+                          time_to=first["started_at"] - timedelta(days=days_back_to))  # fmt: skip
+        return sum(r["journeys"] for r in fresh_store.query(expand(SCORE_DISTRIBUTION, context)))
+
+    assert journeys_counted(0, 0) == 0  # the stale snapshot's day
+    assert journeys_counted(2, 2) == 1  # the true start day
+    assert journeys_counted(3, 0) == 1
+
+
 @pytest.mark.parametrize("hot_cell", [("delivery", "usage"), ("billing", "onboarding")])
 def test_the_heatmap_ranks_the_cell_that_breaks_most_first(
     fresh_store: EmbeddedStore, hot_cell: tuple[str, str]
@@ -63,3 +93,16 @@ def test_the_heatmap_ranks_the_cell_that_breaks_most_first(
     rows = fresh_store.query(expand(LOST_POINTS_HEATMAP, CONTEXT))
     assert (rows[0]["department"], rows[0]["stage"]) == hot_cell
     assert rows[0]["lost_points"] > rows[1]["lost_points"]
+
+
+@pytest.mark.parametrize("preset", ["delivery-delays", "maintenance-visits"])
+def test_the_heatmap_finds_the_breakdown_planted_in_a_simulated_company(
+    fresh_store: EmbeddedStore, preset: str
+) -> None:
+    (kind,) = BREAKDOWN_PRESETS[preset]
+    planted = (FAILURE_KINDS[kind].department, FAILURE_KINDS[kind].stage)
+    config = SimulationConfig(customers=500, days=7, start=ANCHOR - timedelta(days=7),
+                              breakdowns=BREAKDOWN_PRESETS[preset])  # fmt: skip
+    insert_sample(fresh_store, pipeline_rows(simulate(config)[0], ANCHOR), batch=2000)
+    rows = fresh_store.query(expand(LOST_POINTS_HEATMAP, CONTEXT))
+    assert (rows[0]["department"], rows[0]["stage"]) == planted

@@ -14,16 +14,33 @@ import pytest
 
 from pipeline.dashboards import DASHBOARDS, REPO_DASHBOARDS_DIR
 from pipeline.dashboards.alerts import RULES
+from pipeline.dashboards.engine_rows import metric_samples, pipeline_rows
 from pipeline.dashboards.macros import QueryContext, expand
 from pipeline.dashboards.panels import PanelQuery, column_problems, panel_queries
-from pipeline.dashboards.sample import Sample, build_sample
+from pipeline.dashboards.sample import Sample
+from pipeline.simulate import SimulationConfig, default_start, simulate
 from pipeline.store import Store, apply_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
 
 ANCHOR = datetime.now(UTC).replace(microsecond=0)
 QUOTED_DEPARTMENT = "o'neil\\"
-VARIABLES = {"department": "billing", "customer": "c-0001", "journey": "j-0001",
-             "due_within_hours": "24"}  # fmt: skip
+
+
+def pipeline_sample(customers: int = 800) -> Sample:
+    """A simulated company's month through the real validator and journey engine. The
+    simulated period runs ten days past now (longer than any journey) and is cut at now, so
+    now is mid-traffic: journeys under way, promises falling due."""
+    start = default_start(30, ANCHOR + timedelta(days=10))
+    config = SimulationConfig(customers=customers, days=30, start=start)
+    sample = pipeline_rows(simulate(config)[0], ANCHOR)
+    sample.pipeline_metrics = metric_samples(ANCHOR)
+    return sample
+
+
+SAMPLE = pipeline_sample()
+WORST = max(SAMPLE.journeys, key=lambda journey: journey["lost_points"])
+VARIABLES = {"department": "maintenance", "customer": WORST["customer_id"],
+             "journey": WORST["journey_id"], "due_within_hours": "24"}  # fmt: skip
 CONTEXT = QueryContext(ANCHOR - timedelta(days=7), ANCHOR + timedelta(minutes=1),
                        timedelta(minutes=5), VARIABLES)  # fmt: skip
 
@@ -60,7 +77,7 @@ def quoted_department_signals() -> list[dict[str, object]]:
 def sample_store(chdb_dir: Path) -> Iterator[EmbeddedStore]:
     store = open_embedded(chdb_dir, f"dashboards_{uuid.uuid4().hex[:8]}")
     apply_migrations(store)
-    insert_sample(store, build_sample(ANCHOR), batch=1000)
+    insert_sample(store, SAMPLE, batch=1000)
     store.insert("journey_signals", quoted_department_signals())
     yield store
     store.drop_database()
@@ -76,8 +93,41 @@ def test_every_query_runs_and_returns_the_columns_its_panel_needs(
 ) -> None:
     sql = expand(query.sql, CONTEXT)
     assert column_problems(query, result_columns(sample_store, sql)) == []
-    if query.dashboard != "alerts":  # alert rules answer nothing while all is well
+    if query.dashboard != "alerts" and query.title not in CHECKED_ELSEWHERE:
         assert sample_store.query(sql), f"{query.name} returned no rows on the sample"
+
+
+# Empty on a quiet hour of the simulated company; test_journeys_that_turned_poor checks the
+# exact answer on this data and on a sample where it is not empty.
+CHECKED_ELSEWHERE = {"Journeys that turned poor in the last hour"}
+
+
+def turned_poor_within(sample: Sample, since: datetime) -> set[str]:
+    """From the snapshots themselves: first reached `poor` since `since`, and still poor."""
+    first_poor: dict[str, datetime] = {}
+    latest: dict[str, dict[str, object]] = {}
+    for row in sample.journeys:
+        journey = str(row["journey_id"])
+        if row["band"] == "poor":
+            first_poor[journey] = min(first_poor.get(journey, row["updated_at"]), row["updated_at"])
+        if journey not in latest or row["version"] > latest[journey]["version"]:  # type: ignore[operator]
+            latest[journey] = row
+    return {j for j, at in first_poor.items() if at >= since and latest[j]["band"] == "poor"}
+
+
+@pytest.mark.parametrize("source", ["pipeline", "synthetic"])
+def test_journeys_that_turned_poor(fresh_store: EmbeddedStore, source: str) -> None:
+    from pipeline.dashboards.operations import TURNED_POOR
+    from pipeline.dashboards.sample import build_sample
+
+    sample = SAMPLE if source == "pipeline" else build_sample(ANCHOR)
+    insert_sample(fresh_store, sample, batch=700)
+    found = {row["journey_id"] for row in fresh_store.query(expand(TURNED_POOR, CONTEXT))}
+    # now() moves on while the test runs: allow a minute either side of the hour.
+    assert turned_poor_within(sample, ANCHOR - timedelta(minutes=59)) <= found
+    assert found <= turned_poor_within(sample, ANCHOR - timedelta(minutes=61))
+    if source == "synthetic":
+        assert found
 
 
 DEPARTMENT_QUERIES = [q for q in QUERIES if "department:percentencode" in q.sql]
