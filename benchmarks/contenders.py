@@ -1,0 +1,113 @@
+"""The consumers under test, each run as its own process with its own data directory.
+
+- `worker`: the product's Faust worker (`faust -A pipeline.app worker`), configured the way
+  an operator would, through JOURNEYS_* variables.
+- `naive`: the one-event-at-a-time Faust agent of `benchmarks.naive_worker`.
+
+Each run gets unique topic names and a unique Faust app id, so no run recovers another's
+table changelog or commits into another's consumer group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks.broker import REPO
+
+
+@dataclass
+class Contender:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    workdir: Path
+    database: str = "journeys"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def chdb_dir(self) -> Path:
+        return self.workdir / "clickhouse"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / f"{self.name}.log"
+
+
+ContenderFactory = Callable[[str, str, Path], Contender]
+
+
+def _base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JOURNEYS_", "BENCH_"))}
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def worker(bootstrap: str, topic: str, workdir: Path) -> Contender:
+    suffix = uuid.uuid4().hex[:6]
+    env = _base_env() | {
+        "JOURNEYS_DATA_DIR": str(workdir),
+        "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "JOURNEYS_TOPIC_TOUCHPOINTS": topic,
+        "JOURNEYS_TOPIC_DEAD_LETTERS": f"{topic}.dlq",
+        "JOURNEYS_TOPIC_SCORES": f"{topic}.scores",
+        "JOURNEYS_TOPIC_ALERTS": f"{topic}.alerts",
+        "JOURNEYS_APP_ID": f"bench-worker-{suffix}",
+    }
+    argv = [sys.executable, "-m", "faust", "-A", "pipeline.app", "worker", "-l", "warn",
+            "--without-web"]  # fmt: skip
+    return Contender("worker", argv, env, workdir)
+
+
+def naive(bootstrap: str, topic: str, workdir: Path) -> Contender:
+    env = _base_env() | {
+        "BENCH_BOOTSTRAP": bootstrap,
+        "BENCH_TOPIC": topic,
+        "BENCH_WORKDIR": str(workdir),
+        "BENCH_APP_ID": f"bench-naive-{uuid.uuid4().hex[:6]}",
+    }
+    argv = [sys.executable, "-m", "faust", "-A", "benchmarks.naive_worker", "worker",
+            "-l", "warn", "--without-web"]  # fmt: skip
+    return Contender("naive", argv, env, workdir)
+
+
+CONTENDERS: dict[str, ContenderFactory] = {"worker": worker, "naive": naive}
+
+
+@contextlib.contextmanager
+def running(contender: Contender) -> Iterator[subprocess.Popen[bytes]]:
+    """The contender's process for the duration of the block, stopped cleanly after."""
+    contender.workdir.mkdir(parents=True, exist_ok=True)
+    with open(contender.log, "ab") as log:
+        process = subprocess.Popen(
+            contender.argv, env=contender.env, cwd=contender.workdir, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+        try:
+            yield process
+        finally:
+            stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 60.0) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
+def log_tail(contender: Contender, lines: int = 15) -> str:
+    if not contender.log.exists():
+        return ""
+    return "\n".join(contender.log.read_text(errors="replace").splitlines()[-lines:])

@@ -1,0 +1,144 @@
+"""End-to-end runs: events into a topic, a contender consuming them, rows in ClickHouse.
+
+Throughput: the topic is filled first, then the contender starts, so the producer does not
+compete for the CPU being measured; the rate is taken from when rows were stored.
+Latency: the contender runs and has caught up with a warm-up, then events are sent at a fixed
+rate, each stamped with its send time; latency is stored time minus send time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks import stats
+from benchmarks.broker import create_topic, preload, send_at_rate, wait_caught_up
+from benchmarks.contenders import ContenderFactory, log_tail, running
+from benchmarks.mix import Event
+
+WARM_UP_EVENTS = 200
+
+
+class BenchmarkFailed(RuntimeError):
+    """A run could not be measured; the message says which and shows the process's log."""
+
+
+def run_json(argv: list[str], timeout: float, cwd: Path | None = None) -> dict[str, Any]:
+    """Run a helper process that prints one JSON object; fail loudly with its stderr."""
+    done = subprocess.run(argv, capture_output=True, timeout=timeout, cwd=cwd, check=False)
+    if done.returncode != 0:
+        raise BenchmarkFailed(
+            f"{' '.join(argv[:4])} exited {done.returncode}:\n{done.stderr.decode()[-3000:]}"
+        )
+    result: dict[str, Any] = orjson.loads(done.stdout)
+    return result
+
+
+def _alive(process: subprocess.Popen[bytes]) -> Callable[[], bool]:
+    return lambda: process.poll() is None
+
+
+def read_stored(chdb_dir: Path, database: str) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "benchmarks.stored", str(chdb_dir), database]
+    return run_json(argv, timeout=600)
+
+
+def relabel(events: Iterable[Event], prefix: str) -> list[Event]:
+    """Copies with ids no measured event uses, so de-duplication cannot swallow either."""
+    out = []
+    for event in events:
+        copy = dict(event, event_id=f"{prefix}{event.get('event_id')}")
+        if "journey_id" in copy:
+            copy["journey_id"] = f"{prefix}{copy['journey_id']}"
+        out.append(copy)
+    return out
+
+
+def throughput(
+    factory: ContenderFactory, bootstrap: str, events: list[Event], workdir: Path,
+    partitions: int, timeout: float,
+) -> dict[str, Any]:  # fmt: skip
+    topic = create_topic(bootstrap, partitions)
+    preload(bootstrap, topic, events)
+    contender = factory(bootstrap, topic, workdir)
+    started = time.monotonic()
+    with running(contender) as process:
+        caught_up = wait_caught_up(bootstrap, topic, timeout, alive=_alive(process))
+        if process.poll() is not None:
+            raise BenchmarkFailed(f"{contender.name} died:\n{log_tail(contender)}")
+    elapsed = time.monotonic() - started
+    stored = read_stored(contender.chdb_dir, contender.database)
+    stored_at = stored["stored_at"]
+    if len(stored_at) < 2:
+        raise BenchmarkFailed(f"{contender.name} stored nothing:\n{log_tail(contender)}")
+    return {
+        "events": len(events),
+        "rows": stored["counts"],
+        "caught_up": caught_up,
+        "wall_seconds": elapsed,
+        "rate": stats.sustained_rate(stored_at),
+    }
+
+
+def latency(
+    factory: ContenderFactory, bootstrap: str, events: list[Event], warm_up: list[Event],
+    workdir: Path, partitions: int, rate: float, drain: float,
+) -> dict[str, Any]:  # fmt: skip
+    topic = create_topic(bootstrap, partitions)
+    contender = factory(bootstrap, topic, workdir)
+    with running(contender) as process:
+        preload(bootstrap, topic, relabel(warm_up, "warm-"))
+        if not wait_caught_up(bootstrap, topic, 180, settle=1.0, alive=_alive(process)):
+            raise BenchmarkFailed(f"{contender.name} did not start:\n{log_tail(contender)}")
+        sent = send_at_rate(bootstrap, topic, events, rate)
+        caught_up = wait_caught_up(bootstrap, topic, drain, settle=1.0, alive=_alive(process))
+        if process.poll() is not None:
+            raise BenchmarkFailed(f"{contender.name} died:\n{log_tail(contender)}")
+    stored = read_stored(contender.chdb_dir, contender.database)
+    at = {key: pair[1] for key, pair in stored["stamped"].items()}
+    return _latency_summary(sent, at, caught_up)
+
+
+def _latency_summary(sent: dict[str, float], stored: dict[str, float], caught_up: bool) -> dict:
+    measured = stats.latencies(sent, stored)
+    spread = stats.spread(measured)
+    missing = sum(1 for value in measured if value == stats.MISSING)
+    return {"sent": len(sent), "missing": missing, "caught_up": caught_up} | spread.as_dict()
+
+
+def raw_throughput(bootstrap: str, events: list[Event], partitions: int) -> dict[str, Any]:
+    topic = create_topic(bootstrap, partitions)
+    count = preload(bootstrap, topic, events)
+    argv = [sys.executable, "-m", "benchmarks.raw_consumer", bootstrap, topic,
+            str(partitions), str(count), "600"]  # fmt: skip
+    result = run_json(argv, timeout=660)
+    return {"events": count, "decoded": result["decoded"],
+            "rate": stats.sustained_rate(result["stored_at"])}  # fmt: skip
+
+
+def raw_latency(
+    bootstrap: str, events: list[Event], workdir: Path, partitions: int, rate: float
+) -> dict[str, Any]:
+    topic = create_topic(bootstrap, partitions)
+    ready = workdir / f"raw-ready-{topic}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "benchmarks.raw_consumer", bootstrap, topic, str(partitions),
+            str(len(events)), str(len(events) / rate + 120), str(ready)]  # fmt: skip
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        deadline = time.monotonic() + 60
+        while not ready.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        sent = send_at_rate(bootstrap, topic, events, rate)
+        out, err = process.communicate(timeout=len(events) / rate + 180)
+    if process.returncode != 0:
+        raise BenchmarkFailed(f"raw consumer exited {process.returncode}:\n{err.decode()[-3000:]}")
+    values = orjson.loads(out)["latencies"]
+    missing = max(len(sent) - len(values), 0)
+    spread = stats.spread(values + [stats.MISSING] * missing)
+    return {"sent": len(sent), "missing": missing, "caught_up": True} | (spread.as_dict())
