@@ -1,0 +1,95 @@
+"""How much of what was sent a consumer group has processed, from Kafka's own bookkeeping.
+
+The worker commits a partition's offset only after ClickHouse acknowledged the rows of the
+events before it, so "committed offset = end offset" on every partition of its input topics
+means everything sent is stored. That lets the demo wait for the worker without asking it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BacklogState:
+    processed: int
+    total: int
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.processed
+
+
+def delete_topics(bootstrap_servers: str, names: Sequence[str], **options: Any) -> list[str]:
+    """Delete the topics among `names` that exist (and every topic starting with a name
+    ending in '-', for a worker's internal topics); return what was deleted."""
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, **options)
+    try:
+        existing = set(admin.list_topics())
+        doomed = sorted(
+            topic
+            for topic in existing
+            if topic in names or any(n.endswith("-") and topic.startswith(n) for n in names)
+        )
+        if doomed:
+            admin.delete_topics(doomed, timeout_ms=30_000)
+        return doomed
+    finally:
+        admin.close()
+
+
+class Backlog:
+    """Committed versus end offsets of a consumer group over some topics."""
+
+    def __init__(
+        self, bootstrap_servers: str, group: str, topics: Sequence[str], **options: Any
+    ) -> None:
+        from kafka import KafkaConsumer
+        from kafka.admin import KafkaAdminClient
+
+        self.group = group
+        self.topics = list(topics)
+        self._admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, **options)
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, **options)
+
+    def state(self) -> BacklogState:
+        from kafka import TopicPartition
+
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self.topics
+            for p in sorted(self._consumer.partitions_for_topic(topic) or ())
+        ]
+        if not partitions:
+            return BacklogState(0, 0)
+        ends = self._consumer.end_offsets(partitions)
+        committed = self._committed()
+        processed = 0
+        for partition in partitions:
+            mark = committed.get(partition)
+            offset = mark.offset if mark is not None and mark.offset >= 0 else 0
+            processed += min(offset, ends[partition])
+        return BacklogState(processed, sum(ends.values()))
+
+    def _committed(self) -> dict[Any, Any]:
+        # kafka-python 3 renamed list_consumer_group_offsets(group) to
+        # list_group_offsets({group: None}) -> {group: offsets}.
+        from kafka.errors import CoordinatorNotAvailableError
+
+        try:
+            if hasattr(self._admin, "list_group_offsets"):
+                found = self._admin.list_group_offsets({self.group: None})
+                return dict(found.get(self.group, {}))
+            return dict(self._admin.list_consumer_group_offsets(self.group))
+        except CoordinatorNotAvailableError:
+            # A fresh broker creates its offsets topic on the first group request: until
+            # then no group has committed anything.
+            return {}
+
+    def close(self) -> None:
+        self._consumer.close()
+        self._admin.close()
