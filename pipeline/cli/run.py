@@ -1,0 +1,20 @@
+"""`journeys run`: the stream worker in the foreground (as `faust -A pipeline.app worker`)."""
+
+from __future__ import annotations
+
+import click
+
+from pipeline.cli.common import settings_or_exit
+
+
+@click.command()
+@click.option("--loglevel", "-l", default="info", show_default=True, help="Log level.")
+def run(loglevel: str) -> None:
+    """Run the stream worker: touchpoints in, journey scores into ClickHouse."""
+    settings = settings_or_exit()
+    from faust.worker import Worker
+
+    from pipeline.stream.worker import create_app
+
+    app = create_app(settings)
+    Worker(app, loglevel=loglevel).execute_from_commandline()

@@ -1,0 +1,231 @@
+"""One partition's batch of messages in, everything it causes out. No Faust, no I/O.
+
+The Faust agent hands each partition's share of a batch to `JourneyProcessor.process` and
+turns the returned `Output` into table rows (via the sink), dead letters, re-keyed events,
+score snapshots and alerts. Touchpoints are grouped by journey key, so each book is read
+and re-scored once per batch however many of its events arrived together.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pipeline.contract import Rejection, Touchpoint, Validator
+from pipeline.journey import Changes, JourneyBook, ScoreModel, add, advance, next_deadline
+from pipeline.journey import promises_due as open_promises
+from pipeline.stream import rows as build
+from pipeline.stream.books import BookCache
+from pipeline.stream.clock import PartitionClocks, Wakeups, from_us, to_us
+from pipeline.stream.dedup import RecentEventIds
+from pipeline.stream.metrics import Metrics
+from pipeline.stream.rows import Position, Row
+
+_FAR_US = 10 * 365 * 86_400 * 1_000_000  # "every open promise", for the alert wake-up
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One consumed message. `tick_us` is set for an idle clock tick (no touchpoint)."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes
+    produced_at: float = 0.0  # Kafka timestamp, seconds
+    tick_us: int | None = None
+
+
+@dataclass
+class Output:
+    rows: dict[str, list[Row]] = field(default_factory=dict)
+    dead_letters: list[tuple[bytes, Position, Rejection]] = field(default_factory=list)
+    reroutes: list[tuple[int, str, bytes]] = field(default_factory=list)
+    scores: list[tuple[str, bytes]] = field(default_factory=list)
+    alerts: list[tuple[str, bytes]] = field(default_factory=list)
+    produced_at: list[float] = field(default_factory=list)
+
+    def add_row(self, table: str, row: Row) -> None:
+        self.rows.setdefault(table, []).append(row)
+
+
+@dataclass
+class _Journeys:
+    """The last snapshot and signal state per journey / signal within one batch."""
+
+    journeys: dict[str, Row] = field(default_factory=dict)
+    signals: dict[str, Row] = field(default_factory=dict)
+    scores: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+
+
+class JourneyProcessor:
+    def __init__(
+        self,
+        model: ScoreModel,
+        validator: Validator,
+        books: BookCache,
+        partition_for: Callable[[str], int],
+        *,
+        touchpoints_topic: str,
+        alert_horizon_s: float,
+        dedup: RecentEventIds,
+        metrics: Metrics,
+    ) -> None:
+        self.model = model
+        self.validator = validator
+        self.books = books
+        self.partition_for = partition_for
+        self.touchpoints_topic = touchpoints_topic
+        self.alert_horizon_s = alert_horizon_s
+        self.dedup = dedup
+        self.metrics = metrics
+        self.clocks = PartitionClocks()
+        self.wakeups = Wakeups()
+        self._alerted: OrderedDict[str, None] = OrderedDict()
+
+    def process(self, partition: int, batch: list[Inbound], now: datetime) -> Output:
+        out, batch_state = Output(), _Journeys()
+        grouped: dict[str, list[tuple[Touchpoint, Position]]] = {}
+        for message in batch:
+            self._take(partition, message, now, out, grouped)
+        last = batch[-1]
+        at = Position(last.topic, partition, last.offset, now)
+        for key, touchpoints in grouped.items():
+            self._add_all(partition, key, touchpoints, out, batch_state)
+        self._wake(partition, at, out, batch_state)
+        for table, collected in (
+            ("journeys", batch_state.journeys),
+            ("journey_signals", batch_state.signals),
+        ):
+            for row in collected.values():
+                out.add_row(table, row)
+        out.scores.extend(batch_state.scores.values())
+        return out
+
+    # --- intake ---------------------------------------------------------------------
+    def _take(
+        self,
+        partition: int,
+        message: Inbound,
+        now: datetime,
+        out: Output,
+        grouped: dict[str, list[tuple[Touchpoint, Position]]],
+    ) -> None:
+        if message.tick_us is not None:
+            self.metrics.add("ticks")
+            self.clocks.observe(partition, message.tick_us)
+            return
+        fresh = message.topic == self.touchpoints_topic
+        self.metrics.add("received" if fresh else "routed_in")
+        at = Position(message.topic, partition, message.offset, now)
+        result = self.validator.validate(message.value, now=now)
+        if isinstance(result, Rejection):
+            self.metrics.reject(result.code)
+            out.dead_letters.append((message.value, at, result))
+            out.add_row("dead_letters", build.dead_letter_row(message.value, result, at))
+            return
+        if fresh:
+            self.metrics.add("accepted")
+        target = self.partition_for(result.key)
+        if target != partition:
+            # Keyed or partitioned otherwise than the contract says: its journey lives elsewhere.
+            self.metrics.add("rerouted")
+            out.reroutes.append((target, result.key, message.value))
+            return
+        at_us = to_us(result.occurred_at)
+        self.clocks.observe(partition, at_us)
+        if self.dedup.seen(partition, result.event_id, at_us, self.clocks.now(partition)):
+            self.metrics.add("duplicates")
+            return
+        out.produced_at.append(message.produced_at)
+        grouped.setdefault(result.key, []).append((result, at))
+
+    # --- journeys -------------------------------------------------------------------
+    def _add_all(
+        self,
+        partition: int,
+        key: str,
+        touchpoints: list[tuple[Touchpoint, Position]],
+        out: Output,
+        state: _Journeys,
+    ) -> None:
+        book = self.books.get_or_create(touchpoints[0][0])
+        for touchpoint, at in touchpoints:
+            changes = add(book, touchpoint, self.model)
+            if changes.duplicate:
+                self.metrics.add("duplicates")
+                continue
+            if changes.too_late:
+                self.metrics.add("too_late")
+            out.add_row("touchpoints", build.touchpoint_row(touchpoint, changes.assignment, at))
+            self._collect(changes, at, out, state)
+        self._catch_up(partition, book, touchpoints[-1][1], out, state)
+        self.books.touched(partition, key)
+
+    def _wake(self, partition: int, at: Position, out: Output, state: _Journeys) -> None:
+        for key in self.wakeups.due(partition, self.clocks.now(partition)):
+            book = self.books.get(key)
+            if book is not None:
+                self._catch_up(partition, book, at, out, state)
+                self.books.touched(partition, key)
+
+    def _catch_up(
+        self, partition: int, book: JourneyBook, at: Position, out: Output, state: _Journeys
+    ) -> None:
+        """Advance the book to the partition clock one deadline at a time.
+
+        Stepping to just past each deadline (not to the clock itself) makes every snapshot
+        a function of the events and deadlines alone: a replay whose clock moved in other
+        steps writes byte-identical rows.
+        """
+        clock_us = self.clocks.now(partition)
+        while (deadline := next_deadline(book, self.model)) is not None:
+            deadline_us = to_us(deadline)
+            if deadline_us >= clock_us:
+                break
+            self._collect(advance(book, from_us(deadline_us + 1), self.model), at, out, state)
+        self._alert_due_promises(book, clock_us, out)
+        self.wakeups.schedule(partition, book.key, self._next_wake(book, clock_us))
+
+    def _collect(self, changes: Changes, at: Position, out: Output, state: _Journeys) -> None:
+        versions: dict[str, int] = {}
+        for score in changes.scores:
+            row = build.journey_row(score, at)
+            versions[score.journey_id] = row["version"]
+            state.journeys[score.journey_id] = row
+            state.scores[score.journey_id] = (score.journey_id, build.score_message(score))
+        for signals, active in ((changes.appeared, True), (changes.retracted, False)):
+            for signal in signals:
+                version = versions.get(signal.journey_id, 0)
+                state.signals[signal.signal_id] = build.signal_row(signal, active, version, at)
+                self.metrics.add("signals" if active else "signals_retracted")
+                if active and signal.signal == "promise_broken":
+                    out.alerts.append(build.promise_broken_alert(signal))
+        out.alerts.extend(build.turned_poor_alert(score) for score in changes.turned_poor)
+
+    # --- alerts ---------------------------------------------------------------------
+    def _alert_due_promises(self, book: JourneyBook, clock_us: int, out: Output) -> None:
+        if not self.alert_horizon_s or clock_us < 0:
+            return
+        for due in open_promises(book, from_us(clock_us), self.alert_horizon_s):
+            ref = f"{due.journey_id}/{due.promise_id}/{due.event_id}"
+            if ref not in self._alerted:
+                self._alerted[ref] = None
+                if len(self._alerted) > 100_000:  # bounded: a restart may re-alert once
+                    self._alerted.popitem(last=False)
+                out.alerts.append(build.promise_due_alert(due))
+
+    def _next_wake(self, book: JourneyBook, clock_us: int) -> int | None:
+        moments: list[int] = []
+        deadline = next_deadline(book, self.model)
+        if deadline is not None:
+            moments.append(to_us(deadline))
+        if self.alert_horizon_s and clock_us > 0:
+            horizon_us = int(self.alert_horizon_s * 1_000_000)
+            for due in open_promises(book, from_us(clock_us), _FAR_US / 1_000_000):
+                alert_at = to_us(due.due_at) - horizon_us
+                if alert_at >= clock_us:
+                    moments.append(alert_at)
+        return min(moments) if moments else None

@@ -1,0 +1,180 @@
+"""Rows for the public tables (0001_core_tables.sql) and the messages of the output topics.
+
+Every row carries its Kafka provenance (`_topic`, `_partition`, `_offset`, `_ingested_at`):
+the input message that caused it. Versions are derived from event time and the journey's
+size, never from the wall clock, so a replay after a crash writes the same versions and
+`ReplacingMergeTree` keeps the same row as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import orjson
+
+from pipeline.contract import Rejection, Touchpoint
+from pipeline.journey import Assignment, JourneyScore, PromiseDue, Signal
+
+Row = dict[str, Any]
+
+# version = event-time clock in microseconds, shifted, plus the journey's size: a later
+# clock always wins, and at the same clock a journey that gained an (out-of-order) event
+# wins over its smaller self. 12 bits hold 4095 events; the score model caps journeys below.
+_SIZE_BITS = 12
+_SIZE_MAX = (1 << _SIZE_BITS) - 1
+_EPOCH_US = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a message came from, and when the worker took it in."""
+
+    topic: str
+    partition: int
+    offset: int
+    ingested_at: datetime
+
+    def provenance(self) -> Row:
+        return {
+            "_topic": self.topic,
+            "_partition": self.partition,
+            "_offset": self.offset,
+            "_ingested_at": self.ingested_at,
+        }
+
+
+def journey_version(score: JourneyScore) -> int:
+    """Deterministic and increasing over a journey's snapshots (see module docstring)."""
+    clock_us = int(score.updated_at.timestamp() * 1_000_000)
+    size = min(score.touchpoint_count + score.overflow_events, _SIZE_MAX)
+    return (max(clock_us, 0) << _SIZE_BITS) | size
+
+
+def touchpoint_row(touchpoint: Touchpoint, assignment: Assignment | None, at: Position) -> Row:
+    """An accepted touchpoint; `assignment` None means it came too late to be placed."""
+    return {
+        "event_id": touchpoint.event_id,
+        "occurred_at": touchpoint.occurred_at,
+        "customer_id": touchpoint.customer_id,
+        "journey_id": assignment.journey_id if assignment else "",
+        "department": touchpoint.department,
+        "stage": assignment.stage if assignment else (touchpoint.stage or ""),
+        "channel": touchpoint.channel or "",
+        "type": touchpoint.type,
+        "attributes": orjson.dumps(touchpoint.attributes).decode(),
+        "schema_version": touchpoint.schema_version,
+    } | at.provenance()
+
+
+def dead_letter_row(raw: bytes, rejection: Rejection, at: Position) -> Row:
+    return {
+        "received_at": at.ingested_at,
+        "reason_code": rejection.code,
+        "reason": rejection.message,
+        "department": rejection.department,
+        "raw": raw.decode("utf-8", "replace"),
+        "source_topic": at.topic,
+        "source_partition": at.partition,
+        "source_offset": at.offset,
+    } | at.provenance()
+
+
+def journey_row(score: JourneyScore, at: Position) -> Row:
+    row: Row = msgspec.to_builtins(score, builtin_types=(datetime,))
+    row.pop("signals")
+    row.pop("overflow_events", None)
+    return row | {"version": journey_version(score)} | at.provenance()
+
+
+def signal_row(signal: Signal, active: bool, version: int, at: Position) -> Row:
+    row: Row = msgspec.to_builtins(signal, builtin_types=(datetime,))
+    return row | {"active": int(active), "version": version} | at.provenance()
+
+
+def score_message(score: JourneyScore) -> bytes:
+    """The `journeys.scores` snapshot (PRODUCT.md, "score snapshot")."""
+    return orjson.dumps(
+        {
+            "journey_id": score.journey_id,
+            "customer_id": score.customer_id,
+            "score": score.score,
+            "band": score.band,
+            "operational_score": score.operational_score,
+            "survey_score": score.survey_score,
+            "status": score.status,
+            "score_model": score.score_model,
+            "updated_at": score.updated_at,
+            "version": journey_version(score),
+            "signals": [
+                {
+                    "signal": s.signal,
+                    "department": s.department,
+                    "stage": s.stage,
+                    "impact": s.impact,
+                    "reason": s.reason,
+                }
+                for s in score.signals
+            ],
+        },
+        option=orjson.OPT_UTC_Z,
+    )
+
+
+def alert_message(kind: str, department: str, body: Row) -> tuple[str, bytes]:
+    """An alert for `department`; `alert_id` is stable so a consumer can drop a re-sent one."""
+    alert_id = f"{kind}:{body.get('journey_id', '')}:{body.get('ref', '')}"
+    payload = {"alert_id": alert_id, "kind": kind, "department": department} | body
+    return department, orjson.dumps(payload, option=orjson.OPT_UTC_Z)
+
+
+def promise_due_alert(due: PromiseDue) -> tuple[str, bytes]:
+    return alert_message(
+        "promise_due_soon",
+        due.department,
+        {
+            "journey_id": due.journey_id,
+            "customer_id": due.customer_id,
+            "ref": due.promise_id,
+            "promise_id": due.promise_id,
+            "description": due.description,
+            "stage": due.stage,
+            "due_at": due.due_at,
+        },
+    )
+
+
+def promise_broken_alert(signal: Signal) -> tuple[str, bytes]:
+    return alert_message(
+        "promise_broken",
+        signal.department,
+        {
+            "journey_id": signal.journey_id,
+            "customer_id": signal.customer_id,
+            "ref": signal.signal_id,
+            "stage": signal.stage,
+            "reason": signal.reason,
+            "impact": signal.impact,
+            "effective_at": signal.effective_at,
+        },
+    )
+
+
+def turned_poor_alert(score: JourneyScore) -> tuple[str, bytes]:
+    department = score.worst_department or "unattributed"
+    return alert_message(
+        "journey_turned_poor",
+        department,
+        {
+            "journey_id": score.journey_id,
+            "customer_id": score.customer_id,
+            "ref": str(journey_version(score)),
+            "score": score.score,
+            "band": score.band,
+            "worst_stage": score.worst_stage,
+            "lost_points": score.lost_points,
+            "updated_at": score.updated_at,
+        },
+    )

@@ -1,0 +1,189 @@
+"""What the Faust agent delegates to: batches in, journey state and the sink kept in step.
+
+Order of effects per flush, which is the whole effectively-once argument (docs/operations.md):
+rows reach ClickHouse, then the books that produced them reach the state table, then the
+messages are acked (so Faust may commit their offsets). A crash before the last step only
+replays input whose results are either stored already (dropped as duplicates by the books
+and by `ReplacingMergeTree`) or recomputed identically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from faust.streams import _current_event
+
+from pipeline.stream.books import CLOCK_PREFIX, BookCache, clock_key
+from pipeline.stream.processor import Inbound, JourneyProcessor, Output
+from pipeline.stream.sink import ClickHouseSink, PartitionBatch
+from pipeline.stream.topics import TICK_KEY, Topics
+
+log = logging.getLogger("pipeline.stream")
+
+
+@contextmanager
+def in_partition(event: Any) -> Iterator[None]:
+    """Make `event` Faust's current event: table reads and writes go to its partition."""
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+class Runtime:
+    def __init__(self, table: Any, topics: Topics, touchpoints_topic: str) -> None:
+        self.table = table
+        self.topics = topics
+        self.touchpoints_topic = touchpoints_topic
+        self.processor: JourneyProcessor | None = None
+        self.sink: ClickHouseSink | None = None
+        self.books: BookCache | None = None
+        self.stream: Any = None
+        self._flush: asyncio.Task[None] | None = None
+        self._known: set[int] = set()
+        self.last_activity: dict[int, float] = {}
+        self.next_offset: dict[int, int] = {}
+
+    def read_book(self, key: str) -> bytes | None:
+        value = self.table.get(key)
+        return bytes(value) if value is not None else None
+
+    # --- batches --------------------------------------------------------------------
+    async def handle(self, events: list[Any]) -> None:
+        assert self.processor is not None and self.sink is not None
+        now = datetime.now(UTC)
+        by_partition: dict[int, list[Any]] = {}
+        for event in events:
+            by_partition.setdefault(event.message.partition, []).append(event)
+        for partition, partition_events in sorted(by_partition.items()):
+            with in_partition(partition_events[-1]):
+                self._recover(partition)
+                inbound = [self._inbound(event) for event in partition_events]
+                output = self.processor.process(partition, inbound, now)
+            self._buffer(partition, partition_events, output)
+            await self._publish(output)
+        self.processor.metrics.buffered_rows = self.sink.buffered_rows
+        if self.sink.due():
+            self.start_flush()
+        while self.sink.full():  # backpressure: stop taking input until rows are stored
+            self.start_flush()
+            assert self._flush is not None
+            await asyncio.shield(self._flush)
+
+    def _inbound(self, event: Any) -> Inbound:
+        message = event.message
+        if message.topic != self.touchpoints_topic:
+            if message.key == TICK_KEY:
+                return Inbound(message.topic, message.partition, message.offset, b"",
+                               tick_us=int(message.value))  # fmt: skip
+        else:
+            self.last_activity[message.partition] = time.monotonic()
+            self.next_offset[message.partition] = message.offset + 1
+        return Inbound(
+            message.topic, message.partition, message.offset, bytes(message.value),
+            produced_at=message.timestamp or 0.0,
+        )  # fmt: skip
+
+    def _buffer(self, partition: int, events: list[Any], output: Output) -> None:
+        assert self.sink is not None
+        batch = self.sink.batch(partition)
+        for event in events:
+            batch.add(event.message.topic, event.message.offset, event)
+        for table, rows in output.rows.items():
+            batch.rows.setdefault(table, []).extend(rows)
+        batch.produced_at.extend(output.produced_at)
+
+    async def _publish(self, output: Output) -> None:
+        topics = self.topics
+        for raw, at, rejection in output.dead_letters:
+            headers = {
+                "reason_code": rejection.code.encode(),
+                "reason": rejection.message.encode(),
+                "field": rejection.field.encode(),
+                "department": rejection.department.encode(),
+                "source_topic": at.topic.encode(),
+                "source_partition": str(at.partition).encode(),
+                "source_offset": str(at.offset).encode(),
+            }
+            await topics.dead_letters.send(value=raw, headers=headers)
+        for partition, key, raw in output.reroutes:
+            await topics.routed.send(key=key.encode(), value=raw, partition=partition)
+        for key, body in output.scores:
+            await topics.scores.send(key=key.encode(), value=body)
+        for key, body in output.alerts:
+            await topics.alerts.send(key=key.encode(), value=body)
+        assert self.processor is not None
+        self.processor.metrics.add("scores", len(output.scores))
+        self.processor.metrics.add("alerts", len(output.alerts))
+
+    # --- recovery -------------------------------------------------------------------
+    def _recover(self, partition: int) -> None:
+        """First batch of a partition in this process: restore its clock and wake-ups."""
+        if partition in self._known:
+            return
+        self._known.add(partition)
+        processor = self.processor
+        assert processor is not None
+        raw_clock = self.table.get(clock_key(partition))
+        if raw_clock is not None:
+            processor.clocks.observe(partition, int(raw_clock))
+        clock_us = processor.clocks.now(partition)
+        count = 0
+        for raw_key, raw_book in list(self.table.items()):
+            key = raw_key.decode() if isinstance(raw_key, bytes) else str(raw_key)
+            if key.startswith(CLOCK_PREFIX) or processor.partition_for(key) != partition:
+                continue
+            from pipeline.journey import JourneyBook
+
+            book = JourneyBook.from_bytes(bytes(raw_book))
+            processor.wakeups.schedule(partition, key, processor._next_wake(book, clock_us))
+            count += 1
+        log.info(
+            "partition recovered partition=%d clock_us=%d books=%d", partition, clock_us, count
+        )
+
+    # --- flushing -------------------------------------------------------------------
+    def start_flush(self) -> None:
+        if self._flush is None or self._flush.done():
+            self._flush = asyncio.ensure_future(self._flush_all())
+
+    async def flush_now(self) -> None:
+        self.start_flush()
+        assert self._flush is not None
+        await asyncio.shield(self._flush)
+
+    async def _flush_all(self) -> None:
+        assert self.sink is not None and self.books is not None and self.processor is not None
+        batches = self.sink.take()
+        if not batches:
+            return
+        generation, books = self.books.snapshot(b.partition for b in batches)
+        clocks = {b.partition: self.processor.clocks.now(b.partition) for b in batches}
+        started = time.monotonic()
+        for batch in batches:
+            await self.sink.write(batch)
+            self._persist(batch, books[batch.partition], clocks[batch.partition])
+            self.books.persisted(batch.partition, generation)
+            for event in batch.events:
+                await self.stream.ack(event)
+        self.books.evict_clean()
+        self.processor.metrics.buffered_rows = self.sink.buffered_rows
+        log.info(
+            "flushed partitions=%d rows=%d events=%d seconds=%.3f",
+            len(batches), sum(b.row_count for b in batches),
+            sum(len(b.events) for b in batches), time.monotonic() - started,
+        )  # fmt: skip
+
+    def _persist(self, batch: PartitionBatch, books: dict[str, bytes], clock_us: int) -> None:
+        with in_partition(batch.events[-1]):
+            for key, raw in books.items():
+                self.table[key] = raw
+            self.table[clock_key(batch.partition)] = str(clock_us).encode()

@@ -1,0 +1,50 @@
+"""The worker's topics: names from the settings, created with partitions and retention.
+
+Values and keys travel as raw bytes: the validator decodes touchpoints itself (msgspec),
+and a dead letter must keep the bytes exactly as they were received.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import faust
+
+from pipeline.settings import Settings
+
+TICK_KEY = b"\x00tick"  # a routed-topic message with this key is an idle clock tick
+
+
+@dataclass(frozen=True)
+class Topics:
+    inbound: Any  # touchpoints + routed: one channel, so the agent sees both
+    routed: Any
+    dead_letters: Any
+    scores: Any
+    alerts: Any
+
+    def all(self) -> list[Any]:
+        return [self.inbound, self.dead_letters, self.scores, self.alerts]
+
+
+def define_topics(app: faust.App, settings: Settings) -> Topics:
+    retention = timedelta(days=settings.topic_retention_days)
+
+    def topic(*names: str) -> Any:
+        return app.topic(
+            *names,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.topic_partitions,
+            retention=retention,
+        )
+
+    return Topics(
+        inbound=topic(settings.topic_touchpoints, settings.topic_routed),
+        routed=topic(settings.topic_routed),
+        dead_letters=topic(settings.topic_dead_letters),
+        scores=topic(settings.topic_scores),
+        alerts=topic(settings.topic_alerts),
+    )

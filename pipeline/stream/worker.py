@@ -1,0 +1,202 @@
+"""The Faust app: settings in, agents, table, timers and web views wired to the runtime.
+
+`create_app(settings)` builds a fresh app (tests and `journeys run` pass their settings);
+`pipeline.app` holds the one built from the environment for `faust -A pipeline.app worker`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import faust
+from aiokafka.partitioner import murmur2
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from pipeline.contract import Validator
+from pipeline.journey import load_score_model
+from pipeline.settings import Settings
+from pipeline.store import Store, apply_migrations, get_store
+from pipeline.stream.books import BookCache
+from pipeline.stream.dedup import RecentEventIds
+from pipeline.stream.metrics import Metrics
+from pipeline.stream.processor import JourneyProcessor
+from pipeline.stream.runtime import Runtime
+from pipeline.stream.sink import ClickHouseSink
+from pipeline.stream.topics import TICK_KEY, define_topics
+from pipeline.stream.web import add_views
+
+log = logging.getLogger("pipeline.stream")
+
+
+def _idempotent_producer_settings(self: Any) -> dict[str, Any]:
+    # Faust turns producer idempotence on only in its exactly-once mode, which we do not
+    # use; without it a retried send can duplicate a changelog entry or a dead letter.
+    return {"acks": "all", "enable_idempotence": True}
+
+
+faust_aiokafka.Producer._settings_extra = _idempotent_producer_settings  # type: ignore[method-assign]
+
+
+def partitioner(partitions: int) -> Callable[[str], int]:
+    """Kafka's default partitioner (murmur2), as the contract's producers key messages."""
+    return lambda key: (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+class JourneysApp(faust.App):
+    """Creates its topics (partitions, retention) before subscribing to them."""
+
+    declared: list[Any]
+    on_first_start_hook: Callable[[], Any] | None = None
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        for topic in self.declared:
+            await topic.declare()
+        if self.on_first_start_hook is not None:
+            await self.on_first_start_hook()
+
+
+def create_app(settings: Settings, open_store: Callable[[Settings], Store] | None = None) -> Any:
+    app = JourneysApp(
+        settings.worker_id,
+        broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
+        broker_credentials=_credentials(settings),
+        store="rocksdb://" if settings.worker_store == "rocksdb" else "memory://",
+        datadir=str(settings.data_dir / "worker"),
+        web_port=settings.worker_web_port,
+        web_host="127.0.0.1",
+        topic_partitions=settings.topic_partitions,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=1.0,
+        producer_acks=-1,
+        table_standby_replicas=0,
+    )
+    topics = define_topics(app, settings)
+    app.declared = topics.all()
+    table = app.Table(
+        "journey_books",
+        partitions=settings.topic_partitions,
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+    runtime = Runtime(table, topics, settings.topic_touchpoints)
+    metrics = Metrics()
+    add_views(app, metrics)
+
+    async def start() -> None:
+        store = await asyncio.to_thread(_open_store, settings, open_store)
+        _wire(runtime, settings, store, metrics)
+
+    app.on_first_start_hook = start
+
+    @app.agent(topics.inbound)
+    async def journeys(stream: Any) -> None:
+        runtime.stream = stream
+        async for events in stream.noack_take(settings.worker_batch_size,
+                                              within=settings.worker_batch_seconds):  # fmt: skip
+            await runtime.handle(events)
+
+    @app.timer(min(settings.sink_flush_seconds, 1.0))
+    async def flush_when_due() -> None:
+        if runtime.sink is not None and runtime.sink.due():
+            runtime.start_flush()
+
+    @app.timer(max(settings.clock_idle_seconds / 2, 0.5))
+    async def tick_idle_partitions() -> None:
+        await _tick(app, runtime, settings, metrics)
+
+    @app.timer(10.0)
+    async def log_counters() -> None:
+        log.info("counters %s", metrics.as_dict())
+
+    app.journeys_runtime = runtime  # type: ignore[attr-defined]
+    return app
+
+
+def _open_store(settings: Settings, open_store: Callable[[Settings], Store] | None) -> Store:
+    store = (open_store or get_store)(settings)
+    apply_migrations(store)
+    return store
+
+
+def _wire(runtime: Runtime, settings: Settings, store: Store, metrics: Metrics) -> None:
+    model = load_score_model(settings.score_model_path) if settings.score_model_path else None
+    books = BookCache(runtime.read_book)
+    runtime.books = books
+    runtime.sink = ClickHouseSink(
+        store,
+        metrics,
+        flush_rows=settings.sink_flush_rows,
+        flush_seconds=settings.sink_flush_seconds,
+        buffer_rows=settings.sink_buffer_rows,
+        retry_max_seconds=settings.sink_retry_max_seconds,
+    )
+    runtime.processor = JourneyProcessor(
+        model or load_score_model(),
+        Validator(),
+        books,
+        partitioner(settings.topic_partitions),
+        touchpoints_topic=settings.topic_touchpoints,
+        alert_horizon_s=settings.alert_horizon_hours * 3600,
+        dedup=RecentEventIds(
+            int(timedelta(hours=settings.dedup_window_hours).total_seconds() * 1_000_000),
+            settings.dedup_max_ids,
+        ),
+        metrics=metrics,
+    )
+
+
+async def _tick(app: Any, runtime: Runtime, settings: Settings, metrics: Metrics) -> None:
+    """Send a wall-clock tick to each caught-up partition that has been idle a while.
+
+    Ticks go through the routed topic to the partition itself because a table may only be
+    changed from inside its stream; a partition that is still behind (a replay) gets none,
+    so old traffic never sees today's wall clock.
+    """
+    if runtime.processor is None:
+        return
+    now = time.monotonic()
+    for tp in app.consumer.assignment():
+        if tp.topic != settings.topic_touchpoints:
+            continue
+        lag = _lag(app, runtime, tp)
+        metrics.consumer_lag[str(tp.partition)] = lag
+        idle = now - runtime.last_activity.get(tp.partition, 0.0) >= settings.clock_idle_seconds
+        if idle and lag <= 0:
+            tick_us = int(datetime.now(UTC).timestamp() * 1_000_000)
+            await runtime.topics.routed.send(
+                key=TICK_KEY, value=str(tick_us).encode(), partition=tp.partition
+            )
+            runtime.last_activity[tp.partition] = now
+
+
+def _lag(app: Any, runtime: Runtime, tp: Any) -> int:
+    highwater = app.consumer.highwater(tp)
+    if highwater is None:
+        return 0
+    committed = app.consumer._committed_offset.get(tp)
+    position = max(runtime.next_offset.get(tp.partition, 0), (committed or -1) + 1)
+    return max(int(highwater) - position, 0)
+
+
+def _credentials(settings: Settings) -> Any:
+    options = settings.kafka_client_options()
+    context = None
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=options.get("ssl_cafile"))
+        if options.get("ssl_certfile"):
+            context.load_cert_chain(options["ssl_certfile"], options.get("ssl_keyfile"))
+    if settings.kafka_sasl_mechanism:
+        return faust.SASLCredentials(
+            username=options["sasl_plain_username"],
+            password=options.get("sasl_plain_password"),
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    return faust.SSLCredentials(context) if context is not None else None
