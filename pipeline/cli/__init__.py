@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "pipeline.cli.simulate:simulate_command",
     "report": "pipeline.cli.report:report",
     "emit": "pipeline.cli.emit:emit",
+    "run": "pipeline.cli.run:run",
 }
 
 
