@@ -49,6 +49,9 @@ DEMO: dict[str, Any] = {
     "topic_alerts": "demo.journeys.alerts",
     "topic_routed": "demo.touchpoints.routed",
     "worker_id": "journeys-demo",
+    # Journey state in memory: every demo starts from fresh topics, and RocksDB files under
+    # data_dir/worker (shared by every worker id) would outlive the topics they mirror.
+    "worker_store": "memory",
     # A caught-up partition gets a wall-clock tick soon, so the last deadlines fire quickly.
     "clock_idle_seconds": 2.0,
 }
@@ -266,9 +269,10 @@ def _conclude(
         out.print("Kafka broker stopped.")
         return
     out.print(
-        "The Kafka broker keeps running: stop it with `journeys kafka stop`. To keep exploring, "
-        f"set JOURNEYS_CLICKHOUSE_DATABASE={settings.clickhouse_database} and "
-        f"JOURNEYS_TOPIC_TOUCHPOINTS={settings.topic_touchpoints}, then run `journeys run` "
-        "and `journeys simulate --speed 3600` (one simulated hour per second); stop the worker "
-        "with Ctrl-C before `journeys report`."
+        "The Kafka broker keeps running; stop it with `journeys kafka stop` "
+        "(or run the demo with --stop)."
+    )
+    out.print(
+        f"The demo's data stays in ClickHouse database {settings.clickhouse_database}; "
+        "docs/demo.md ('Keep exploring') runs live traffic through it."
     )
