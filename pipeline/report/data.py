@@ -41,10 +41,14 @@ class ReportFilter:
         }
 
     def describe(self) -> str:
-        since = f"{self.since:%Y-%m-%d %H:%M} UTC" if self.since else "the beginning"
-        until = f"{self.until:%Y-%m-%d %H:%M} UTC" if self.until else "now"
+        if self.since or self.until:
+            since = f"{self.since:%Y-%m-%d %H:%M} UTC" if self.since else "the beginning"
+            until = f"{self.until:%Y-%m-%d %H:%M} UTC" if self.until else "now"
+            when = f"{since} to {until}"
+        else:
+            when = "all time"
         who = ", ".join(self.departments) if self.departments else "all departments"
-        return f"{since} to {until}; {who}"
+        return f"{when}; {who}"
 
 
 def _ch_time(value: datetime) -> str:

@@ -15,9 +15,9 @@ body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 24px auto
 h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 28px;
      border-bottom: 1px solid #ccc; padding-bottom: 4px; }
 .meta { color: #555; font-size: 13px; }
-.cards { display: flex; flex-wrap: wrap; gap: 10px; margin-top: 16px; }
-.card { border: 1px solid #ccc; border-radius: 6px; padding: 8px 12px; min-width: 110px; }
-.card b { display: block; font-size: 22px; } .card span { font-size: 12px; color: #555; }
+.cards { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 16px; }
+.card { border: 1px solid #ccc; border-radius: 6px; padding: 6px 9px; min-width: 80px; }
+.card b { display: block; font-size: 19px; } .card span { font-size: 12px; color: #555; }
 table { border-collapse: collapse; width: 100%; font-size: 12px; margin-top: 8px; }
 th, td { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: left; vertical-align: top; }
 td.num, th.num { text-align: right; } tr.signal td { color: #b71c1c; }

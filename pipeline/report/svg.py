@@ -60,9 +60,10 @@ def heatmap(
             lost = cells.get((department, stage), 0.0)
             share = lost / peak
             x = left + col * cell_w
+            fill = red(share) if lost else "#ffffff"
             body.append(
                 f"<rect class='cell' x='{x}' y='{y}' width='{cell_w - 2}' height='{cell_h - 2}' "
-                f"fill='{red(share)}' stroke='#ddd' data-department='{escape(department)}' "
+                f"fill='{fill}' stroke='#ddd' data-department='{escape(department)}' "
                 f"data-stage='{escape(stage)}' data-lost='{lost:.0f}'/>"
             )
             if lost:
