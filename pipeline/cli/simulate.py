@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 import orjson
@@ -35,6 +36,34 @@ _BREAKDOWN_HELP = (
     + ", ".join(FAILURE_KINDS)
     + f". Repeatable. Default: {DEFAULT_PRESET}."
 )
+
+
+# SimulationConfig's field names, as the options that set them.
+_OPTION_OF = {
+    "late_share": "--late",
+    "out_of_order_share": "--out-of-order",
+    "duplicate_share": "--duplicates",
+    "malformed_share": "--malformed",
+    "survey_share": "--surveys",
+    "baseline": "--baseline",
+    "customers": "--customers",
+    "days": "--days",
+    "start": "--start",
+    "breakdowns": "--breakdown",
+    "breakdown": "--breakdown",
+}
+
+
+def build_config(**values: Any) -> SimulationConfig:
+    """The config, with errors naming the command-line option rather than the field."""
+    try:
+        return SimulationConfig(**values)
+    except SimulationConfigError as exc:
+        field, sep, rest = str(exc).partition(":")
+        name = field.split()[0]
+        if sep and name in _OPTION_OF:
+            raise SimulationConfigError(f"{_OPTION_OF[name]}{field[len(name) :]}:{rest}") from None
+        raise
 
 
 @contextmanager
@@ -118,7 +147,7 @@ def simulate_command(
     duplicate, malformed) at the given shares; the summary says what was planted.
     """
     with errors_as_exit(SimulationConfigError, ValueError):
-        config = SimulationConfig(
+        config = build_config(
             customers=customers,
             days=days,
             seed=seed,

@@ -72,16 +72,16 @@ def parse_breakdowns(specs: tuple[str, ...] | list[str]) -> dict[str, float]:
         if name not in FAILURE_KINDS:
             choices = ", ".join([*BREAKDOWN_PRESETS, *FAILURE_KINDS])
             raise SimulationConfigError(
-                f"breakdown: unknown {spec!r}; "
+                f"--breakdown: unknown {spec!r}; "
                 f"expected a preset or KIND=SHARE with one of {choices}"
             )
         try:
             value = float(raw) if sep else 0.5
         except ValueError:
             raise SimulationConfigError(
-                f"breakdown {name}: expected a share like 0.4, got {raw!r}"
+                f"--breakdown {name}: expected a share like 0.4, got {raw!r}"
             ) from None
-        rates[name] = _share(f"breakdown {name}", value)
+        rates[name] = _share(f"--breakdown {name}", value)
     return rates
 
 
