@@ -8,6 +8,7 @@ accepts the rare valid documents the fast path leaves to it (`schema_version: 1.
 from __future__ import annotations
 
 import difflib
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -108,9 +109,12 @@ def _touchpoint(doc: dict[str, Any], horizon: datetime) -> Touchpoint:
     return touchpoint
 
 
+@functools.lru_cache(maxsize=1024)
 def _vocabulary(event_type: str) -> str:
-    """What was expected instead of an unknown type: too long to list, so suggest."""
-    close = difflib.get_close_matches(event_type, EVENT_TYPES, n=1, cutoff=0.6)
+    """What was expected instead of an unknown type: too long to list, so suggest.
+
+    Cached because difflib takes ~100 us and a misconfigured system repeats one typo."""
+    close = difflib.get_close_matches(event_type[:64], EVENT_TYPES, n=1, cutoff=0.6)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     return f"one of the {len(EVENT_TYPES)} event types of the contract{hint}"
 
