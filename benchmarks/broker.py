@@ -12,17 +12,15 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-import orjson
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
-from benchmarks.mix import Event, message_key
+from benchmarks.events import Message, stamped
 from pipeline.kafka import LocalBroker
 from pipeline.kafka.local import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 JARS_DIR = Path(os.environ.get("JOURNEYS_DATA_DIR", REPO / ".journeys")) / "kafka" / "lib"
-SENT_AT = "bench_sent_at"  # attribute carrying the wall-clock send time, for latency
 
 
 @contextlib.contextmanager
@@ -56,13 +54,13 @@ def producer(bootstrap: str, linger_ms: int = 20) -> KafkaProducer:
     )
 
 
-def preload(bootstrap: str, topic: str, events: Iterable[Event]) -> int:
-    """Send events as fast as the client goes, before the consumer under test starts."""
+def preload(bootstrap: str, topic: str, messages: Iterable[Message]) -> int:
+    """Send messages as fast as the client goes, before the consumer under test starts."""
     sender = producer(bootstrap, linger_ms=50)
     count = 0
     try:
-        for event in events:
-            sender.send(topic, key=message_key(event), value=orjson.dumps(event))
+        for key, value in messages:
+            sender.send(topic, key=key, value=value)
             count += 1
         sender.flush()
     finally:
@@ -71,29 +69,27 @@ def preload(bootstrap: str, topic: str, events: Iterable[Event]) -> int:
 
 
 def send_at_rate(
-    bootstrap: str, topic: str, events: Iterable[Event], rate: float, ticks_per_s: int = 100
+    bootstrap: str, topic: str, messages: Iterable[Message], rate: float, ticks_per_s: int = 100
 ) -> dict[str, float]:
-    """Send events at a fixed rate, stamping each with its send time (`bench_sent_at` in
-    attributes, which the contract keeps). Returns event_id -> send time (epoch seconds).
+    """Send messages at a fixed rate, each stamped with its send time. Returns event_id ->
+    send time (epoch seconds; a re-sent event keeps its first).
 
-    Sends in small bursts on a fixed schedule; a burst that falls behind is sent at once,
-    so the average rate holds even when one tick is slow.
+    Sleeps only when ahead of schedule by more than a tick, so messages go in small bursts
+    and the average rate holds even when one tick is slow.
     """
     sender = producer(bootstrap, linger_ms=2)
     sent: dict[str, float] = {}
     started = time.monotonic()
-    due = 0.0
     try:
-        for event in events:
-            due += 1
-            target = started + due / rate
-            delay = target - time.monotonic()
+        for number, (key, value) in enumerate(messages, start=1):
+            delay = started + number / rate - time.monotonic()
             if delay > 1 / ticks_per_s:
                 time.sleep(delay)
             now = time.time()
-            stamped = {**event, "attributes": {**event.get("attributes", {}), SENT_AT: now}}
-            sender.send(topic, key=message_key(event), value=orjson.dumps(stamped))
-            sent.setdefault(str(event.get("event_id")), now)
+            body, event_id = stamped(value, now)
+            sender.send(topic, key=key, value=body)
+            if event_id is not None:
+                sent.setdefault(event_id, now)
         sender.flush()
     finally:
         sender.close()
@@ -132,15 +128,18 @@ def group_lag(bootstrap: str, topic: str) -> tuple[int, int]:
 
 def wait_caught_up(
     bootstrap: str, topic: str, timeout: float, settle: float = 3.0,
-    alive: Callable[[], bool] = lambda: True,
+    alive: Callable[[], bool] = lambda: True, progress: list[tuple[float, int]] | None = None,
 ) -> bool:  # fmt: skip
     """Wait until `topic` is committed to its end and no group lags (twice, `settle` apart);
-    False at the timeout or as soon as the consumer under test is no longer `alive`."""
+    False at the timeout or as soon as the consumer under test is no longer `alive`.
+    Appends (monotonic time, committed messages of `topic`) to `progress` at each poll."""
     deadline = time.monotonic() + timeout
     total = sum(end_offsets(bootstrap, topic).values())
     quiet_since: float | None = None
     while time.monotonic() < deadline and alive():
         committed, lag = group_lag(bootstrap, topic)
+        if progress is not None:
+            progress.append((time.monotonic(), committed))
         if committed >= total and lag == 0:
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= settle:

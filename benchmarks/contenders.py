@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks.broker import REPO
+from pipeline.kafka.local import free_port
 
 
 @dataclass
@@ -59,15 +60,17 @@ def worker(bootstrap: str, topic: str, workdir: Path) -> Contender:
         "JOURNEYS_TOPIC_DEAD_LETTERS": f"{topic}.dlq",
         "JOURNEYS_TOPIC_SCORES": f"{topic}.scores",
         "JOURNEYS_TOPIC_ALERTS": f"{topic}.alerts",
-        "JOURNEYS_APP_ID": f"bench-worker-{suffix}",
+        "JOURNEYS_TOPIC_ROUTED": f"{topic}.routed",
+        "JOURNEYS_WORKER_ID": f"bench-worker-{suffix}",
+        "JOURNEYS_WORKER_WEB_PORT": str(free_port()),
     }
-    argv = [sys.executable, "-m", "faust", "-A", "pipeline.app", "worker", "-l", "warn",
-            "--without-web"]  # fmt: skip
+    argv = [sys.executable, "-m", "faust", "-A", "pipeline.app", "worker", "-l", "warn"]
     return Contender("worker", argv, env, workdir)
 
 
-def naive(bootstrap: str, topic: str, workdir: Path) -> Contender:
+def naive(bootstrap: str, topic: str, workdir: Path, insert: bool = True) -> Contender:
     env = _base_env() | {
+        "BENCH_NAIVE_INSERT": "1" if insert else "0",
         "BENCH_BOOTSTRAP": bootstrap,
         "BENCH_TOPIC": topic,
         "BENCH_WORKDIR": str(workdir),
@@ -75,10 +78,18 @@ def naive(bootstrap: str, topic: str, workdir: Path) -> Contender:
     }
     argv = [sys.executable, "-m", "faust", "-A", "benchmarks.naive_worker", "worker",
             "-l", "warn", "--without-web"]  # fmt: skip
-    return Contender("naive", argv, env, workdir)
+    return Contender("naive" if insert else "naive-no-insert", argv, env, workdir)
 
 
-CONTENDERS: dict[str, ContenderFactory] = {"worker": worker, "naive": naive}
+def naive_no_insert(bootstrap: str, topic: str, workdir: Path) -> Contender:
+    return naive(bootstrap, topic, workdir, insert=False)
+
+
+CONTENDERS: dict[str, ContenderFactory] = {
+    "worker": worker,
+    "naive": naive,
+    "naive-no-insert": naive_no_insert,
+}
 
 
 @contextlib.contextmanager

@@ -60,8 +60,8 @@ START = datetime(2026, 3, 1, tzinfo=UTC)
 def attributes(kind: str, journey: str, at: datetime, rng: random.Random) -> dict[str, Any]:
     """The attributes the contract requires (and a few it allows) for this event type."""
     if kind == "contact":
-        return {"reason": "question", "wait_seconds": rng.randint(5, 900),
-                "handle_seconds": rng.randint(60, 1200), "resolved": rng.random() < 0.6}  # fmt: skip
+        waits = {"wait_seconds": rng.randint(5, 900), "handle_seconds": rng.randint(60, 1200)}
+        return {"reason": "question", "resolved": rng.random() < 0.6, **waits}
     if kind == "handoff":
         return {"to_department": "maintenance", "context_transferred": rng.random() < 0.7}
     if kind in ("promise_made", "promise_kept"):

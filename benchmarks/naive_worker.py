@@ -26,6 +26,8 @@ BOOTSTRAP = os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:9092")
 TOPIC = os.environ.get("BENCH_TOPIC", "touchpoints")
 PARTITIONS = int(os.environ.get("BENCH_PARTITIONS", "4"))
 WORKDIR = Path(os.environ.get("BENCH_WORKDIR", ".journeys/bench-naive"))
+# 0: leave the insert out, to show what Faust's per-event path alone costs (the table write).
+INSERT = os.environ.get("BENCH_NAIVE_INSERT", "1") == "1"
 
 app = faust.App(
     os.environ.get("BENCH_APP_ID", "bench-naive"),
@@ -77,4 +79,5 @@ async def naive(stream: Any) -> None:
         journey_counts[key] += 1
         tp = message.message
         # One insert per event: what the pipeline's batching sink exists to avoid.
-        store().insert("touchpoints", [row(event, tp.partition, tp.offset)])
+        if INSERT:
+            store().insert("touchpoints", [row(event, tp.partition, tp.offset)])

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from benchmarks.broker import SENT_AT
+from benchmarks.events import SENT_AT, decoded
 
 
 async def consume(
@@ -48,21 +48,21 @@ async def consume(
 
 
 async def _drain(consumer: AIOKafkaConsumer, count: int, timeout: float) -> dict[str, Any]:
-    decoded, stamps, latencies = 0, [], []
+    done, stamps, latencies = 0, [], []
     deadline = time.monotonic() + timeout
-    while decoded < count and time.monotonic() < deadline:
+    while done < count and time.monotonic() < deadline:
         batches = await consumer.getmany(timeout_ms=200, max_records=10_000)
         for records in batches.values():
             for record in records:
-                event = orjson.loads(record.value)
-                sent = event.get("attributes", {}).get(SENT_AT) if type(event) is dict else None
+                event = decoded(record.value)
+                sent = event["attributes"].get(SENT_AT) if event and "attributes" in event else None
                 if sent is not None:
                     latencies.append(time.time() - sent)
-            decoded += len(records)
+            done += len(records)
             # One timestamp per batch stands for each of its events: per-event clocks would
             # cost more than the decode being measured.
             stamps.extend([time.time()] * len(records))
-    return {"decoded": decoded, "stored_at": stamps, "latencies": latencies}
+    return {"decoded": done, "stored_at": stamps, "latencies": latencies}
 
 
 def main(argv: list[str]) -> None:

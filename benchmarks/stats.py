@@ -78,6 +78,29 @@ def sustained_rate(timestamps: Sequence[float], trim: float = 0.1) -> float:
     return (len(timestamps) * (1 - 2 * trim)) / (end - start)
 
 
+def progress_rate(samples: Sequence[tuple[float, int]], total: int, trim: float = 0.1) -> float:
+    """Events per second from (time, events done so far) samples, over the middle of the run:
+    from when `trim` of `total` was done to when `1 - trim` was (interpolated between
+    samples). NaN when the run never got that far."""
+    low, high = total * trim, total * (1 - trim)
+    start, end = _crossing(samples, low), _crossing(samples, high)
+    if start is None or end is None or end <= start:
+        return math.nan
+    return (high - low) / (end - start)
+
+
+def _crossing(samples: Sequence[tuple[float, int]], level: float) -> float | None:
+    previous: tuple[float, int] | None = None
+    for at, done in samples:
+        if done >= level:
+            if previous is None or done == previous[1]:
+                return at
+            share = (level - previous[1]) / (done - previous[1])
+            return previous[0] + (at - previous[0]) * share
+        previous = (at, done)
+    return None
+
+
 def ratio(value: float, baseline: float) -> float:
     """How many times `baseline` the value is (inf when the baseline did nothing)."""
     if baseline < 0 or value < 0:

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks.broker import SENT_AT
+from benchmarks.events import SENT_AT
 from pipeline.store.embedded import open_embedded
 
 COUNTS = ("touchpoints", "dead_letters", "journeys", "journey_signals")
