@@ -87,6 +87,7 @@ def parse_timestamp(text: str) -> datetime | None:
     if text[13] != ":" or text[16] != ":" or not text.isascii():
         return None
     last = text[-1]
+    offset: timedelta | None
     if last == "Z" or last == "z":
         end, offset = size - 1, _ZERO
     elif size >= 25 and text[-3] == ":":

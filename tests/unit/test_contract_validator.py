@@ -122,7 +122,7 @@ def test_canonical_json_refuses_naive_datetimes() -> None:
         encode_touchpoint(naive)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(valid_documents())
 def test_canonical_json_round_trips(document: dict[str, Any]) -> None:
     raw = json.dumps(document).encode()
