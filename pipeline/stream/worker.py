@@ -63,6 +63,7 @@ class JourneysApp(faust.App):
 
 
 def create_app(settings: Settings, open_store: Callable[[Settings], Store] | None = None) -> Any:
+    (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
     app = JourneysApp(
         settings.worker_id,
         broker=[f"kafka://{server.strip()}" for server in settings.bootstrap_servers.split(",")],
@@ -82,8 +83,8 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
     table = app.Table(
         "journey_books",
         partitions=settings.topic_partitions,
-        key_serializer="raw",
-        value_serializer="raw",
+        key_type=bytes,
+        value_type=bytes,
     )
     runtime = Runtime(table, topics, settings.topic_touchpoints)
     metrics = Metrics()

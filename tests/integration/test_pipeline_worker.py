@@ -1,0 +1,316 @@
+"""The stream worker end to end: real broker, `journeys run`-style subprocesses, chdb.
+
+The worker runs as a subprocess with its own data directory (chdb allows one process per
+directory); its results are read by another subprocess after it stopped. Expectations come
+from the pure engine run directly over the same events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaProducer
+
+from pipeline.contract import Touchpoint, encode_touchpoint, validate
+from pipeline.journey import JourneyBook, add, advance, load_score_model, next_deadline
+from pipeline.kafka.local import free_port
+
+pytestmark = pytest.mark.integration
+PYTHON = sys.executable
+PARTITIONS = 3
+
+WORKER = """
+import os
+from faust.worker import Worker
+from pipeline.settings import load_settings
+from pipeline.store import TransientStoreError, get_store
+from pipeline.stream.worker import create_app
+
+SINK_TABLES = {"touchpoints", "dead_letters", "journeys", "journey_signals"}
+
+class Flaky:
+    # Fails every insert while the flag file exists: a store outage, injected in the backend.
+    def __init__(self, inner):
+        self.inner, self.database = inner, inner.database
+    def insert(self, table, *args, **kwargs):
+        if table in SINK_TABLES and os.path.exists(os.environ["OUTAGE_FLAG"]):
+            raise TransientStoreError("injected outage")
+        return self.inner.insert(table, *args, **kwargs)
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+app = create_app(load_settings(), lambda s: Flaky(get_store(s)))
+Worker(app, loglevel="info").execute_from_commandline()
+"""
+
+DUMP = """
+import json, sys
+from pipeline.settings import load_settings
+from pipeline.store import get_store
+store = get_store(load_settings())
+out = {}
+for name, sql in json.loads(sys.argv[1]).items():
+    out[name] = store.query(sql)
+print(json.dumps(out, default=str))
+"""
+
+QUERIES = {
+    "journeys": "SELECT journey_id, customer_id, status, score, operational_score, survey_score,"
+    " band, touchpoint_count, lost_points, lost_points_beyond_front_desk, score_model,"
+    " updated_at, version FROM journeys FINAL ORDER BY journey_id",
+    "signals": "SELECT signal_id, journey_id, signal, department, stage, impact, effective_at,"
+    " evidence_event_ids, active, version FROM journey_signals FINAL ORDER BY signal_id",
+    "touchpoints": "SELECT event_id, journey_id, stage, department, type"
+    " FROM touchpoints FINAL ORDER BY event_id",
+    "touchpoint_rows": "SELECT count() AS n FROM touchpoints",
+    "dead_letters": "SELECT reason_code, reason, department, raw, source_partition,"
+    " source_offset FROM dead_letters FINAL ORDER BY source_partition, source_offset",
+}
+
+
+# --- the scripted company -----------------------------------------------------------------
+def scripted_touchpoints(journeys: int, seed: int = 7) -> list[Touchpoint]:
+    """Multi-department journeys a few days old: every deadline is already in the past."""
+    rng = random.Random(seed)
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=6)
+    events: list[Touchpoint] = []
+    for n in range(journeys):
+        start = base + timedelta(minutes=rng.randrange(0, 60 * 24))
+        keyed = n % 3 != 0  # a third are customer-keyed (no journey_id)
+        journey_id = f"J{n:05d}" if keyed else None
+        customer = f"C{n:05d}"
+
+        def tp(i: int, minutes: int, department: str, kind: str, **attrs: Any) -> None:
+            events.append(
+                Touchpoint(
+                    event_id=f"E{n:05d}-{i}", occurred_at=start + timedelta(minutes=minutes),
+                    customer_id=customer, department=department, type=kind,
+                    journey_id=journey_id, channel="phone", attributes=attrs,
+                )
+            )  # fmt: skip
+
+        tp(0, 0, "sales", "order_placed", order_id=f"O{n}")
+        tp(1, 30, "customer_service", "contact", resolved=rng.random() < 0.5, wait_seconds=60)
+        tp(2, 90, "customer_service", "contact", resolved=True, wait_seconds=900)
+        due = (start + timedelta(hours=rng.choice([4, 30]))).isoformat()
+        tp(3, 120, "maintenance", "promise_made", promise_id=f"P{n}", due_at=due)
+        if rng.random() < 0.5:  # else: never kept, and this journey gets no later event
+            tp(4, 200, "maintenance", "promise_kept", promise_id=f"P{n}")
+            tp(5, 240, "billing", "invoice_issued", invoice_id=f"I{n}", amount=10)
+            if rng.random() < 0.4:
+                tp(6, 300, "billing", "invoice_corrected", invoice_id=f"I{n}")
+            if rng.random() < 0.5:
+                tp(7, 330, "delivery", "handoff", to_department="sales", context_transferred=False)
+            if rng.random() < 0.5:
+                tp(8, 360, "customer_service", "survey_response", csat=rng.randint(1, 5))
+    return events
+
+
+MALFORMED = [
+    b"{not json",
+    b'{"event_id": "x1", "customer_id": "c", "department": "sales", "type": "contact"}',
+    b'{"event_id": "x2", "occurred_at": "2026-01-01T10:00:00", "customer_id": "c",'
+    b' "department": "billing", "type": "contact"}',
+    b'{"event_id": "x3", "occurred_at": "2026-01-01T10:00:00Z", "customer_id": "c",'
+    b' "department": "delivery", "type": "teleport"}',
+]
+
+
+def expected_results(touchpoints: list[Touchpoint]) -> dict[str, Any]:
+    """What the engine computes directly: every book advanced to now, deadline by deadline."""
+    model = load_score_model()
+    books: dict[str, JourneyBook] = {}
+    for touchpoint in touchpoints:
+        book = books.setdefault(touchpoint.key, JourneyBook.for_touchpoint(touchpoint))
+        add(book, touchpoint, model)
+    now = datetime.now(UTC)
+    journeys, signals = {}, {}
+    for book in books.values():
+        while (deadline := next_deadline(book, model)) is not None and deadline < now:
+            advance(book, deadline + timedelta(microseconds=1), model)
+        for score in book.scores(model):
+            journeys[score.journey_id] = score
+            for s in score.signals:
+                signals[s.signal_id] = s
+    return {"journeys": journeys, "signals": signals}
+
+
+# --- running the worker -------------------------------------------------------------------
+class WorkerRun:
+    def __init__(self, tmp: Path, bootstrap: str, topic: str, name: str) -> None:
+        self.data_dir = tmp / name
+        self.flag = tmp / f"{name}.outage"
+        self.port = free_port()
+        self.env = os.environ | {
+            "JOURNEYS_DATA_DIR": str(self.data_dir),
+            "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "JOURNEYS_TOPIC_TOUCHPOINTS": topic,
+            "JOURNEYS_TOPIC_ROUTED": f"{topic}.routed.{name}",
+            "JOURNEYS_TOPIC_DEAD_LETTERS": f"{topic}.dlq.{name}",
+            "JOURNEYS_TOPIC_SCORES": f"{topic}.scores.{name}",
+            "JOURNEYS_TOPIC_ALERTS": f"{topic}.alerts.{name}",
+            "JOURNEYS_TOPIC_PARTITIONS": str(PARTITIONS),
+            "JOURNEYS_WORKER_ID": f"{topic}-{name}",
+            "JOURNEYS_WORKER_WEB_PORT": str(self.port),
+            "JOURNEYS_WORKER_BATCH_SIZE": "500",
+            "JOURNEYS_CLOCK_IDLE_SECONDS": "1",
+            "OUTAGE_FLAG": str(self.flag),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log = tmp / f"{name}.log"
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [PYTHON, "-c", WORKER], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def metrics(self) -> dict[str, Any] | None:
+        try:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{self.port}/metrics.json", timeout=2
+            ) as r:
+                return dict(json.loads(r.read()))
+        except OSError:
+            return None
+
+    def wait_for(self, check: Any, timeout: float, what: str) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, self.tail()
+            metrics = self.metrics()
+            if metrics is not None and check(metrics):
+                return metrics
+            time.sleep(0.5)
+        raise AssertionError(f"worker never reached: {what}; last metrics {self.metrics()}")
+
+    def settled(self, timeout: float = 90) -> dict[str, Any]:
+        """Caught up on every partition, ticked after that, and everything stored."""
+        return self.wait_for(
+            lambda m: m["ticks"] >= PARTITIONS * 2 and m["buffered_rows"] == 0
+            and len(m["consumer_lag"]) == PARTITIONS and not any(m["consumer_lag"].values()),
+            timeout, "settled",
+        )  # fmt: skip
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        done = subprocess.run(
+            [PYTHON, "-c", DUMP, json.dumps(QUERIES)],
+            env=self.env, capture_output=True, check=True, timeout=120,
+        )  # fmt: skip
+        return dict(json.loads(done.stdout))
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:]
+
+
+def produce(bootstrap: str, messages: list[tuple[bytes | None, bytes]], topic: str) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    for key, value in messages:
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    producer.close()
+
+
+def create_topic(bootstrap: str, topic: str) -> None:
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
+    admin.close()
+
+
+def as_messages(touchpoints: list[Touchpoint]) -> list[tuple[bytes | None, bytes]]:
+    # Every fifth event is keyed by customer although it has a journey_id: the worker must
+    # route it to its journey's partition.
+    return [
+        ((tp.customer_id if i % 5 == 0 else tp.key).encode(), encode_touchpoint(tp))
+        for i, tp in enumerate(touchpoints)
+    ]
+
+
+def assert_matches_engine(dump: dict[str, Any], touchpoints: list[Touchpoint]) -> None:
+    expected = expected_results(touchpoints)
+    stored = {row["journey_id"]: row for row in dump["journeys"]}
+    assert set(stored) == set(expected["journeys"])
+    for journey_id, score in expected["journeys"].items():
+        row = stored[journey_id]
+        assert (row["score"], row["band"], row["status"], row["touchpoint_count"]) == (
+            score.score, score.band, score.status, score.touchpoint_count,
+        ), journey_id  # fmt: skip
+        assert row["lost_points_beyond_front_desk"] == score.lost_points_beyond_front_desk
+        assert row["survey_score"] == score.survey_score
+    active = {row["signal_id"]: row for row in dump["signals"] if row["active"] == 1}
+    assert set(active) == set(expected["signals"])
+    for signal_id, s in expected["signals"].items():
+        row = active[signal_id]
+        assert (row["signal"], row["department"], row["stage"], row["impact"]) == (
+            s.signal, s.department, s.stage, s.impact,
+        )  # fmt: skip
+    kinds = {row["signal"] for row in active.values()}
+    assert {"promise_broken", "repeat_contact", "promise_kept"} <= kinds
+    assert {row["event_id"] for row in dump["touchpoints"]} == {tp.event_id for tp in touchpoints}
+
+
+# --- the tests ----------------------------------------------------------------------------
+def test_pipeline_scores_rejects_and_survives_a_store_outage(
+    bootstrap_servers: str, unique_name: str, tmp_path: Path
+) -> None:
+    touchpoints = scripted_touchpoints(150)
+    assert all(isinstance(validate(encode_touchpoint(tp)), Touchpoint) for tp in touchpoints)
+    resent = as_messages(touchpoints[:100])  # a re-sent batch: must add nothing
+    messages = as_messages(touchpoints) + [(None, raw) for raw in MALFORMED] + resent
+    create_topic(bootstrap_servers, unique_name)
+    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "outage")
+    run.env["JOURNEYS_SINK_BUFFER_ROWS"] = "300"
+    run.flag.write_text("down")
+    run.start()
+    try:
+        produce(bootstrap_servers, messages, unique_name)
+        during = run.wait_for(lambda m: m["sink_failures"] >= 3, 90, "write failures")
+        time.sleep(3)
+        during = run.metrics() or during
+        # It kept consuming up to its buffer limit, then held back: nothing stored yet.
+        assert 0 < during["received"] < len(messages)
+        assert during["rows_written"] == 0 and during["buffered_rows"] >= 300
+        run.flag.unlink()
+        final = run.settled()
+    finally:
+        run.stop()
+    assert final["received"] == len(messages)
+    assert final["received"] == final["accepted"] + final["rejected"]
+    assert final["rejected"] == len(MALFORMED)
+    assert final["duplicates"] == len(resent)
+    assert final["sink_retries"] >= 3
+    dump = run.dump()
+    assert_matches_engine(dump, touchpoints)
+    assert dump["touchpoint_rows"][0]["n"] == len(touchpoints)  # duplicates never written
+    codes = [row["reason_code"] for row in dump["dead_letters"]]
+    assert len(codes) == len(MALFORMED) and all(codes)
+    assert sorted(row["raw"] for row in dump["dead_letters"]) == sorted(
+        m.decode() for m in MALFORMED
+    )
+    assert {row["department"] for row in dump["dead_letters"]} >= {"billing", "delivery"}
