@@ -218,10 +218,11 @@ def _report(
         delta = deltas.get(journey.journey_id)
         if delta is None:
             continue
-        score = snapshot(journey, book.customer_id, model, book.clock)
+        unchanged = not delta.appeared and not delta.retracted
+        score = snapshot(journey, book.customer_id, model, book.clock, unchanged)
         bare = msgspec.structs.replace(score, signals=[], updated_at=EPOCH)
         previous = journey.reported
-        if bare == previous and not delta.appeared and not delta.retracted:
+        if unchanged and bare == previous:
             continue
         changes.scores.append(score)
         changes.appeared.extend(delta.appeared)

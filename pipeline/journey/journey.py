@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
+from typing import NamedTuple
 
 import msgspec
 
@@ -26,7 +28,10 @@ _MEMBER_TYPES = {
 }
 
 
-class JourneyState(msgspec.Struct, kw_only=True):
+_SIGNAL_ORDER = attrgetter("effective_at", "signal_id")
+
+
+class JourneyState(msgspec.Struct, kw_only=True, dict=True):
     """A journey in a book. `events` are sorted by (occurred_at, event_id) and capped."""
 
     journey_id: str
@@ -47,9 +52,13 @@ class JourneyState(msgspec.Struct, kw_only=True):
 
     def signals(self) -> list[Signal]:
         """All current signals, in a stable order (effective time, then id)."""
-        found = [s for group in self.groups.values() for s in group]
-        found.sort(key=lambda s: (s.effective_at, s.signal_id))
-        return found
+        # Cached until a group changes (not serialised): most events change no signal.
+        cached: list[Signal] | None = self.__dict__.get("_sorted")
+        if cached is None:
+            cached = [s for group in self.groups.values() for s in group]
+            cached.sort(key=_SIGNAL_ORDER)
+            self._sorted = cached
+        return list(cached)
 
 
 class Delta(msgspec.Struct):
@@ -66,7 +75,8 @@ def members(events: Sequence[StoredEvent], key: str) -> list[StoredEvent]:
     if key == SURVEY:
         return [e for e in events if e.type == "survey_response"]
     if key.startswith("e:"):
-        return [e for e in events if e.id == key[2:]]
+        ident = key[2:]
+        return [e for e in events if e.id == ident]
     kinds = _MEMBER_TYPES[key[0]]
     return [e for e in events if e.type in kinds and key in group_keys(e)]
 
@@ -82,17 +92,29 @@ def insert(state: JourneyState, event: StoredEvent, ctx: Context, cap: int) -> D
     if len(events) > cap:
         state.overflow += 1
         touched.update(group_keys(events.pop()))
-    return reevaluate(state, touched, ctx)
+    return reevaluate(state, touched, ctx, event)
 
 
-def reevaluate(state: JourneyState, keys: Iterable[str], ctx: Context) -> Delta:
-    """Re-evaluate the named rule groups and record what changed."""
+def reevaluate(
+    state: JourneyState, keys: Iterable[str], ctx: Context, added: StoredEvent | None = None
+) -> Delta:
+    """Re-evaluate the named rule groups and record what changed.
+
+    `added` is the event just inserted: its own group is then known without a scan.
+    """
     delta = Delta()
     for key in sorted(keys):
-        group = members(state.events, key)
+        if added is not None and key[2:] == added.id and key[:2] == "e:":
+            group = [added]
+        else:
+            group = members(state.events, key)
         if key == SURVEY:
             state.survey = survey_score(group)
-        outcome = evaluate(key, group, ctx) if group else None
+        if key == CONTACTS and key in state.groups:
+            known = {(s.signal, *s.evidence_event_ids): s for s in state.groups[key]}
+            outcome = evaluate(key, group, ctx._replace(known=known)) if group else None
+        else:
+            outcome = evaluate(key, group, ctx) if group else None
         _replace_group(state, key, outcome.signals if outcome else [], delta)
         if outcome is not None and outcome.deadline is not None:
             state.deadlines[key] = outcome.deadline
@@ -105,6 +127,7 @@ def _replace_group(state: JourneyState, key: str, new: list[Signal], delta: Delt
     old = state.groups.get(key, [])
     if old == new:
         return
+    state.__dict__.pop("_sorted", None)
     new_ids = {s.signal_id for s in new}
     delta.retracted.extend(s for s in old if s.signal_id not in new_ids)
     delta.appeared.extend(s for s in new if s not in old)
@@ -145,29 +168,69 @@ def survey_score(responses: Sequence[StoredEvent]) -> float | None:
     return round(sum(points) / len(points), 2) if points else None
 
 
-def snapshot(state: JourneyState, customer_id: str, model: ScoreModel, clock: int) -> JourneyScore:
-    """The journey's score now: operational, survey blend, band and attribution."""
-    signals = state.signals()
-    total = sum(s.impact for s in signals)
-    lost_by_department: dict[str, float] = {}
-    lost_by_stage: dict[str, float] = {}
-    lost = gained = beyond = 0.0
+class Attribution(NamedTuple):
+    """Where a journey's points went: the operational score and the loss split."""
+
+    operational_score: float
+    lost_points: float
+    gained_points: float
+    lost_points_beyond_front_desk: float
+    worst_department: str
+    worst_stage: str
+
+
+def attribute(signals: Sequence[Signal], model: ScoreModel) -> Attribution:
+    """Operational score and attribution of lost points (signals in their stable order)."""
+    by_department: dict[str, float] = {}
+    by_stage: dict[str, float] = {}
+    total = lost = gained = beyond = 0.0
     for s in signals:
-        if s.impact >= 0:
-            gained += s.impact
+        impact = s.impact
+        total += impact
+        if impact >= 0:
+            gained += impact
             continue
-        lost -= s.impact
-        lost_by_department[s.department] = lost_by_department.get(s.department, 0.0) - s.impact
-        lost_by_stage[s.stage] = lost_by_stage.get(s.stage, 0.0) - s.impact
+        lost -= impact
+        by_department[s.department] = by_department.get(s.department, 0.0) - impact
+        by_stage[s.stage] = by_stage.get(s.stage, 0.0) - impact
         if s.department not in model.front_desk:
-            beyond -= s.impact
+            beyond -= impact
     operational = min(max(100.0 + total, 0.0), 100.0)
+    return Attribution(
+        round(operational, 2), round(lost, 2), round(gained, 2), round(beyond, 2),
+        _worst(by_department), _worst(by_stage),
+    )  # fmt: skip
+
+
+def _reported_attribution(reported: JourneyScore) -> Attribution:
+    return Attribution(
+        reported.operational_score, reported.lost_points, reported.gained_points,
+        reported.lost_points_beyond_front_desk, reported.worst_department, reported.worst_stage,
+    )  # fmt: skip
+
+
+def snapshot(
+    state: JourneyState,
+    customer_id: str,
+    model: ScoreModel,
+    clock: int,
+    signals_unchanged: bool = False,
+) -> JourneyScore:
+    """The journey's score now: operational, survey blend, band and attribution.
+
+    With `signals_unchanged` the attribution of the last reported snapshot is reused: it
+    is a function of the signals alone, and re-summing them is most of a snapshot's cost.
+    """
+    signals = state.signals()
+    reported = state.reported
+    if signals_unchanged and reported is not None and reported.score_model == model.version:
+        points = _reported_attribution(reported)
+    else:
+        points = attribute(signals, model)
     survey = state.survey
-    score = (
-        operational
-        if survey is None
-        else ((1 - model.survey_weight) * operational + model.survey_weight * survey)
-    )
+    score = points.operational_score
+    if survey is not None:
+        score = round((1 - model.survey_weight) * score + model.survey_weight * survey, 2)
     last = state.last
     closed = last.type == "journey_closed" or clock > last.at + model.inactivity_gap_us
     return JourneyScore(
@@ -176,16 +239,16 @@ def snapshot(state: JourneyState, customer_id: str, model: ScoreModel, clock: in
         started_at=from_us(state.first.at),
         last_event_at=from_us(last.at),
         status="closed" if closed else "open",
-        score=round(score, 2),
-        operational_score=round(operational, 2),
+        score=score,
+        operational_score=points.operational_score,
         survey_score=survey,
-        band=model.band(round(score, 2)),
+        band=model.band(score),
         touchpoint_count=len(state.events),
-        lost_points=round(lost, 2),
-        gained_points=round(gained, 2),
-        lost_points_beyond_front_desk=round(beyond, 2),
-        worst_department=_worst(lost_by_department),
-        worst_stage=_worst(lost_by_stage),
+        lost_points=points.lost_points,
+        gained_points=points.gained_points,
+        lost_points_beyond_front_desk=points.lost_points_beyond_front_desk,
+        worst_department=points.worst_department,
+        worst_stage=points.worst_stage,
         score_model=model.version,
         signals=signals,
         updated_at=from_us(clock),

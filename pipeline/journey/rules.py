@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from pipeline.journey.events import StoredEvent, from_us, text_time
@@ -27,12 +27,18 @@ SURVEY = "survey"
 
 
 class Context(NamedTuple):
-    """Who the signals are about, with which model, at which event time (microseconds)."""
+    """Who the signals are about, with which model, at which event time (microseconds).
+
+    `known` holds a group's previous signals by (kind, *evidence): a signal is fully
+    determined by its journey, kind, evidence and model version, so a re-evaluation reuses
+    it instead of hashing and formatting its reason again (the contact chain's hot path).
+    """
 
     journey_id: str
     customer_id: str
     model: ScoreModel
     clock: int
+    known: dict[tuple[str, ...], Signal] | None = None
 
 
 class Outcome(NamedTuple):
@@ -77,7 +83,12 @@ def _keyed(event: StoredEvent, prefix: str, name: str, opens: bool) -> tuple[str
 
 
 def signal(
-    ctx: Context, kind: str, by: StoredEvent, at: int, evidence: Sequence[str], reason: str
+    ctx: Context,
+    kind: str,
+    by: StoredEvent,
+    at: int,
+    evidence: Sequence[str],
+    reason: str | Callable[[], str],
 ) -> Signal:
     """A signal attributed to the department and stage of `by`, with the model's impact."""
     return signal_with(ctx, kind, by, ctx.model.impacts[kind], at, evidence, reason)
@@ -90,8 +101,12 @@ def signal_with(
     impact: float,
     at: int,
     evidence: Sequence[str],
-    reason: str,
+    reason: str | Callable[[], str],
 ) -> Signal:
+    if ctx.known is not None:
+        known = ctx.known.get((kind, *evidence))
+        if known is not None and known.score_model == ctx.model.version:
+            return known
     # The id must not depend on the model version or the clock: replays and re-scores of
     # the same events must upsert the same journey_signals rows.
     digest = hashlib.blake2b(
@@ -107,7 +122,7 @@ def signal_with(
         impact=impact,
         effective_at=from_us(at),
         evidence_event_ids=list(evidence),
-        reason=reason,
+        reason=reason if isinstance(reason, str) else reason(),
         score_model=ctx.model.version,
     )
 
@@ -140,11 +155,18 @@ def contact_chain(contacts: Sequence[StoredEvent], ctx: Context) -> list[Signal]
         ):
             found.append(repeat_contact(previous, contact, ctx))
         if resolved and not unresolved_before:
-            reason = (
-                f"{_how(contact)} on {text_time(contact.at)} resolved the need at the first contact"
-            )
             found.append(
-                signal(ctx, "first_contact_resolution", contact, contact.at, [contact.id], reason)
+                signal(
+                    ctx,
+                    "first_contact_resolution",
+                    contact,
+                    contact.at,
+                    [contact.id],
+                    lambda contact=contact: (  # type: ignore[misc]
+                        f"{_how(contact)} on {text_time(contact.at)} resolved the need at the "
+                        "first contact"
+                    ),
+                )
             )
         unresolved_before = unresolved_before or not resolved
         previous = contact
@@ -152,11 +174,13 @@ def contact_chain(contacts: Sequence[StoredEvent], ctx: Context) -> list[Signal]
 
 
 def repeat_contact(previous: StoredEvent, contact: StoredEvent, ctx: Context) -> Signal:
-    reason = (
-        f"Customer had to explain again: contacted {contact.department} on "
-        f"{text_time(contact.at)} after an unresolved {_how(previous).lower()} with "
-        f"{previous.department} on {text_time(previous.at)}"
-    )
+    def reason() -> str:
+        return (
+            f"Customer had to explain again: contacted {contact.department} on "
+            f"{text_time(contact.at)} after an unresolved {_how(previous).lower()} with "
+            f"{previous.department} on {text_time(previous.at)}"
+        )
+
     return signal(ctx, "repeat_contact", previous, contact.at, [previous.id, contact.id], reason)
 
 
