@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.util import ensure_valid_topic_name
 
 from pipeline.contract import Rejection, Touchpoint, Validator, encode_touchpoint
 
@@ -82,12 +83,14 @@ class Emitter:
         dry_run: bool = False,
         **producer_options: Any,
     ) -> None:
+        ensure_valid_topic_name(topic)  # ValueError naming the topic, before any connection
         self.topic = topic
         self.validator = validator or Validator()
         self.report = EmitReport()
         self._position = 0
         self._lock = threading.Lock()  # delivery callbacks run on the producer's I/O thread
         self._producer: KafkaProducer | None = None
+        self._broken: Exception | None = None  # set when the producer refused to send
         if not dry_run:
             options = PRODUCER_DEFAULTS | producer_options
             self._producer = KafkaProducer(bootstrap_servers=bootstrap_servers, **options)
@@ -120,9 +123,18 @@ class Emitter:
 
     def _send(self, key: bytes, raw: bytes) -> None:
         assert self._producer is not None
+        if self._broken is not None:  # each further attempt would block max_block_ms again
+            self._on_failed(self._position, self._broken)
+            return
         try:
             future = self._producer.send(self.topic, key=key, value=raw)
-        except KafkaError as error:  # e.g. no metadata for the topic within max_block_ms
+        # No metadata for the topic within max_block_ms, or a topic the client will not
+        # write to (an internal one): no later send to it can succeed either.
+        except (KafkaTimeoutError, ValueError) as error:
+            self._broken = error
+            self._on_failed(self._position, error)
+            return
+        except KafkaError as error:  # this message only, e.g. over max_request_size
             self._on_failed(self._position, error)
             return
         future.add_callback(self._on_sent).add_errback(self._on_failed, self._position)
@@ -155,7 +167,7 @@ class Emitter:
         with self._lock:
             self.report.sent += 1
 
-    def _on_failed(self, position: int, error: BaseException) -> None:
+    def _on_failed(self, position: int, error: Exception) -> None:
         with self._lock:
             self.report.failed += 1
             if len(self.report.first_failures) < self.report.keep:

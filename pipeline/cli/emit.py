@@ -11,11 +11,11 @@ from typing import IO, Any
 from kafka.errors import KafkaError
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipeline.cli.common import click, console, errors_as_exit, out, settings_or_exit
+from pipeline.cli.common import click, console, fail, out, settings_or_exit
 from pipeline.emit import EmitReport, Emitter
 
 EXIT_REJECTED = 1  # some lines broke the contract (the valid ones were still sent)
-EXIT_UNDELIVERED = 3  # some valid lines were not acknowledged by Kafka
+EXIT_UNDELIVERED = 3  # Kafka unreachable, or some valid lines not acknowledged
 
 
 @click.command("emit")
@@ -31,8 +31,12 @@ def emit(source: IO[bytes], topic: str | None, dry_run: bool, show: int, as_json
     Exits 1 when any line was rejected (the valid lines are still sent), 3 when Kafka did
     not acknowledge every valid line."""
     settings = settings_or_exit()
-    with errors_as_exit(KafkaError):
+    try:
         emitter = Emitter.from_settings(settings, topic=topic, dry_run=dry_run)
+    except ValueError as error:  # an illegal --topic
+        fail(f"--topic: {error}", code=2)
+    except KafkaError as error:
+        fail(f"cannot reach Kafka at {settings.bootstrap_servers}: {error}", EXIT_UNDELIVERED)
     emitter.report.keep = max(show, 0)
     with emitter, _progress(source) as advance:
         for number, line in enumerate(source, start=1):

@@ -14,12 +14,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from pipeline.cli import cli
-from pipeline.contract import Rejection, Touchpoint
+from pipeline.contract import Rejection, Touchpoint, Validator
 from pipeline.emit import Emitter
 
 START = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
@@ -221,3 +222,35 @@ def test_clean_file_exits_zero_from_stdin(bootstrap_servers: str, unique_name: s
     assert f"sent 5 of 5 valid lines to {unique_name}" in result.output
     assert "rejected: 0" in result.output
     assert len(read_back(bootstrap_servers, unique_name, expected=5)) == 5
+
+
+def test_events_kafka_will_not_take_are_reported_as_failed(
+    bootstrap_servers: str, unique_name: str
+) -> None:
+    lines = touchpoint_lines(3, bad_every=10**6)
+    # The client will not write to the broker's internal topics: refused at send.
+    with Emitter(bootstrap_servers, "__consumer_offsets") as internal_topic:
+        results = [internal_topic.emit(line) for line in lines]
+    # Over the broker's 1 MB message limit but allowed by this validator and producer:
+    # the broker refuses it, so the failure arrives asynchronously through the errback.
+    big = touchpoint_lines(1, bad_every=10**6)[0].replace(
+        b'"attributes": {', b'"attributes": {"blob": "' + b"x" * 1_500_000 + b'", ', 1
+    )
+    lenient = Validator(max_bytes=4_000_000)
+    with Emitter(
+        bootstrap_servers, unique_name, validator=lenient, max_request_size=4_000_000
+    ) as too_big:
+        assert isinstance(too_big.emit(big), Touchpoint)
+
+    assert all(isinstance(r, Touchpoint) for r in results)
+    report = internal_topic.report
+    assert (report.accepted, report.sent, report.failed) == (3, 0, 3)
+    assert report.summary() == "0 sent, 0 refused, 3 failed"
+    assert [f.split(":")[0] for f in report.first_failures] == ["event 1", "event 2", "event 3"]
+    assert (too_big.report.sent, too_big.report.failed) == (0, 1)
+    assert "TooLarge" in too_big.report.first_failures[0]
+
+
+def test_illegal_topic_is_refused_before_connecting() -> None:
+    with pytest.raises(ValueError, match="no such topic!"):
+        Emitter("127.0.0.1:1", "no such topic!")
