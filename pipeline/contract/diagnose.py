@@ -73,6 +73,8 @@ def _decode(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         what = f"byte {raw[exc.start : exc.start + 1]!r} at offset {exc.start} is not UTF-8"
         raise refuse("not_utf8", "message", None, "UTF-8 encoded JSON", what) from None
+    if not raw.strip():
+        raise refuse("not_json", "message", None, "one JSON object", "empty message")
     try:
         document = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:

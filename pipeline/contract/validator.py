@@ -20,6 +20,8 @@ from pipeline.contract import rules
 from pipeline.contract.diagnose import diagnose
 from pipeline.contract.touchpoint import CHANNELS, EVENT_TYPES, Rejection, Touchpoint
 
+# What a Kafka message value can be: bytes-like, text for convenience, None for a tombstone.
+Message = bytes | bytearray | memoryview | str | None
 DEFAULT_MAX_BYTES = 65_536
 DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
 
@@ -66,10 +68,10 @@ class Validator:
         self._horizon_until = 0.0  # wall-clock seconds until which _horizon holds
         self._horizon = datetime.min.replace(tzinfo=UTC)
 
-    def validate(self, raw: bytes | str, now: datetime | None = None) -> Touchpoint | Rejection:
+    def validate(self, raw: Message, now: datetime | None = None) -> Touchpoint | Rejection:
         """Check one message. `now` pins the clock for the future-timestamp rule (tests,
         replay); None means the wall clock."""
-        data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+        data = raw if type(raw) is bytes else _as_bytes(raw)
         if len(data) > self.max_bytes:
             return self._too_large(data)
         try:
@@ -131,6 +133,15 @@ class Validator:
         return Rejection(code="too_large", field="message", message=message, department=department)
 
 
+def _as_bytes(raw: Message) -> bytes:
+    # A Kafka tombstone has no value at all: an empty message, rejected as not JSON.
+    if raw is None:
+        return b""
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogatepass")
+    return bytes(raw)
+
+
 class _DepartmentOnly(msgspec.Struct):
     department: str = ""
 
@@ -151,6 +162,6 @@ def _department_of(raw: bytes) -> str:
 _DEFAULT = Validator()
 
 
-def validate(raw: bytes | str, *, now: datetime | None = None) -> Touchpoint | Rejection:
+def validate(raw: Message, *, now: datetime | None = None) -> Touchpoint | Rejection:
     """Check one message against the contract with the default limits."""
     return _DEFAULT.validate(raw, now)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.contract import REJECTION_CODES, Rejection, Validator, validate
+from pipeline.contract import REJECTION_CODES, Rejection, Touchpoint, Validator, validate
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -40,6 +40,8 @@ CASES: list[tuple[str, bytes, str, str]] = [
     ("not utf-8", b'{"event_id": "\xff"}', "not_utf8", "message"),
     ("not json", b'{"event_id": ', "not_json", "message"),
     ("not json: NaN", b'{"event_id": NaN}', "not_json", "message"),
+    ("empty", b"", "not_json", "message"),
+    ("blank", b"  \n", "not_json", "message"),
     ("array", b'[{"event_id": "e"}]', "not_object", "message"),
     ("string", b'"hello"', "not_object", "message"),
     ("missing event_id", event(event_id=...), "missing_field", "event_id"),
@@ -192,6 +194,16 @@ def test_message_shows_the_offending_value_shortened() -> None:
     assert isinstance(rejection, Rejection)
     assert "'xxxxxxxx" in rejection.message and "…" in rejection.message
     assert len(rejection.message) < 400
+
+
+def test_tombstones_and_bytes_like_values_are_checked_not_crashed_on() -> None:
+    tombstone = validate(None, now=NOW)
+    assert (
+        isinstance(tombstone, Rejection)
+        and tombstone.message == "message: empty message, expected one JSON object"
+    )
+    assert validate(bytearray(event()), now=NOW) == validate(memoryview(event()), now=NOW)
+    assert isinstance(validate(memoryview(event()), now=NOW), Touchpoint)
 
 
 def test_first_problem_in_contract_order_wins() -> None:
