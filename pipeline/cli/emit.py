@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
@@ -38,11 +38,11 @@ def emit(source: IO[bytes], topic: str | None, dry_run: bool, show: int, as_json
     except KafkaError as error:
         fail(f"cannot reach Kafka at {settings.bootstrap_servers}: {error}", EXIT_UNDELIVERED)
     emitter.report.keep = max(show, 0)
-    with emitter, _progress(source) as advance:
+    with emitter, _progress(source, emitter.report) as advance:
         for number, line in enumerate(source, start=1):
-            advance(len(line))
             if line.strip():
                 emitter.emit(line.rstrip(b"\r\n"), position=number)
+            advance(len(line), number)
     report = emitter.report
     destination = f"{emitter.topic} at {settings.bootstrap_servers}"
     if as_json:
@@ -56,16 +56,27 @@ def emit(source: IO[bytes], topic: str | None, dry_run: bool, show: int, as_json
 
 
 @contextmanager
-def _progress(source: IO[bytes]) -> Iterator[Any]:
-    """A progress bar over the bytes read, on a terminal only (pipes and CI stay clean)."""
+def _progress(source: IO[bytes], report: EmitReport) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar over the bytes read, with lines and rejections so far; on a terminal
+    only (pipes and CI logs stay clean)."""
     if not console.is_terminal:
-        yield lambda _n: None
+        yield lambda _bytes, _line: None
         return
-    total = _size_of(source)
-    columns = [TextColumn("emitting"), BarColumn(), DownloadColumn(), TimeRemainingColumn()]
+    columns = [
+        TextColumn("emitting"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[lines]} lines, {task.fields[rejected]} rejected"),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("emit", total=total)
-        yield lambda n: progress.advance(task, n)
+        task = progress.add_task("emit", total=_size_of(source), lines=0, rejected=0)
+
+        def advance(size: int, line: int) -> None:
+            rejected = report.refused_total
+            progress.update(task, advance=size, lines=line, rejected=rejected)
+
+        yield advance
 
 
 def _size_of(source: IO[bytes]) -> int | None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import random
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -254,3 +256,45 @@ def test_events_kafka_will_not_take_are_reported_as_failed(
 def test_illegal_topic_is_refused_before_connecting() -> None:
     with pytest.raises(ValueError, match="no such topic!"):
         Emitter("127.0.0.1:1", "no such topic!")
+
+
+def test_progress_bar_on_a_terminal_only(tmp_path: Path) -> None:
+    source = tmp_path / "few.jsonl"
+    source.write_bytes(b"\n".join(touchpoint_lines(40, bad_every=8)) + b"\n")
+    journeys = str(Path(sys.executable).with_name("journeys"))
+    terminal, terminal_side = pty.openpty()
+    env = os.environ | {"TERM": "xterm", "COLUMNS": "120"}
+    shown_parts: list[bytes] = []
+    # Drain the terminal while the command runs, so a full buffer cannot block it.
+    reader = threading.Thread(target=lambda: shown_parts.append(_read_all(terminal)))
+    with subprocess.Popen(
+        [journeys, "emit", "--dry-run", str(source)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=terminal_side,
+        env=env,
+    ) as process:
+        os.close(terminal_side)
+        reader.start()
+        summary, _ = process.communicate(timeout=120)
+    reader.join(timeout=30)
+    shown = b"".join(shown_parts)
+
+    assert process.returncode == 1
+    assert b"emitting" in shown and b"40 lines, 5 rejected" in shown
+    assert b"emitting" not in summary  # stdout, the summary, carries no progress output
+    assert summary.startswith(b"dry run: 35 valid lines, nothing sent")
+
+
+def _read_all(descriptor: int) -> bytes:
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(descriptor, 65536)
+        except OSError:  # EIO: the other side of the terminal is closed
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(descriptor)
+    return b"".join(chunks)
