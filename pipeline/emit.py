@@ -103,6 +103,7 @@ class Emitter:
         return cls(
             settings.bootstrap_servers,
             topic or settings.topic_touchpoints,
+            validator=Validator.from_settings(settings),
             dry_run=dry_run,
             **settings.kafka_client_options(),
         )

@@ -87,6 +87,14 @@ class Settings(BaseSettings):
         default=30, gt=0, description="Retention of the topics the worker creates, in days."
     )
 
+    # --- event contract (pipeline.contract.Validator.from_settings) ----------------------
+    contract_max_bytes: int = Field(
+        default=65_536, ge=1, description="Largest touchpoint message accepted (too_large above)."
+    )
+    contract_future_tolerance_seconds: float = Field(
+        default=300, ge=0, description="How far occurred_at may be ahead of the clock (skew)."
+    )
+
     # --- stream worker (journeys run) ----------------------------------------------------
     worker_id: str = Field(
         default="journeys",

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import msgspec
 
 from pipeline.contract import rules
 from pipeline.contract.diagnose import diagnose
 from pipeline.contract.touchpoint import CHANNELS, EVENT_TYPES, Rejection, Touchpoint
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 # What a Kafka message value can be: bytes-like, text for convenience, None for a tombstone.
 Message = bytes | bytearray | memoryview | str | None
@@ -67,6 +70,14 @@ class Validator:
         self.future_tolerance = future_tolerance
         self._horizon_until = 0.0  # wall-clock seconds until which _horizon holds
         self._horizon = datetime.min.replace(tzinfo=UTC)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Validator:
+        """The validator with the operator's JOURNEYS_CONTRACT_* limits."""
+        return cls(
+            max_bytes=settings.contract_max_bytes,
+            future_tolerance=timedelta(seconds=settings.contract_future_tolerance_seconds),
+        )
 
     def validate(self, raw: Message, now: datetime | None = None) -> Touchpoint | Rejection:
         """Check one message. `now` pins the clock for the future-timestamp rule (tests,

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from pipeline.contract import REJECTION_CODES, Rejection, Touchpoint, Validator, validate
+from pipeline.settings import load_settings
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -209,6 +210,14 @@ def test_tombstones_and_bytes_like_values_are_checked_not_crashed_on() -> None:
 def test_first_problem_in_contract_order_wins() -> None:
     rejection = validate(event(event_id="", department="Billing", type="complaint"), now=NOW)
     assert isinstance(rejection, Rejection) and rejection.code == "unknown_type"
+
+
+def test_limits_come_from_the_operators_settings() -> None:
+    settings = load_settings(contract_max_bytes=100, contract_future_tolerance_seconds=7200)
+    validator = Validator.from_settings(settings)
+    assert (validator.max_bytes, validator.future_tolerance) == (100, timedelta(hours=2))
+    defaults = Validator.from_settings(load_settings())
+    assert (defaults.max_bytes, defaults.future_tolerance) == (65_536, timedelta(minutes=5))
 
 
 def test_validator_settings_are_checked() -> None:
