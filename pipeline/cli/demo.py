@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,7 +138,9 @@ def stop_worker(worker: subprocess.Popen[bytes]) -> None:
     if worker.poll() is None:
         worker.send_signal(signal.SIGTERM)
         try:
-            worker.wait(timeout=60)
+            # Offsets are committed and rows stored by now: a worker slow to shut down
+            # loses nothing when it is killed.
+            worker.wait(timeout=20)
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait()
@@ -152,33 +155,47 @@ def bar() -> Progress:
 def wait_processed(
     settings: Settings, worker: subprocess.Popen[bytes], log: Path, timeout: float
 ) -> None:
-    """Until the worker committed every message (touchpoints and its own re-keyed/tick
-    topic) and stayed caught up long enough for idle ticks to fire the last deadlines."""
-    topics = [settings.topic_touchpoints, settings.topic_routed]
+    """Until the worker committed (so stored) every touchpoint sent, every event it re-keyed,
+    and the idle clock ticks it sent itself once caught up, which fire the last deadlines.
+
+    Ticks keep arriving while the worker idles, so its re-key/tick topic is never "empty":
+    the waits compare committed offsets with end offsets seen at an earlier moment.
+    """
     options = settings.kafka_client_options()
-    backlog = Backlog(settings.bootstrap_servers, settings.worker_id, topics, **options)
-    settle = 2 * settings.clock_idle_seconds + settings.sink_flush_seconds + 2
-    deadline, caught_up_since = time.monotonic() + timeout, None
+    inbound = Backlog(
+        settings.bootstrap_servers, settings.worker_id, [settings.topic_touchpoints], **options
+    )
+    routed = Backlog(
+        settings.bootstrap_servers, settings.worker_id, [settings.topic_routed], **options
+    )
+    deadline = time.monotonic() + timeout
     try:
         with bar() as progress:
             task = progress.add_task("processing", total=None)
-            while True:
-                if worker.poll() is not None:
-                    fail(f"the worker exited with {worker.returncode}; see {log}")
-                state = backlog.state()
+
+            def until(done: Callable[[], bool], what: str) -> None:
+                while not done():
+                    if worker.poll() is not None:
+                        fail(f"the worker exited with {worker.returncode}; see {log}")
+                    if time.monotonic() > deadline:
+                        fail(f"{what} not done after {timeout:.0f}s; see {log}")
+                    time.sleep(0.5)
+
+            def touchpoints_done() -> bool:
+                state = inbound.state()
                 progress.update(task, completed=state.processed, total=max(state.total, 1))
-                now = time.monotonic()
-                if state.total and not state.remaining:
-                    caught_up_since = caught_up_since or now
-                    if now - caught_up_since >= settle:
-                        return
-                else:
-                    caught_up_since = None
-                if now > deadline:
-                    fail(f"{state.remaining} messages unprocessed after {timeout:.0f}s; see {log}")
-                time.sleep(0.5)
+                return state.total > 0 and state.remaining == 0
+
+            until(touchpoints_done, "touchpoints")
+            rerouted = routed.state().ends
+            until(lambda: routed.state().reached(rerouted), "re-keyed touchpoints")
+            # Let the idle ticks move every partition's clock to now, then wait for them.
+            time.sleep(2 * settings.clock_idle_seconds + settings.sink_flush_seconds)
+            ticked = routed.state().ends
+            until(lambda: routed.state().reached(ticked), "clock ticks")
     finally:
-        backlog.close()
+        inbound.close()
+        routed.close()
 
 
 def send_company(settings: Settings, config: SimulationConfig) -> list[str]:

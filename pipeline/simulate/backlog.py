@@ -14,12 +14,27 @@ from typing import Any
 
 @dataclass(frozen=True)
 class BacklogState:
-    processed: int
-    total: int
+    """Per partition: the group's committed offset and the end offset."""
+
+    committed: dict[Any, int]
+    ends: dict[Any, int]
+
+    @property
+    def processed(self) -> int:
+        return sum(min(self.committed.get(p, 0), end) for p, end in self.ends.items())
+
+    @property
+    def total(self) -> int:
+        return sum(self.ends.values())
 
     @property
     def remaining(self) -> int:
         return self.total - self.processed
+
+    def reached(self, marks: dict[Any, int]) -> bool:
+        """True when every partition is committed at least up to `marks` (end offsets seen
+        earlier): what was in the topic then is processed, whatever arrived since."""
+        return all(self.committed.get(p, 0) >= mark for p, mark in marks.items())
 
 
 def delete_topics(bootstrap_servers: str, names: Sequence[str], **options: Any) -> list[str]:
@@ -65,15 +80,14 @@ class Backlog:
             for p in sorted(self._consumer.partitions_for_topic(topic) or ())
         ]
         if not partitions:
-            return BacklogState(0, 0)
+            return BacklogState({}, {})
         ends = self._consumer.end_offsets(partitions)
-        committed = self._committed()
-        processed = 0
-        for partition in partitions:
-            mark = committed.get(partition)
-            offset = mark.offset if mark is not None and mark.offset >= 0 else 0
-            processed += min(offset, ends[partition])
-        return BacklogState(processed, sum(ends.values()))
+        committed = {
+            partition: mark.offset
+            for partition, mark in self._committed().items()
+            if mark is not None and mark.offset >= 0
+        }
+        return BacklogState(committed, dict(ends))
 
     def _committed(self) -> dict[Any, Any]:
         # kafka-python 3 renamed list_consumer_group_offsets(group) to
