@@ -265,8 +265,10 @@ class LocalBroker:
         if (self.log_dir / "meta.properties").exists():
             return  # formatted before: keep the data (and the cluster id) across restarts
         cluster_id = _cluster_id()
+        # `--cluster-id=` form: a random id may start with "-", which argparse would take
+        # for an option after a separate `-t` (one start in 64 failed that way).
         cmd = [java, "-cp", self._classpath(), "kafka.tools.StorageTool", "format",
-               "-t", cluster_id, "-c", str(config)]  # fmt: skip
+               f"--cluster-id={cluster_id}", "-c", str(config)]  # fmt: skip
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BrokerStartFailed(
