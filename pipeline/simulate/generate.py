@@ -51,6 +51,7 @@ def customer_events(
     templates = [t for t, _, _, _ in TEMPLATES]
     weights = [w for _, w, _, _ in TEMPLATES]
     events: list[tuple[datetime, Event]] = []
+    end = config.end.astimezone(UTC)
     for _ in range(rng.choice(_JOURNEYS_PER_CUSTOMER)):
         index = rng.choices(range(len(templates)), weights)[0]
         template, _, prefix, span = TEMPLATES[index]
@@ -66,5 +67,8 @@ def customer_events(
         summary.journeys += 1
         summary.journeys_by_template[template.__name__] += 1
         summary.failures.update(writer.failures)
-        events.extend((datetime.fromisoformat(e["occurred_at"]), e) for e in writer.events)
+        # The period ends at `end` (by default the current hour): what would happen later
+        # has not happened yet, and would be refused as a future timestamp.
+        timed = ((datetime.fromisoformat(e["occurred_at"]), e) for e in writer.events)
+        events.extend((at, e) for at, e in timed if at <= end)
     return events

@@ -67,6 +67,13 @@ def test_every_good_event_follows_the_contract() -> None:
             assert "to_department" in attributes
 
 
+def test_nothing_happens_after_the_period() -> None:
+    cfg = config(days=5, malformed_share=0.0)
+    events = decoded(cfg)
+    assert max(datetime.fromisoformat(str(e["occurred_at"])) for e in events) <= cfg.end
+    assert min(datetime.fromisoformat(str(e["occurred_at"])) for e in events) >= cfg.start
+
+
 def test_journeys_cross_departments_and_stages() -> None:
     events = decoded(config(malformed_share=0.0))
     departments = {e["department"] for e in events}
