@@ -64,7 +64,7 @@ def diagnose(raw: bytes, horizon: datetime) -> Touchpoint | Rejection:
 def _department_of(document: Any) -> str:
     """The department when it can be read, so rejections can be counted per department."""
     department = document.get("department") if isinstance(document, dict) else None
-    return department if isinstance(department, str) and rules.is_slug(department) else ""
+    return rules.readable_department(department)
 
 
 def _decode(raw: bytes) -> Any:

@@ -64,6 +64,16 @@ def is_slug(value: str) -> bool:
     return ok
 
 
+def readable_department(value: object) -> str:
+    """The department a rejected payload names, for per-department counts of rejections.
+
+    Kept even when it is not a valid slug ("Billing"): the department that misspelt its
+    name is the one that needs to see these rejections. Empty when absent or unusable."""
+    if type(value) is str and 0 < len(value) <= MAX_SLUG and value.isprintable():
+        return value
+    return ""
+
+
 def is_identifier(value: object) -> bool:
     return type(value) is str and 0 < len(value) <= MAX_IDENTIFIER
 

@@ -167,7 +167,7 @@ def _department_of(raw: bytes) -> str:
         department = _DEPARTMENT_DECODER.decode(raw).department
     except _DECODE_ERRORS:
         return ""
-    return department if rules.is_slug(department) else ""
+    return rules.readable_department(department)
 
 
 _DEFAULT = Validator()
