@@ -130,8 +130,8 @@ def next_deadline(book: JourneyBook, model: ScoreModel) -> datetime | None:
     for journey in book.journeys:
         if journey.last.type != "journey_closed":
             moments.append(journey.last.at + model.inactivity_gap_us)
-    if not book.by_journey_id and book.journeys:
-        moments.append(book.journeys[0].last.at + model.retention_us)
+    if not book.by_journey_id and len(book.journeys) > 1 and not book.journeys[0].deadlines:
+        moments.append(book.journeys[0].last.at + model.retention_us)  # retiring it
     pending = [m for m in moments if m >= book.clock]
     return from_us(min(pending)) if pending else None
 
