@@ -126,14 +126,17 @@ class Validator:
         # (datetime.now costs more than the rest of the check); it is computed for the end
         # of that window, so it errs by at most 100 ms on the lenient side.
         wall = time.time()
-        if wall >= self._horizon_until:
+        until = self._horizon_until
+        if not until - _HORIZON_REFRESH_S <= wall < until:  # expired, or the clock stepped back
             self._horizon_until = wall + _HORIZON_REFRESH_S
             self._horizon = datetime.fromtimestamp(self._horizon_until, UTC) + self.future_tolerance
         return occurred > self._horizon
 
     def horizon(self, now: datetime | None) -> datetime:
         """The latest acceptable occurred_at for the clock `now` (None: wall clock)."""
-        return (now if now is not None else datetime.now(UTC)) + self.future_tolerance
+        # time.time(), as on the fast path: both paths must read the same clock.
+        wall = now if now is not None else datetime.fromtimestamp(time.time(), UTC)
+        return wall + self.future_tolerance
 
     def _diagnosed(self, raw: bytes, now: datetime | None) -> Touchpoint | Rejection:
         return diagnose(raw, self.horizon(now))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 
-from pipeline.contract import Rejection, Touchpoint, encode_touchpoint, validate
+from pipeline.contract import Rejection, Touchpoint, Validator, encode_touchpoint, validate
 from pipeline.contract.diagnose import diagnose
 from tests.unit.test_schema_agreement import PINNED_NOW, VALIDATOR, valid_documents
 
@@ -133,3 +134,14 @@ def test_canonical_json_round_trips(document: dict[str, Any]) -> None:
     again = VALIDATOR.validate(canonical, now=PINNED_NOW)
     assert again == touchpoint
     assert isinstance(again, Touchpoint) and encode_touchpoint(again) == canonical
+
+
+def test_wall_clock_horizon_follows_a_clock_stepped_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    validator = Validator()
+    wall = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    raw = json.dumps(contact(occurred_at="2025-03-01T12:04:00Z")).encode()
+    monkeypatch.setattr(time, "time", lambda: wall.timestamp())
+    assert isinstance(validator.validate(raw), Touchpoint)
+    monkeypatch.setattr(time, "time", lambda: (wall - timedelta(hours=1)).timestamp())
+    rejection = validator.validate(raw)
+    assert isinstance(rejection, Rejection) and rejection.code == "future_timestamp"
