@@ -15,7 +15,15 @@ import msgspec
 
 from pipeline.contract.touchpoint import Touchpoint
 from pipeline.journey.events import EPOCH, StoredEvent, from_us, stored_event, to_us
-from pipeline.journey.journey import Delta, JourneyState, due_groups, insert, reevaluate, snapshot
+from pipeline.journey.journey import (
+    Delta,
+    JourneyState,
+    due_groups,
+    insert,
+    members,
+    reevaluate,
+    snapshot,
+)
 from pipeline.journey.model import ScoreModel
 from pipeline.journey.rules import Context
 from pipeline.journey.segments import place
@@ -144,10 +152,9 @@ def promises_due(book: JourneyBook, now: datetime, horizon_seconds: float) -> li
     for journey in book.journeys:
         for key, deadline in journey.deadlines.items():
             if key[0] == "p" and start <= deadline <= end:
-                made = next(
-                    e for e in journey.events if e.type == "promise_made" and e.due == deadline
-                )
+                made = next(e for e in members(journey.events, key) if e.type == "promise_made")
                 due.append(_promise_due(book, journey, made))
+    due.sort(key=lambda d: (d.due_at, d.journey_id, d.promise_id))
     return due
 
 

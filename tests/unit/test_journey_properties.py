@@ -7,6 +7,7 @@ every point is attributed to a department.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -244,3 +245,47 @@ def test_attribution_adds_up(tps: list[Touchpoint]) -> None:
     for changes in log:
         for score in changes.scores:
             _check_attribution(score)
+
+
+def play_through_bytes(tps: list[Touchpoint]) -> tuple[dict[str, JourneyBook], list[Changes]]:
+    """Like `play`, but every book is encoded and decoded around each event (a table)."""
+    stored: dict[str, bytes] = {}
+    log: list[Changes] = []
+    for tp in tps:
+        raw = stored.get(tp.key)
+        book = JourneyBook.from_bytes(raw) if raw else JourneyBook.for_touchpoint(tp)
+        log.append(add(book, tp, MODEL))
+        stored[tp.key] = book.to_bytes()
+    return {key: JourneyBook.from_bytes(raw) for key, raw in stored.items()}, log
+
+
+@settings(max_examples=200, deadline=None)
+@given(touchpoints())
+def test_state_through_bytes_behaves_like_state_in_memory(tps: list[Touchpoint]) -> None:
+    # the caches a book keeps in memory must never change an outcome
+    books, log = play(tps)
+    decoded, decoded_log = play_through_bytes(tps)
+    assert decoded == books
+    assert [msgspec.structs.replace(c, scores=[]) for c in decoded_log] == [
+        msgspec.structs.replace(c, scores=[]) for c in log
+    ]
+    assert [c.scores for c in decoded_log] == [c.scores for c in log]
+
+
+@settings(max_examples=200, deadline=None)
+@given(touchpoints(), st.integers(2, 8), st.randoms(use_true_random=False))
+def test_past_the_cap_a_case_is_scored_on_its_first_events_in_any_order(
+    tps: list[Touchpoint], cap: int, random: Any
+) -> None:
+    model = replace(MODEL, max_events_per_journey=cap)
+    case = [msgspec.structs.replace(t, journey_id="case-1") for t in tps]
+    shuffled = case[:]
+    random.shuffle(shuffled)
+    books, _ = play(case, model=model)
+    again, _ = play(shuffled, model=model)
+    (journey,), (other,) = books["case-1"].journeys, again["case-1"].journeys
+    first = sorted(case, key=lambda t: (t.occurred_at, t.event_id))[:cap]
+    assert [e.id for e in journey.events] == [t.event_id for t in first]
+    assert (other.events, other.groups, other.survey) == (
+        journey.events, journey.groups, journey.survey
+    )  # fmt: skip

@@ -166,3 +166,15 @@ def test_past_the_cap_a_journey_keeps_its_first_events(
     again, _ = play(list(reversed(tps)), model=model)
     assert only_journey(again).events == journey.events
     assert only_journey(again).groups == journey.groups
+
+
+def test_two_promises_due_at_the_same_time(touchpoint_factory: TouchpointFactory) -> None:
+    common = {"department": "delivery", "journey_id": "order-5", "due_at": at(10).isoformat()}
+    first = touchpoint_factory("promise_made", 0, promise_id="a", description="parcel", **common)
+    second = touchpoint_factory("promise_made", 1, promise_id="b", description="refund", **common)
+    books, _ = play([first, second])
+    found = promises_due(books["order-5"], at(2), horizon_seconds=3600 * 9)
+    assert [(d.promise_id, d.description, d.event_id) for d in found] == [
+        ("a", "parcel", first.event_id),
+        ("b", "refund", second.event_id),
+    ]
