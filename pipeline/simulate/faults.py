@@ -111,8 +111,8 @@ def break_event(event: Event, rng: random.Random) -> tuple[str, str, bytes]:
     elif reason == "missing_customer_id":
         del bad["customer_id"]
     elif reason == "bad_department":
-        bad["department"] = department.replace("_", " ").title() + "!"
-        department = UNREADABLE
+        # A misspelt department still sees its rejections under the name it sent.
+        department = bad["department"] = department.replace("_", " ").title() + "!"
     else:
         return reason, UNREADABLE, encode(bad)[:-7]
     return reason, department, encode(bad)
