@@ -27,6 +27,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.util import ensure_valid_topic_name
 
 from pipeline.contract import Rejection, Touchpoint, Validator, encode_touchpoint
+from pipeline.contract.rules import readable_department
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -112,8 +113,13 @@ class Emitter:
         """Validate one event and, when valid, send it. `position` (e.g. a line number)
         labels the event in the report; by default events are numbered from 1."""
         self._position = position if position is not None else self._position + 1
-        raw = _as_bytes(event)
-        verdict = self.validator.validate(raw)
+        verdict: Touchpoint | Rejection
+        try:
+            raw = _as_bytes(event)
+        except (TypeError, ValueError) as error:  # an object JSON cannot hold, a naive Touchpoint
+            raw, verdict = b"", _unencodable(event, error)
+        else:
+            verdict = self.validator.validate(raw)
         if isinstance(verdict, Rejection):
             self.report.refuse(self._position, verdict)
             return verdict
@@ -173,6 +179,16 @@ class Emitter:
             self.report.failed += 1
             if len(self.report.first_failures) < self.report.keep:
                 self.report.first_failures.append(f"event {position}: {error!r}")
+
+
+def _unencodable(event: Event, error: Exception) -> Rejection:
+    department = event.get("department") if isinstance(event, Mapping) else None
+    return Rejection(
+        code="not_json",
+        field="message",
+        message=f"message: cannot be written as JSON ({error}), expected JSON-compatible values",
+        department=readable_department(department),
+    )
 
 
 def _as_bytes(event: Event) -> bytes:
