@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import errors_as_exit, out, say, settings_or_exit
+from pipeline.cli.common import errors_as_exit, fail, out, say, settings_or_exit
 from pipeline.store import StoreError, get_store
 
 _TIME = click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M:%S%z"])
@@ -36,8 +36,16 @@ def report(
     settings = settings_or_exit()
     with errors_as_exit(ValueError):
         where = ReportFilter(since=since, until=until, departments=departments)
-    with errors_as_exit(StoreError):
+    try:
         data = write_report(get_store(settings), Path(output), where)
+    except StoreError as exc:
+        if "UNKNOWN_TABLE" in str(exc) or "UNKNOWN_DATABASE" in str(exc):
+            fail(
+                f"database {settings.clickhouse_database!r} has no journey tables: run "
+                "`journeys migrate` and the worker first, or set JOURNEYS_CLICKHOUSE_DATABASE "
+                "(the demo writes to journeys_demo)"
+            )
+        fail(str(exc))
     for line in summary_lines(data):
         say(line)
     out.print(f"Report written to [bold]{Path(output).resolve()}[/]")

@@ -21,6 +21,7 @@ h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 28
 table { border-collapse: collapse; width: 100%; font-size: 12px; margin-top: 8px; }
 th, td { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: left; vertical-align: top; }
 td.num, th.num { text-align: right; } tr.signal td { color: #b71c1c; }
+tr.gain td { color: #2e7d32; }
 .lead { font-size: 15px; }
 svg { max-width: 100%; height: auto; }
 section { break-inside: avoid; }
@@ -62,8 +63,8 @@ def _cards(data: ReportData) -> str:
         (f"{data.touchpoints:,}", "touchpoints"),
         (f"{data.average_score:.1f}" if data.average_score is not None else "–", "average score"),
         (f"{data.good:,} / {data.neutral:,} / {data.poor:,}", "good / neutral / poor"),
-        (f"{share:.0%}" if share is not None else "–", "lost beyond the front desk"),
-        (f"{data.word_of_mouth:+,}", "word-of-mouth balance"),
+        (f"{share:.0%}" if share is not None else "–", "lost beyond front desk"),
+        (f"{data.word_of_mouth:+,}", "word of mouth"),
         (f"{rejected:,}", "rejected events"),
     ]
     return (
@@ -90,9 +91,15 @@ def _breakdowns(data: ReportData) -> str:
     )
 
 
+def _row_class(impact: float | None) -> str:
+    if impact is None:
+        return "event"
+    return "gain" if impact > 0 else "signal"
+
+
 def _timeline(journey_id: str, entries: list[TimelineEntry]) -> str:
     rows = "".join(
-        f"<tr class='{'signal' if e.impact is not None else 'event'}'>"
+        f"<tr class='{_row_class(e.impact)}'>"
         f"<td>{e.at:%Y-%m-%d %H:%M}</td><td>{escape(e.department)}</td>"
         f"<td>{escape(e.stage)}</td><td>{escape(e.what)}</td>"
         f"<td class='num'>{'' if e.impact is None else f'{e.impact:+.0f}'}</td></tr>"
