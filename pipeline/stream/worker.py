@@ -166,7 +166,7 @@ async def _tick(app: Any, runtime: Runtime, settings: Settings, metrics: Metrics
     for tp in app.consumer.assignment():
         if tp.topic != settings.topic_touchpoints:
             continue
-        lag = _lag(app, runtime, tp)
+        lag = await _lag(app, runtime, tp)
         metrics.consumer_lag[str(tp.partition)] = lag
         idle = now - runtime.last_activity.get(tp.partition, 0.0) >= settings.clock_idle_seconds
         if idle and lag <= 0:
@@ -177,13 +177,14 @@ async def _tick(app: Any, runtime: Runtime, settings: Settings, metrics: Metrics
             runtime.last_activity[tp.partition] = now
 
 
-def _lag(app: Any, runtime: Runtime, tp: Any) -> int:
+async def _lag(app: Any, runtime: Runtime, tp: Any) -> int:
+    """Messages of the partition not processed yet (fetched or not)."""
     highwater = app.consumer.highwater(tp)
-    if highwater is None:
-        return 0
-    committed = app.consumer._committed_offset.get(tp)
-    position = max(runtime.next_offset.get(tp.partition, 0), (committed or -1) + 1)
-    return max(int(highwater) - position, 0)
+    position = await app.consumer.position(tp)
+    if highwater is None or position is None:
+        return 1  # unknown: not caught up
+    processed = runtime.next_offset.get(tp.partition, position)
+    return max(int(highwater) - int(processed), 0)
 
 
 def _credentials(settings: Settings) -> Any:
