@@ -13,7 +13,7 @@ import click
 import orjson
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from pipeline.cli.common import console, errors_as_exit, say, settings_or_exit
+from pipeline.cli.common import console, errors_as_exit, fail, say, settings_or_exit
 from pipeline.simulate import (
     BREAKDOWN_PRESETS,
     DEFAULT_PRESET,
@@ -162,8 +162,17 @@ def simulate_command(
         )
         pacer = Pacer(rate=rate, speed=speed)
     deliveries, summary = simulate(config)
-    with errors_as_exit(RuntimeError, OSError):
+    from kafka.errors import KafkaError
+
+    try:
         send(deliveries, output, topic, pacer)
+    except KafkaError as exc:
+        fail(
+            f"Kafka: {exc}. Start the local broker with `journeys kafka start`, or set "
+            "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS; or write to a file with --output"
+        )
+    except (RuntimeError, OSError) as exc:
+        fail(str(exc))
     print_summary(summary)
     if summary_json:
         Path(summary_json).write_bytes(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2))
