@@ -5,14 +5,18 @@ its case number), it reports:
 
 - `grow`: the mean cost per event of `add` while a journey grows from 0 to N events
   (update + re-score + change list, state in memory);
-- `nth`: the cost of adding the N-th event to a journey that holds N-1 (in memory);
-- `nth+table`: the same with the state decoded from and encoded to bytes around it, as a
-  RocksDB-backed Faust table does for every event;
+- `memory`: the cost of adding the N-th event to a journey holding N-1, the book in memory
+  (the worker keeps the books it works on decoded between flushes): the headline figure;
+- `decoded`: the same on a book just decoded from bytes (no in-memory caches yet);
+- `table`: decode + add + encode, as if the state were read from and written to a
+  RocksDB-backed table for every event;
+- `bytes`: the encoded size of the book;
 - the baseline, measured in the same run: decoding one touchpoint from JSON with msgspec,
   the cheapest step any worker must take per event, so figures from different machines
   can be compared as ratios.
 
-Run: `.venv/bin/python -m benchmarks.bench_engine` (about 20 s).
+Times are CPU time of this process (the machine is shared), best of three runs.
+Run: `.venv/bin/python -m benchmarks.bench_engine` (about a minute).
 """
 
 from __future__ import annotations
@@ -81,28 +85,34 @@ def grow(size: int, journeys: int) -> float:
     return (time.process_time() - start) / (size * journeys)
 
 
-def nth(size: int, rounds: int, through_table: bool) -> float:
-    touchpoints = journey(size)
-    book = JourneyBook.for_touchpoint(touchpoints[0])
-    for tp in touchpoints[:-1]:
-        add(book, tp, MODEL)
-    stored, last = book.to_bytes(), touchpoints[-1]
-    start = time.process_time()
-    for _ in range(rounds):
-        copy = JourneyBook.from_bytes(stored)
-        if through_table:
-            add(copy, last, MODEL)
-            copy.to_bytes()
-    with_copy = time.process_time() - start
-    if through_table:
-        return with_copy / rounds
-    books = [JourneyBook.from_bytes(stored) for _ in range(rounds)]
-    # the copies are long-lived: keep the collector from re-scanning them while timing
+def nth(size: int, rounds: int, mode: str) -> float:
+    """The N-th event of `rounds` journeys of N events, the books prepared per `mode`.
+
+    `memory`: books built by `add` and kept in memory (the worker's book cache);
+    `decoded`: books just decoded from bytes; `table`: decode + add + encode timed together.
+    """
+    cases = [journey(size, f"case-{j}") for j in range(rounds)]
+    books = []
+    for touchpoints in cases:
+        book = JourneyBook.for_touchpoint(touchpoints[0])
+        for tp in touchpoints[:-1]:
+            add(book, tp, MODEL)
+        books.append(book)
+    stored = [book.to_bytes() for book in books]
+    if mode == "decoded":
+        books = [JourneyBook.from_bytes(raw) for raw in stored]
+    # the books are long-lived: keep the collector from re-scanning them while timing
     gc.collect()
     gc.freeze()
     start = time.process_time()
-    for copy in books:
-        add(copy, last, MODEL)
+    if mode == "table":
+        for raw, touchpoints in zip(stored, cases, strict=True):
+            book = JourneyBook.from_bytes(raw)
+            add(book, touchpoints[-1], MODEL)
+            book.to_bytes()
+    else:
+        for book, touchpoints in zip(books, cases, strict=True):
+            add(book, touchpoints[-1], MODEL)
     elapsed = time.process_time() - start
     gc.unfreeze()
     return elapsed / rounds
@@ -119,20 +129,24 @@ def baseline(rounds: int) -> float:
 
 def main() -> None:
     base = best_of(5, lambda: baseline(20_000))
-    print(f"baseline: msgspec JSON decode of one touchpoint = {base * 1e6:.2f} us")
-    print(f"{'events':>7} {'grow us/ev':>11} {'nth us':>8} {'nth+table us':>13} "
-          f"{'state bytes':>12} {'nth / baseline':>15}")  # fmt: skip
+    print(f"baseline: msgspec JSON decode of one touchpoint = {base * 1e6:.2f} us (CPU time)")
+    print(f"{'events':>6} {'grow':>7} {'memory':>7} {'decoded':>8} {'table':>7} "
+          f"{'bytes':>7} {'memory/baseline':>16}   (us per event)")  # fmt: skip
     for size in (5, 50, 500):
+        rounds = max(12, 6000 // size)
         per_event = best_of(3, lambda size=size: grow(size, max(1, 2000 // size)))
-        marginal = best_of(3, lambda size=size: nth(size, 2000, through_table=False))
-        with_table = best_of(3, lambda size=size: nth(size, 1000, through_table=True))
+        figures = [
+            best_of(3, lambda size=size, mode=mode, rounds=rounds: nth(size, rounds, mode))
+            for mode in ("memory", "decoded", "table")
+        ]
         tps = journey(size)
         book = JourneyBook.for_touchpoint(tps[0])
         for tp in tps:
             add(book, tp, MODEL)
+        memory, decoded, table = (f * 1e6 for f in figures)
         print(
-            f"{size:>7} {per_event * 1e6:>11.1f} {marginal * 1e6:>8.1f} "
-            f"{with_table * 1e6:>13.1f} {len(book.to_bytes()):>12} {marginal / base:>15.1f}"
+            f"{size:>6} {per_event * 1e6:>7.1f} {memory:>7.1f} {decoded:>8.1f} {table:>7.1f} "
+            f"{len(book.to_bytes()):>7} {figures[0] / base:>16.1f}"
         )
 
 

@@ -8,6 +8,7 @@ only the attributes the score model reads. Unknown attributes stay in the touchp
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -48,6 +49,9 @@ class StoredEvent(msgspec.Struct, array_like=True, frozen=True):
     @property
     def order(self) -> tuple[int, str]:
         return (self.at, self.id)
+
+
+EVENT_ORDER = attrgetter("at", "id")  # the same as StoredEvent.order, at C speed
 
 
 def to_us(moment: datetime) -> int:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from pipeline.journey.events import StoredEvent, from_us
+from pipeline.journey.events import EVENT_ORDER, StoredEvent, from_us
 from pipeline.journey.model import ScoreModel
 from pipeline.journey.rules import CONTACTS, SURVEY, Context, evaluate, group_keys
 from pipeline.journey.types import JourneyScore, Signal
@@ -29,6 +29,9 @@ _MEMBER_TYPES = {
 
 
 _SIGNAL_ORDER = attrgetter("effective_at", "signal_id")
+
+
+_ID_ATTRIBUTE = {"c": "case_id", "d": "dispute_id", "p": "promise_id", "f": "feedback_id"}
 
 
 class JourneyState(msgspec.Struct, kw_only=True, dict=True):
@@ -78,7 +81,22 @@ def members(events: Sequence[StoredEvent], key: str) -> list[StoredEvent]:
         ident = key[2:]
         return [e for e in events if e.id == ident]
     kinds = _MEMBER_TYPES[key[0]]
-    return [e for e in events if e.type in kinds and key in group_keys(e)]
+    if key[1] == "#":  # an opening event without its id is a group of its own
+        ident = key[2:]
+        return [e for e in events if e.id == ident]
+    name, ident = _ID_ATTRIBUTE[key[0]], key[2:]
+    # The same test as group_keys, without a call per event (this is on the hot path).
+    if key[0] in "cd":  # a case or dispute without an id is the journey's unnamed one
+        return [
+            e
+            for e in events
+            if e.type in kinds and ("" if (v := e.attrs.get(name)) is None else str(v)) == ident
+        ]
+    return [
+        e
+        for e in events
+        if e.type in kinds and (v := e.attrs.get(name)) is not None and str(v) == ident
+    ]
 
 
 def insert(state: JourneyState, event: StoredEvent, ctx: Context, cap: int) -> Delta:
@@ -87,7 +105,7 @@ def insert(state: JourneyState, event: StoredEvent, ctx: Context, cap: int) -> D
     if len(events) >= cap and event.order > events[-1].order:
         state.overflow += 1  # past the cap: acknowledged, not scored (docs: Bounded state)
         return Delta()
-    bisect.insort(events, event, key=lambda e: e.order)
+    bisect.insort(events, event, key=EVENT_ORDER)
     touched = set(group_keys(event))
     if len(events) > cap:
         state.overflow += 1
@@ -146,7 +164,7 @@ def build_journey(
     journey_id: str, events: Sequence[StoredEvent], ctx: Context, cap: int
 ) -> JourneyState:
     """A journey computed from scratch from its events (the reference for incremental)."""
-    ordered = sorted(events, key=lambda e: e.order)
+    ordered = sorted(events, key=EVENT_ORDER)
     state = JourneyState(journey_id=journey_id, events=ordered[:cap], overflow=len(ordered[cap:]))
     keys = {key for e in state.events for key in group_keys(e)}
     reevaluate(state, keys, ctx)

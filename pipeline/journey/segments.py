@@ -16,7 +16,7 @@ import bisect
 import hashlib
 from typing import TYPE_CHECKING
 
-from pipeline.journey.events import StoredEvent, from_us
+from pipeline.journey.events import EVENT_ORDER, StoredEvent, from_us
 from pipeline.journey.journey import Delta, JourneyState, build_journey
 from pipeline.journey.model import ScoreModel
 from pipeline.journey.rules import Context
@@ -76,7 +76,7 @@ def place(
 def _fits(journeys: list[JourneyState], at: int, event: StoredEvent, gap: int) -> bool:
     """The event joins journey `at` without moving any journey boundary."""
     events = journeys[at].events
-    index = bisect.bisect_left(events, event.order, key=lambda e: e.order)
+    index = bisect.bisect_left(events, event.order, key=EVENT_ORDER)
     if boundary(events[index - 1], event, gap):
         return False
     if index < len(events):
@@ -94,7 +94,7 @@ def _resegment(
 ) -> JourneyState:
     old = {j.journey_id: j for j in book.journeys}
     was_in = {e.id: j.journey_id for j in book.journeys for e in j.events}
-    ordered = sorted([*(e for j in book.journeys for e in j.events), event], key=lambda e: e.order)
+    ordered = sorted([*(e for j in book.journeys for e in j.events), event], key=EVENT_ORDER)
     fresh: list[JourneyState] = []
     home = None
     for segment in segments(ordered, model.inactivity_gap_us):

@@ -209,3 +209,23 @@ def test_dormant_customer_journeys_retire_and_older_events_are_too_late(
     late = touchpoint_factory("contact", 3)
     changes = add(book, late, MODEL)
     assert changes.too_late and book.too_late == 1 and not changes
+
+
+@pytest.mark.parametrize("odd", [None, "", 0, "0", "x", 7])
+def test_rule_groups_and_their_members_agree(odd: Any) -> None:
+    from pipeline.journey.journey import members
+    from pipeline.journey.rules import group_keys
+
+    factory = TouchpointFactory()
+    events = [
+        stored_event(factory(kind, hours, **({} if odd is None else {name: odd})), MODEL)
+        for hours, (kind, name) in enumerate(
+            [("promise_made", "promise_id"), ("promise_kept", "promise_id"),
+             ("case_opened", "case_id"), ("case_reopened", "case_id"),
+             ("billing_dispute_opened", "dispute_id"), ("feedback_received", "feedback_id"),
+             ("feedback_answered", "feedback_id"), ("contact", "x"), ("survey_response", "x")]
+        )
+    ]  # fmt: skip
+    keys = {key for e in events for key in group_keys(e)}
+    for key in keys:
+        assert members(events, key) == [e for e in events if key in group_keys(e)], key
