@@ -133,3 +133,17 @@ def test_the_worker_image_installs_the_package_as_the_docs_say() -> None:
         # README links the production guide, which holds the install steps.
         documented = (REPO / "docs" / "production.md").read_text()
     assert "pip install ." in documented
+
+
+def test_every_journeys_variable_in_compose_is_a_setting(compose: dict[str, Any]) -> None:
+    """A misspelt JOURNEYS_ variable would be ignored silently by the settings object."""
+    from pipeline.settings import ENV_PREFIX, Settings
+
+    fields = {ENV_PREFIX + name.upper() for name in Settings.model_fields}
+    for name, service in compose["services"].items():
+        for variable in service.get("environment", {}):
+            if variable.startswith(ENV_PREFIX):
+                assert variable in fields, f"{name}: {variable} is not a setting"
+    worker = compose["services"]["worker"]["environment"]
+    assert worker["JOURNEYS_CLICKHOUSE_USER"] == "journeys_writer"
+    assert worker["JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
