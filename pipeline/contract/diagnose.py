@@ -106,8 +106,10 @@ def _touchpoint(doc: dict[str, Any], horizon: datetime) -> Touchpoint:
     )
     unknown = [name for name in doc if name not in rules.CONTRACT_FIELDS]
     if unknown:
+        # The name is the sender's: shorten it so a 10 kB key cannot make a 10 kB reason.
+        name = unknown[0] if len(unknown[0]) <= 64 else unknown[0][:63] + "…"
         what = f"unknown field {shown(unknown[0])}"
-        raise refuse("unknown_field", unknown[0], None, "only the contract's fields", what)
+        raise refuse("unknown_field", name, None, "only the contract's fields", what)
     return touchpoint
 
 

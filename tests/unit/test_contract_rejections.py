@@ -215,6 +215,12 @@ def test_tombstones_and_bytes_like_values_are_checked_not_crashed_on() -> None:
     assert isinstance(validate(memoryview(event()), now=NOW), Touchpoint)
 
 
+def test_an_unknown_field_with_a_huge_name_gets_a_short_reason() -> None:
+    rejection = validate(event(**{"k" * 10_000: 1}), now=NOW)
+    assert isinstance(rejection, Rejection) and rejection.code == "unknown_field"
+    assert len(rejection.field) == 64 and len(rejection.message) < 200
+
+
 def test_first_problem_in_contract_order_wins() -> None:
     rejection = validate(event(event_id="", department="Billing", type="complaint"), now=NOW)
     assert isinstance(rejection, Rejection) and rejection.code == "unknown_type"
