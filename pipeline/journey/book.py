@@ -26,7 +26,7 @@ from pipeline.journey.journey import (
 )
 from pipeline.journey.model import ScoreModel
 from pipeline.journey.rules import Context
-from pipeline.journey.segments import place
+from pipeline.journey.segments import place, rebuild
 from pipeline.journey.types import Assignment, Changes, JourneyScore, PromiseDue
 
 NEVER = -(2**62)  # an event-time clock that has not started
@@ -47,6 +47,7 @@ class JourneyBook(msgspec.Struct, kw_only=True, dict=True):
     journeys: list[JourneyState] = msgspec.field(default_factory=list)
     retired_until: int | None = None
     too_late: int = 0
+    score_model: str = ""  # the model version the journeys were last scored with
 
     @classmethod
     def for_touchpoint(cls, touchpoint: Touchpoint) -> JourneyBook:
@@ -97,6 +98,7 @@ def add(book: JourneyBook, touchpoint: Touchpoint, model: ScoreModel) -> Changes
     book.clock = max(book.clock, event.at)
     changes = Changes()
     deltas: dict[str, Delta] = {}
+    _adopt(book, model, changes, deltas)
     journey, placed = place(book, event, model, changes, deltas)
     ctx = Context(journey.journey_id, book.customer_id, model, book.clock)
     if not placed:
@@ -122,6 +124,7 @@ def advance(book: JourneyBook, now: datetime, model: ScoreModel) -> Changes:
     book.clock = max(book.clock, to_us(now))
     changes = Changes()
     deltas: dict[str, Delta] = {}
+    _adopt(book, model, changes, deltas)
     _fire_deadlines(book, model, deltas)
     _report(book, model, changes, deltas)
     _retire(book, model)  # after reporting: a journey's last changes must still go out
@@ -178,6 +181,17 @@ def _check_key(book: JourneyBook, touchpoint: Touchpoint) -> None:
             f"touchpoint {touchpoint.event_id!r} has key {touchpoint.key!r}: expected "
             f"{book.key!r} ({'journey_id' if book.by_journey_id else 'customer_id'} key)"
         )
+
+
+def _adopt(
+    book: JourneyBook, model: ScoreModel, changes: Changes, deltas: dict[str, Delta]
+) -> None:
+    # A worker restarted with another model version must not mix versions in a journey:
+    # the book's journeys are re-assembled and re-scored with the new model first.
+    if book.score_model != model.version:
+        if book.journeys:
+            rebuild(book, None, model, changes, deltas, reuse=False)
+        book.score_model = model.version
 
 
 def _merge(deltas: dict[str, Delta], journey_id: str, delta: Delta) -> None:

@@ -92,42 +92,68 @@ def _resegment(
     changes: Changes,
     deltas: dict[str, Delta],
 ) -> JourneyState:
+    rebuild(book, event, model, changes, deltas, reuse=True)
+    return next(j for j in book.journeys if any(e.id == event.id for e in j.events))
+
+
+def rebuild(
+    book: JourneyBook,
+    extra: StoredEvent | None,
+    model: ScoreModel,
+    changes: Changes,
+    deltas: dict[str, Delta],
+    *,
+    reuse: bool,
+) -> None:
+    """Re-assemble the book's journeys from its events (plus `extra`) and re-score them.
+
+    With `reuse`, a journey whose events did not change is kept as it is; without it (a
+    new model version), every journey is re-scored. What changed goes into `changes`.
+    """
     old = {j.journey_id: j for j in book.journeys}
     was_in = {e.id: j.journey_id for j in book.journeys for e in j.events}
-    ordered = sorted([*(e for j in book.journeys for e in j.events), event], key=EVENT_ORDER)
+    ordered = sorted(
+        [*(e for j in book.journeys for e in j.events), *([extra] if extra else [])],
+        key=EVENT_ORDER,
+    )
+    if book.by_journey_id:
+        parts = [ordered] if ordered else []
+    else:
+        parts = segments(ordered, model.inactivity_gap_us)
     fresh: list[JourneyState] = []
-    home = None
-    for segment in segments(ordered, model.inactivity_gap_us):
-        journey = _journey_for(
-            book, segment, old.get(derive_journey_id(book.customer_id, segment[0])), model, deltas
+    for segment in parts:
+        journey_id = (
+            book.key if book.by_journey_id else derive_journey_id(book.customer_id, segment[0])
         )
+        journey = _journey_for(book, journey_id, segment, old.get(journey_id), model, deltas, reuse)
         fresh.append(journey)
-        if event in segment:
-            home = journey
         changes.reassigned.extend(
-            Assignment(event_id=e.id, journey_id=journey.journey_id, stage=e.stage)
+            Assignment(event_id=e.id, journey_id=journey_id, stage=e.stage)
             for e in segment
-            if e.id in was_in and was_in[e.id] != journey.journey_id
+            if e.id in was_in and was_in[e.id] != journey_id
         )
     for journey_id, journey in old.items():
         if all(j.journey_id != journey_id for j in fresh):
             changes.retired.append(journey_id)
             changes.retracted.extend(journey.signals())
     book.journeys = fresh
-    assert home is not None  # the event is in exactly one segment
-    return home
 
 
 def _journey_for(
     book: JourneyBook,
+    journey_id: str,
     segment: list[StoredEvent],
     previous: JourneyState | None,
     model: ScoreModel,
     deltas: dict[str, Delta],
+    reuse: bool,
 ) -> JourneyState:
-    if previous is not None and [e.id for e in previous.events] == [e.id for e in segment]:
+    if (
+        reuse
+        and previous is not None
+        and [e.id for e in previous.events] == [e.id for e in segment]
+    ):
         return previous
-    journey_id = derive_journey_id(book.customer_id, segment[0])
     ctx = Context(journey_id, book.customer_id, model, book.clock)
     journey = build_journey(journey_id, segment, ctx, model.max_events_per_journey)
     before = previous.signals() if previous is not None else []
@@ -138,4 +164,5 @@ def _journey_for(
     delta.appeared.extend(s for s in now if s not in before)
     if previous is not None:
         journey.reported = previous.reported
+        journey.overflow += previous.overflow
     return journey

@@ -148,3 +148,27 @@ def test_a_new_model_version_rescores_the_same_journeys(tmp_path: Path) -> None:
     assert all(x.score_model == "v2" for s in new for x in s.signals)
     # customer_service is no longer front desk in v2: its long wait counts as beyond it
     assert [s.lost_points_beyond_front_desk for s in new] == [20.0, 28.0]
+
+
+def test_a_book_scored_with_v1_is_rescored_whole_when_v2_arrives(tmp_path: Path) -> None:
+    v2 = tmp_path / "v2.toml"
+    v2.write_text(
+        DEFAULT_MODEL_PATH.read_text()
+        .replace('version = "v1"', 'version = "v2"')
+        .replace("rework = -10", "rework = -20")
+    )
+    model_v2 = load_score_model(v2)
+    factory = TouchpointFactory()
+    first = [factory("rework", 0, department="maintenance"), factory("contact", 1, resolved=True)]
+    books, _ = play(first)
+    book = books["cust-1"]
+    from pipeline.journey import add
+
+    changes = add(book, factory("proactive_update", 2), model_v2)
+    (score,) = changes.scores
+    assert score.score_model == "v2" and score.score == 87.0  # 100 - 20 + 3 + 4
+    assert {s.score_model for s in score.signals} == {"v2"}
+    assert {s.signal for s in changes.appeared} == {
+        "rework", "first_contact_resolution", "proactive_update"
+    }  # fmt: skip
+    assert not changes.retracted and not changes.retired  # same journey, same signal ids
