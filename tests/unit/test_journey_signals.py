@@ -78,18 +78,15 @@ def test_first_contact_resolution(touchpoint_factory: TF) -> None:
 
 
 def test_no_first_contact_resolution_after_an_unresolved_contact(touchpoint_factory: TF) -> None:
-    tps = [
-        touchpoint_factory("contact", 0, resolved=False),
-        touchpoint_factory(
-            "contact", 30 * 24 / 2, resolved=True
-        ),  # 15 days later, same journey? no
-    ]
-    # 15 days is past the 14-day gap, so the second contact opens a new journey and is an FCR
-    books, _ = play(tps)
+    unresolved = touchpoint_factory("contact", 0, resolved=False)
+    # 8 days later: the same journey, too late to be a repeat contact, but not a first one
+    later = touchpoint_factory("contact", 8 * 24, resolved=True)
+    assert [s.signal for s in signals_of([unresolved, later])] == []
+    # 15 days later (past the 14-day gap) it opens a new journey and resolves it at once
+    new_need = touchpoint_factory("contact", 15 * 24, resolved=True)
+    books, _ = play([unresolved, new_need])
     kinds = [[s.signal for s in j.signals()] for j in books["cust-1"].journeys]
     assert kinds == [[], ["first_contact_resolution"]]
-    tps[1] = touchpoint_factory("contact", 8 * 24, resolved=True)
-    assert [s.signal for s in signals_of(tps)] == []
 
 
 def test_context_lost_is_attributed_to_the_handing_off_department(touchpoint_factory: TF) -> None:
