@@ -12,11 +12,13 @@ in a short child process.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from pipeline.cli.common import console, errors_as_exit, fail, out, say, settings_or_exit
 from pipeline.cli.kafka import local_broker
 from pipeline.kafka import BrokerAlreadyRunning, LocalBrokerError
+from pipeline.kafka.local import free_port
 from pipeline.settings import Settings, load_settings
 from pipeline.simulate import (
     DEFAULT_PRESET,
@@ -59,8 +62,12 @@ DEMO: dict[str, Any] = {
 
 
 def demo_settings(bootstrap_servers: str) -> tuple[Settings, dict[str, str]]:
-    """The demo's settings, and the same as environment variables for its child processes."""
-    values = {**DEMO, "kafka_bootstrap_servers": bootstrap_servers}
+    """The demo's settings, and the same as environment variables for its child processes.
+
+    The worker's web server gets a free port, so a worker already running on the default
+    one (or a test suite's) cannot stop the demo's from starting.
+    """
+    values = {**DEMO, "kafka_bootstrap_servers": bootstrap_servers, "worker_web_port": free_port()}
     env = {**os.environ, **{f"JOURNEYS_{k.upper()}": str(v) for k, v in values.items()}}
     return load_settings(**values), env
 
@@ -154,7 +161,7 @@ def bar() -> Progress:
 
 def wait_processed(
     settings: Settings, worker: subprocess.Popen[bytes], log: Path, timeout: float
-) -> None:
+) -> int:
     """Until the worker committed (so stored) every touchpoint sent, every event it re-keyed,
     and the idle clock ticks it sent itself once caught up, which fire the last deadlines.
 
@@ -189,13 +196,26 @@ def wait_processed(
             until(touchpoints_done, "touchpoints")
             rerouted = routed.state().ends
             until(lambda: routed.state().reached(rerouted), "re-keyed touchpoints")
-            # Let the idle ticks move every partition's clock to now, then wait for them.
-            time.sleep(2 * settings.clock_idle_seconds + settings.sink_flush_seconds)
+            # Idle ticks move every partition's clock to now and fire the last deadlines:
+            # wait for a round of them to be processed, then for their results to be stored.
+            wanted = worker_counter(settings, "ticks") + settings.topic_partitions
+            until(lambda: worker_counter(settings, "ticks") >= wanted, "clock ticks")
             ticked = routed.state().ends
-            until(lambda: routed.state().reached(ticked), "clock ticks")
+            until(lambda: routed.state().reached(ticked), "stored clock ticks")
+            return worker_counter(settings, "ticks")
     finally:
         inbound.close()
         routed.close()
+
+
+def worker_counter(settings: Settings, name: str) -> int:
+    """One of the worker's counters, from its web server's /metrics.json (-1: unreachable)."""
+    url = f"http://127.0.0.1:{settings.worker_web_port}/metrics.json"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(json.load(response).get(name, 0))
+    except (OSError, ValueError):
+        return -1
 
 
 def send_company(settings: Settings, config: SimulationConfig) -> list[str]:
@@ -255,7 +275,8 @@ def demo(
     worker, log = start_worker(settings, env)
     try:
         planted = send_company(settings, config)
-        wait_processed(settings, worker, log, timeout)
+        ticks = wait_processed(settings, worker, log, timeout)
+        say(f"all stored; {ticks} idle clock ticks moved event time to now")
     finally:
         stop_worker(worker)
     findings = report_and_summary(settings, Path(output))
