@@ -160,7 +160,7 @@ class JourneyProcessor:
             if changes.too_late:
                 self.metrics.add("too_late")
             out.add_row("touchpoints", build.touchpoint_row(touchpoint, changes.assignment, at))
-            self._collect(changes, at, out, state)
+            self._collect(changes, at, out, state, book)
         self._catch_up(partition, book, touchpoints[-1][1], out, state)
         self.books.touched(partition, key)
 
@@ -185,11 +185,22 @@ class JourneyProcessor:
             deadline_us = to_us(deadline)
             if deadline_us >= clock_us:
                 break
-            self._collect(advance(book, from_us(deadline_us + 1), self.model), at, out, state)
+            changes = advance(book, from_us(deadline_us + 1), self.model)
+            self._collect(changes, at, out, state, book)
         self._alert_due_promises(book, clock_us, out)
         self.wakeups.schedule(partition, book.key, self._next_wake(book, clock_us))
 
-    def _collect(self, changes: Changes, at: Position, out: Output, state: _Journeys) -> None:
+    def _collect(
+        self, changes: Changes, at: Position, out: Output, state: _Journeys, book: JourneyBook
+    ) -> None:
+        # Rows of journeys that no longer exist (a late event merged or re-identified them)
+        # outrank every earlier row of theirs: the book's clock is at least theirs.
+        superseding = build.superseding_version(book.clock)
+        for journey_id in changes.retired:
+            state.journeys[journey_id] = build.retired_journey_row(
+                journey_id, book.customer_id, self.model.version, superseding, at
+            )
+            state.scores.pop(journey_id, None)
         versions: dict[str, int] = {}
         for score in changes.scores:
             row = build.journey_row(score, at)
@@ -198,7 +209,7 @@ class JourneyProcessor:
             state.scores[score.journey_id] = (score.journey_id, build.score_message(score))
         for signals, active in ((changes.appeared, True), (changes.retracted, False)):
             for signal in signals:
-                version = versions.get(signal.journey_id, 0)
+                version = versions.get(signal.journey_id, superseding)
                 state.signals[signal.signal_id] = build.signal_row(signal, active, version, at)
                 self.metrics.add("signals" if active else "signals_retracted")
                 if active and signal.signal == "promise_broken":

@@ -25,7 +25,6 @@ Row = dict[str, Any]
 # wins over its smaller self. 12 bits hold 4095 events; the score model caps journeys below.
 _SIZE_BITS = 12
 _SIZE_MAX = (1 << _SIZE_BITS) - 1
-_EPOCH_US = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +50,26 @@ def journey_version(score: JourneyScore) -> int:
     clock_us = int(score.updated_at.timestamp() * 1_000_000)
     size = min(score.touchpoint_count + score.overflow_events, _SIZE_MAX)
     return (max(clock_us, 0) << _SIZE_BITS) | size
+
+
+def superseding_version(clock_us: int) -> int:
+    """A version above every snapshot taken at or before `clock_us`."""
+    return (max(clock_us, 0) << _SIZE_BITS) | _SIZE_MAX
+
+
+def retired_journey_row(
+    journey_id: str, customer_id: str, score_model: str, version: int, at: Position
+) -> Row:
+    """Deletes a journey that a late event merged into another (`is_deleted` under FINAL)."""
+    return {
+        "journey_id": journey_id,
+        "customer_id": customer_id,
+        "status": "retired",
+        "band": "",
+        "score_model": score_model,
+        "version": version,
+        "is_deleted": 1,
+    } | at.provenance()
 
 
 def touchpoint_row(touchpoint: Touchpoint, assignment: Assignment | None, at: Position) -> Row:

@@ -50,7 +50,9 @@ PARTITION BY toYYYYMM(received_at)
 ORDER BY (source_topic, source_partition, source_offset)
 SETTINGS non_replicated_deduplication_window = 1000;
 
--- One row per journey; the highest `version` wins (read with FINAL or argMax).
+-- One row per journey; the highest `version` wins (read with FINAL or argMax). A journey
+-- that a late event merged into another gets a last row with `is_deleted = 1` (status
+-- 'retired'), which FINAL drops; argMax readers must filter on it.
 CREATE TABLE IF NOT EXISTS journeys (
     journey_id String,
     customer_id String,
@@ -70,11 +72,12 @@ CREATE TABLE IF NOT EXISTS journeys (
     worst_stage LowCardinality(String),
     score_model LowCardinality(String),
     version UInt64,
+    is_deleted UInt8 DEFAULT 0,
     _topic LowCardinality(String),
     _partition UInt32,
     _offset UInt64,
     _ingested_at DateTime64(3, 'UTC')
-) ENGINE = ReplacingMergeTree(version)
+) ENGINE = ReplacingMergeTree(version, is_deleted)
 ORDER BY journey_id
 SETTINGS non_replicated_deduplication_window = 1000;
 

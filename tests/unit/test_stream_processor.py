@@ -1,0 +1,186 @@
+"""The worker's Faust-free core: batches of raw messages in, rows, dead letters and alerts out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.contract import Touchpoint, Validator, encode_touchpoint
+from pipeline.journey import load_score_model
+from pipeline.stream.books import BookCache
+from pipeline.stream.clock import to_us
+from pipeline.stream.dedup import RecentEventIds
+from pipeline.stream.metrics import Metrics
+from pipeline.stream.processor import Inbound, JourneyProcessor, Output
+from pipeline.stream.worker import partitioner
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
+PARTITIONS = 1  # one partition: no routing unless a test asks for it
+
+
+def processor(
+    partitions: int = PARTITIONS, table: dict[str, bytes] | None = None
+) -> JourneyProcessor:
+    state = table if table is not None else {}
+    return JourneyProcessor(
+        load_score_model(), Validator(), BookCache(state.get), partitioner(partitions),
+        touchpoints_topic="touchpoints", alert_horizon_s=3600 * 24,
+        dedup=RecentEventIds(3600 * 24 * 1_000_000, 10_000), metrics=Metrics(),
+    )  # fmt: skip
+
+
+def touchpoint(event_id: str, minutes: float, kind: str = "contact", **fields: Any) -> bytes:
+    base: dict[str, Any] = {
+        "event_id": event_id, "occurred_at": T0 + timedelta(minutes=minutes),
+        "customer_id": fields.pop("customer_id", "c1"), "department": "customer_service",
+        "type": kind, "journey_id": fields.pop("journey_id", "J1"), "channel": "phone",
+    }  # fmt: skip
+    base.update(fields)
+    return encode_touchpoint(Touchpoint(**base))
+
+
+def inbound(values: list[bytes], partition: int = 0, start: int = 0) -> list[Inbound]:
+    return [Inbound("touchpoints", partition, start + i, v) for i, v in enumerate(values)]
+
+
+def run(p: JourneyProcessor, values: list[bytes], partition: int = 0, start: int = 0) -> Output:
+    return p.process(partition, inbound(values, partition, start), NOW)
+
+
+def test_accepted_touchpoints_become_rows_with_assigned_journey_and_provenance() -> None:
+    p = processor()
+    out = run(p, [touchpoint("e1", 0, attributes={"resolved": False}),
+                  touchpoint("e2", 60, attributes={"resolved": True})])  # fmt: skip
+    rows = out.rows["touchpoints"]
+    assert [r["event_id"] for r in rows] == ["e1", "e2"]
+    assert {r["journey_id"] for r in rows} == {"J1"}
+    assert rows[1]["_topic"] == "touchpoints" and rows[1]["_offset"] == 1
+    assert [r["journey_id"] for r in out.rows["journeys"]] == ["J1"]  # one snapshot per batch
+    assert {s["signal"] for s in out.rows["journey_signals"]} >= {"repeat_contact"}
+    assert out.scores and orjson.loads(out.scores[0][1])["journey_id"] == "J1"
+
+
+def test_malformed_messages_are_dead_letters_with_reasons_and_accounting_holds() -> None:
+    p = processor()
+    out = run(p, [b"{nope", touchpoint("e1", 0), b'{"event_id": "x"}'])
+    letters = out.rows["dead_letters"]
+    assert [r["raw"] for r in letters] == ["{nope", '{"event_id": "x"}']
+    assert all(r["reason_code"] and r["reason"] for r in letters)
+    assert [r["source_offset"] for r in letters] == [0, 2]
+    counts = p.metrics.counts
+    assert counts["received"] == 3 == counts["accepted"] + counts["rejected"]
+
+
+def test_a_resent_event_is_counted_once_and_stored_once() -> None:
+    p = processor()
+    first = run(p, [touchpoint("e1", 0), touchpoint("e1", 0)])
+    again = run(p, [touchpoint("e1", 0)], start=2)
+    assert len(first.rows["touchpoints"]) == 1 and "touchpoints" not in again.rows
+    assert p.metrics.counts["duplicates"] == 2
+
+
+def test_a_duplicate_past_the_window_is_still_ignored_by_its_journey() -> None:
+    table: dict[str, bytes] = {}
+    p = processor(table=table)
+    run(p, [touchpoint("e1", 0)])
+    table["J1"] = p.books.get("J1").to_bytes()  # type: ignore[union-attr]
+    fresh = processor(table=table)  # a restarted worker: empty de-dup memory
+    out = run(fresh, [touchpoint("e1", 0)])
+    assert "touchpoints" not in out.rows and fresh.metrics.counts["duplicates"] == 1
+
+
+def test_an_event_on_the_wrong_partition_is_rerouted_to_its_journey_key() -> None:
+    p = processor(partitions=8)
+    target = partitioner(8)("J1")
+    wrong = (target + 1) % 8
+    out = run(p, [touchpoint("e1", 0)], partition=wrong)
+    assert out.reroutes == [(target, "J1", touchpoint("e1", 0))]
+    assert "touchpoints" not in out.rows and p.metrics.counts["accepted"] == 1
+
+
+def promise(event_id: str, minutes: float, due_hours: float, journey: str) -> bytes:
+    due = (T0 + timedelta(minutes=minutes, hours=due_hours)).isoformat()
+    attributes = {"promise_id": "p1", "due_at": due}
+    return touchpoint(
+        event_id, minutes, "promise_made", journey_id=journey, department="maintenance",
+        attributes=attributes,
+    )  # fmt: skip
+
+
+def test_a_promise_never_kept_breaks_when_the_partition_clock_passes_its_due_time() -> None:
+    p = processor()
+    first = run(p, [promise("e1", 0, 4, "J1")])
+    assert not any(s["signal"] == "promise_broken" for s in first.rows.get("journey_signals", []))
+    # J1 gets no later event; another journey's event moves the partition's clock past due.
+    later = run(p, [touchpoint("x1", 60 * 5, journey_id="J2", customer_id="c2")], start=1)
+    broken = [s for s in later.rows["journey_signals"] if s["signal"] == "promise_broken"]
+    assert [(s["journey_id"], s["department"]) for s in broken] == [("J1", "maintenance")]
+    assert any(orjson.loads(a)["kind"] == "promise_broken" for _, a in later.alerts)
+
+
+def test_a_tick_fires_deadlines_and_a_replay_without_ticks_does_not() -> None:
+    p = processor()
+    run(p, [promise("e1", 0, 4, "J1")])
+    replay = run(p, [touchpoint("x1", 60, journey_id="J2", customer_id="c2")], start=1)
+    assert not any(s["signal"] == "promise_broken" for s in replay.rows.get("journey_signals", []))
+    tick = Inbound("touchpoints.routed", 0, 0, b"", tick_us=to_us(T0 + timedelta(hours=5)))
+    ticked = p.process(0, [tick], NOW)
+    assert [s["signal"] for s in ticked.rows["journey_signals"]] == ["promise_broken"]
+
+
+def test_a_promise_due_within_the_horizon_alerts_its_department_once() -> None:
+    p = processor()
+    out = run(p, [promise("e1", 0, 2, "J1")])
+    again = run(p, [touchpoint("e2", 30)], start=1)
+    kinds = [orjson.loads(a) for _, a in out.alerts + again.alerts]
+    due = [a for a in kinds if a["kind"] == "promise_due_soon"]
+    assert [(a["department"], a["promise_id"]) for a in due] == [("maintenance", "p1")]
+
+
+SCRIPT = [
+    touchpoint("a1", 0, attributes={"resolved": False}),
+    touchpoint("a2", 20, attributes={"resolved": True, "wait_seconds": 900}),
+    promise("a3", 30, 3, "J1"),
+    touchpoint("b1", 40, journey_id="J2", customer_id="c2", attributes={"resolved": True}),
+    touchpoint("c1", 50, journey_id=None, customer_id="c3", attributes={"resolved": False}),
+    touchpoint("c2", 70, journey_id=None, customer_id="c3", attributes={"resolved": False}),
+    touchpoint("b2", 60 * 6, "survey_response", journey_id="J2", customer_id="c2",
+               attributes={"csat": 2}),
+    touchpoint("a2", 20, attributes={"resolved": True, "wait_seconds": 900}),  # re-sent
+]  # fmt: skip
+
+
+def final_state(batches: list[list[bytes]]) -> dict[str, Any]:
+    p, journeys, signals, offset = processor(), {}, {}, 0
+    for batch in batches:
+        out = run(p, batch, start=offset)
+        offset += len(batch)
+        journeys |= {r["journey_id"]: _clockless(r) for r in out.rows.get("journeys", [])}
+        journeys = {k: v for k, v in journeys.items() if not v.get("is_deleted")}
+        signals |= {r["signal_id"]: r["active"] for r in out.rows.get("journey_signals", [])}
+    return {"journeys": journeys, "signals": {k for k, v in signals.items() if v}}
+
+
+def _clockless(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v for k, v in row.items() if not k.startswith("_") and k not in ("version", "updated_at")
+    }
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.permutations(range(len(SCRIPT))), st.lists(st.integers(1, 4), min_size=1, max_size=8))
+def test_batching_and_arrival_order_do_not_change_the_final_state(
+    order: list[int], sizes: list[int]
+) -> None:
+    messages, batches, i = [SCRIPT[k] for k in order], [], 0
+    for size in sizes * len(SCRIPT):
+        if i >= len(messages):
+            break
+        batches.append(messages[i : i + size])
+        i += size
+    assert final_state(batches) == final_state([SCRIPT])
