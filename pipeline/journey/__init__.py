@@ -12,7 +12,7 @@ How the stream uses it::
     # changes.assignment -> touchpoints row (journey_id assigned, stage resolved)
     # changes.scores     -> journeys rows / journeys.scores messages (JourneyScore)
     # changes.appeared   -> journey_signals rows (active=1); changes.retracted -> active=0
-    # changes.turned_poor, promises_due(book, now, horizon) -> journeys.alerts
+    # changes.turned_poor, promises_due(book, now, horizon_seconds) -> journeys.alerts
     # changes.retired / changes.reassigned -> ids superseded by a late event (customer key)
     table[tp.key] = book.to_bytes()
     # event-time clock: when the partition's clock passes next_deadline(book, model):
@@ -25,8 +25,10 @@ split by the inactivity gap and `journey_closed`, with ids derived from their fi
 
 Every result is a function of the book's event set, the score model and the event-time
 clock: the same events in any order, with duplicates, advanced in any steps, give the
-same signals and scores. `score_model_v1.toml` holds the defaults; `word_of_mouth` gives
-the period balance 3 x good - 18 x poor.
+same signals and scores (within the retention; past the per-journey cap a journey is
+scored on its first events). A book met with another model version is re-scored whole.
+`score_model_v1.toml` holds the defaults; `word_of_mouth` gives the period balance
+3 x good - 18 x poor; `department_points` the per-department attribution of a score.
 """
 
 from pipeline.journey.book import JourneyBook, add, advance, next_deadline, promises_due
