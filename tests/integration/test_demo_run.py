@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_report_chromium import assert_not_blank, chromium
+
 pytestmark = pytest.mark.integration
 
 
@@ -51,6 +53,10 @@ def test_demo_finds_the_planted_breakdown_first(bootstrap_servers: str, tmp_path
     assert "Most experience is lost in <b>billing × renewal</b>" in html
     first_row = re.search(r"<td class='num'>1</td><td>(\w+) × (\w+)</td>", html)
     assert first_row and first_row.groups() == ("billing", "renewal")
+    dom = chromium(tmp_path, "--dump-dom", report.as_uri()).stdout.decode()
     for element_id in ("heatmap", "trend", "word-of-mouth"):
-        assert f"id='{element_id}'" in html
+        assert f'id="{element_id}"' in dom, element_id
+    png = tmp_path / "demo.png"
+    chromium(tmp_path, f"--screenshot={png}", "--window-size=900,1400", report.as_uri())
+    assert_not_blank(png)
     print(f"demo at 300 customers took {elapsed:.0f}s")
