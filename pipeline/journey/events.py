@@ -30,7 +30,7 @@ KEPT_ATTRIBUTES = frozenset(
 )  # fmt: skip
 
 
-class StoredEvent(msgspec.Struct, array_like=True, frozen=True):
+class StoredEvent(msgspec.Struct, array_like=True, frozen=True, gc=False):
     """One touchpoint as journey state keeps it. `at` and `due` are epoch microseconds.
 
     `due` is the parsed `due_at` of a `promise_made` (None when absent or unreadable).

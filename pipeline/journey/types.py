@@ -14,7 +14,7 @@ from datetime import datetime
 import msgspec
 
 
-class Signal(msgspec.Struct, frozen=True, kw_only=True):
+class Signal(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A scored finding in a journey, attributed to the department and stage responsible.
 
     `signal_id` is derived from the journey, the kind and the anchoring evidence (the event
