@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import time
 import weakref
 from collections.abc import Iterator
@@ -153,7 +155,18 @@ class Runtime:
     # --- flushing -------------------------------------------------------------------
     def start_flush(self) -> None:
         if self._flush is None or self._flush.done():
-            self._flush = asyncio.ensure_future(self._flush_all())
+            self._flush = asyncio.ensure_future(self._flush_or_stop())
+
+    async def _flush_or_stop(self) -> None:
+        try:
+            await self._flush_all()
+        except Exception:
+            # Inserts retry forever, so this is the state table or an ack failing. The
+            # taken batches can no longer be acked in order: stop, and let the restart
+            # replay them from the committed offsets (effectively-once still holds).
+            log.critical("flush failed; stopping the worker to replay", exc_info=True)
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise
 
     async def flush_now(self) -> None:
         self.start_flush()

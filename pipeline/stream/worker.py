@@ -61,6 +61,17 @@ class JourneysApp(faust.App):
         if self.on_first_start_hook is not None:
             await self.on_first_start_hook()
 
+    async def on_stop(self) -> None:
+        # Store what is buffered so a clean stop replays nothing; a store that is down
+        # gets a few seconds, after which the restart replays the rest.
+        runtime = getattr(self, "journeys_runtime", None)
+        if runtime is not None and runtime.sink is not None:
+            try:
+                await asyncio.wait_for(runtime.flush_now(), timeout=10)
+            except (TimeoutError, asyncio.CancelledError):
+                log.warning("stopping with rows still buffered; they are replayed at start")
+        await super().on_stop()
+
 
 def create_app(settings: Settings, open_store: Callable[[Settings], Store] | None = None) -> Any:
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
