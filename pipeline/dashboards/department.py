@@ -50,24 +50,15 @@ SELECT if(count() = 0, 0, round(100 * countIf(signal = 'promise_kept') / count()
   AND signal IN ('promise_kept', 'promise_kept_late', 'promise_broken')
 """
 
-# resolutions folds opened/resolved touchpoints with min/max; rows of one item may still be
-# unmerged, so fold by key first, then filter on the folded values.
+# resolution_times: one row per case or dispute, recomputed every minute (migration 0003).
 TIME_TO_RESOLUTION = f"""
 SELECT kind,
-       countIf(resolved_at_ IS NOT NULL) AS resolved,
-       countIf(resolved_at_ IS NULL) AS still_open,
-       round(quantileIf(0.5)(hours, resolved_at_ IS NOT NULL), 1) AS median_hours,
-       round(quantileIf(0.9)(hours, resolved_at_ IS NOT NULL), 1) AS p90_hours
-FROM (
-    SELECT customer_id, kind, item_id, toString(max(department)) AS owner,
-           toDateTime64(min(opened_at), 3, 'UTC') AS opened_at_,
-           toDateTime64(max(resolved_at), 3, 'UTC') AS resolved_at_,
-           greatest(dateDiff('second', opened_at_, ifNull(resolved_at_, opened_at_)), 0) / 3600
-               AS hours
-    FROM resolutions
-    GROUP BY customer_id, kind, item_id
-)
-WHERE owner = {DEPARTMENT} AND opened_at_ IS NOT NULL AND $__timeFilter(opened_at_)
+       countIf(resolved_at IS NOT NULL) AS resolved,
+       countIf(resolved_at IS NULL) AS still_open,
+       round(quantile(0.5)(hours), 1) AS median_hours,
+       round(quantile(0.9)(hours), 1) AS p90_hours
+FROM resolution_times
+WHERE department = {DEPARTMENT} AND $__timeFilter(opened_at)
 GROUP BY kind
 ORDER BY kind
 """

@@ -42,22 +42,12 @@ GROUP BY department, stage
 ORDER BY journeys_affected_pct DESC, department, stage
 """
 
-# A late event can move a journey's start to an earlier day: its older snapshot then stays
-# under the later day in journeys_by_start, so only rows that are the journey's latest
-# version in journeys (a primary-key lookup) count. Retired ids (merged into another
-# journey by a late event) are written with status 'retired' and are not journeys.
-_JOURNEYS_IN_RANGE = """FROM journeys_by_start FINAL
-    WHERE $__dateFilter(start_day) AND status != 'retired'
-      AND (journey_id, version) IN (
-          SELECT journey_id, max(version) FROM journeys
-          WHERE journey_id IN (
-              SELECT journey_id FROM journeys_by_start WHERE $__dateFilter(start_day)
-          )
-          GROUP BY journey_id
-      )"""
+# journey_day_stats: journeys by start day x band x score decile, latest versions only,
+# recomputed every minute (migration 0003).
+_JOURNEYS_IN_RANGE = "FROM journey_day_stats\nWHERE $__dateFilter(start_day)"
 
 AVERAGE_SCORE = f"""
-SELECT toDateTime(start_day) AS time, round(avg(score), 1) AS average_score
+SELECT toDateTime(start_day) AS time, round(sum(score_sum) / sum(journeys), 1) AS average_score
 {_JOURNEYS_IN_RANGE}
 GROUP BY time
 ORDER BY time
@@ -72,7 +62,7 @@ SELECT if(sum(lost_points) = 0, 0,
 
 # 3 people hear of a good experience, 18 of a poor one (PRODUCT.md).
 WORD_OF_MOUTH = f"""
-SELECT toInt64(3 * countIf(band = 'good')) - toInt64(18 * countIf(band = 'poor'))
+SELECT toInt64(3 * sumIf(journeys, band = 'good')) - toInt64(18 * sumIf(journeys, band = 'poor'))
        AS word_of_mouth_balance
 {_JOURNEYS_IN_RANGE}
 """
@@ -87,13 +77,11 @@ LIMIT 10
 """
 
 SCORE_DISTRIBUTION = f"""
-SELECT concat(toString(bucket), '-', toString(bucket + 10)) AS score_range, journeys
-FROM (
-    SELECT toUInt8(least(floor(score / 10) * 10, 90)) AS bucket, count() AS journeys
-    {_JOURNEYS_IN_RANGE}
-    GROUP BY bucket
-)
-ORDER BY bucket
+SELECT concat(toString(score_decile), '-', toString(score_decile + 10)) AS score_range,
+       sum(journeys) AS journeys
+{_JOURNEYS_IN_RANGE}
+GROUP BY score_decile
+ORDER BY score_decile
 """
 
 

@@ -16,31 +16,36 @@ from pipeline.dashboards.common import (
 
 UID = "journeys-operations"
 
+# Minute states for short ranges, hour states once Grafana's interval reaches an hour (the
+# other branch's constant-false WHERE reads nothing), bucketed by the interval so a month is
+# hundreds of points, not tens of thousands.
 TOUCHPOINTS_PER_MINUTE = """
-SELECT minute AS time, department, uniqMerge(events) AS touchpoints
-FROM touchpoints_per_minute
-WHERE minute >= toStartOfMinute($__fromTime) AND minute <= $__toTime
-GROUP BY time, department
+SELECT time, department,
+       round(touchpoints / (greatest($__interval_s, 60) / 60), 2) AS touchpoints_per_minute
+FROM (
+    SELECT toStartOfInterval(minute, toIntervalSecond(greatest($__interval_s, 60))) AS time,
+           department, uniqMerge(events) AS touchpoints
+    FROM touchpoints_per_minute
+    WHERE minute >= toStartOfMinute($__fromTime) AND minute <= $__toTime
+      AND $__interval_s < 3600
+    GROUP BY time, department
+    UNION ALL
+    SELECT toStartOfInterval(hour, toIntervalSecond($__interval_s)) AS time,
+           department, uniqMerge(events) AS touchpoints
+    FROM touchpoints_per_hour
+    WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime
+      AND $__interval_s >= 3600
+    GROUP BY time, department
+)
 ORDER BY time, department
 """
 
-# Candidates first (one pass over due_at), then fold only their rows: promises holds
-# unmerged partial rows per promise until ClickHouse merges them.
+# open_promises: made, not kept, recomputed every minute (migration 0003).
 PROMISES_DUE = f"""
-WITH toUInt32OrZero({text_var("due_within_hours")}) AS horizon_hours
 SELECT department, count() AS promises_due
-FROM (
-    SELECT customer_id, promise_id, toString(max(department)) AS department, max(due_at) AS due,
-           min(kept_at) AS kept
-    FROM promises
-    WHERE (customer_id, promise_id) IN (
-        SELECT customer_id, promise_id FROM promises
-        WHERE due_at >= now() AND due_at < now() + toIntervalHour(horizon_hours)
-    )
-    GROUP BY customer_id, promise_id
-)
-WHERE kept IS NULL AND due >= now() AND due < now() + toIntervalHour(horizon_hours)
-  AND department != ''
+FROM open_promises
+WHERE due_at >= now()
+  AND due_at < now() + toIntervalHour(toUInt32OrZero({text_var("due_within_hours")}))
 GROUP BY department
 ORDER BY promises_due DESC, department
 """
