@@ -7,6 +7,7 @@ means everything sent is stored. That lets the demo wait for the worker without 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,19 +91,29 @@ class Backlog:
         return BacklogState(committed, dict(ends))
 
     def _committed(self) -> dict[Any, Any]:
+        from kafka.errors import CoordinatorNotAvailableError, RetriableError
+
+        for attempt in range(10):
+            try:
+                return self._fetch_committed()
+            except CoordinatorNotAvailableError:
+                # A fresh broker creates its offsets topic on the first group request:
+                # until then no group has committed anything.
+                return {}
+            except RetriableError:
+                # The group's coordinator moved or is loading: ask again shortly.
+                if attempt == 9:
+                    raise
+                time.sleep(0.5)
+        return {}
+
+    def _fetch_committed(self) -> dict[Any, Any]:
         # kafka-python 3 renamed list_consumer_group_offsets(group) to
         # list_group_offsets({group: None}) -> {group: offsets}.
-        from kafka.errors import CoordinatorNotAvailableError
-
-        try:
-            if hasattr(self._admin, "list_group_offsets"):
-                found = self._admin.list_group_offsets({self.group: None})
-                return dict(found.get(self.group, {}))
-            return dict(self._admin.list_consumer_group_offsets(self.group))
-        except CoordinatorNotAvailableError:
-            # A fresh broker creates its offsets topic on the first group request: until
-            # then no group has committed anything.
-            return {}
+        if hasattr(self._admin, "list_group_offsets"):
+            found = self._admin.list_group_offsets({self.group: None})
+            return dict(found.get(self.group, {}))
+        return dict(self._admin.list_consumer_group_offsets(self.group))
 
     def close(self) -> None:
         self._consumer.close()
