@@ -1,131 +1,72 @@
-"""Table rows as the pipeline produces them: messages -> contract validator -> journey engine.
+"""Table rows as the pipeline stores them: messages -> the worker's core -> rows.
 
-The dashboard tests feed the simulator's traffic (`pipeline.simulate`) through the real
-validator (`pipeline.contract.validate`) and the real journey engine (`pipeline.journey`)
-and store what comes out in 0001's columns, the way the stream's sink does: accepted
-touchpoints with their assigned journey and resolved stage, rejections with their raw bytes,
-every journey snapshot with a rising version, every appeared signal (active = 1) and every
-retracted one (active = 0). At the end each book's event-time clock is advanced to `now`, so
-deadline signals (promise_broken, feedback_unanswered, ...) fire as they would live.
+The dashboard tests feed the simulator's traffic (`pipeline.simulate`) through the stream
+worker's Faust-free core (`pipeline.stream.processor.JourneyProcessor`: the contract
+validator, de-duplication, the journey engine, the event-time clock and the row builders of
+`pipeline.stream.rows`), in batches as the worker takes them, and keep the rows it hands to
+the ClickHouse sink. One partition, so no message needs re-routing. A last clock tick at `now`
+fires the deadline signals (promise_broken, feedback_unanswered, ...) due by then.
 """
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import msgspec
-import orjson
-
-from pipeline.contract import Rejection, Touchpoint, validate
-from pipeline.dashboards.sample import Row, Sample
-from pipeline.journey import Changes, JourneyBook, ScoreModel, add, advance, load_score_model
+from pipeline.contract import Validator
+from pipeline.dashboards.sample import Sample
+from pipeline.journey import ScoreModel, load_score_model
 from pipeline.simulate import Delivery
+from pipeline.stream.books import BookCache
+from pipeline.stream.clock import to_us
+from pipeline.stream.dedup import RecentEventIds
+from pipeline.stream.metrics import Metrics
+from pipeline.stream.processor import Inbound, JourneyProcessor
 
-PARTITIONS = 4
-# What a touchpoint spends between being sent and being stored (batching, commit).
+PARTITIONS = 4  # of the pipeline_metrics samples
+# What a message spends between being sent and being stored (batching, commit).
 STORE_DELAY = timedelta(milliseconds=800)
+_DAY_US = 86_400 * 1_000_000
 
 
-@dataclass
-class _Position:
-    offset: int
-    partition: int
-    ingested_at: datetime
-
-    def provenance(self, topic: str) -> Row:
-        return {"_topic": topic, "_partition": self.partition, "_offset": self.offset,
-                "_ingested_at": self.ingested_at}  # fmt: skip
+def _processor(model: ScoreModel) -> JourneyProcessor:
+    return JourneyProcessor(
+        model, Validator(), BookCache(lambda key: None), lambda key: 0,
+        touchpoints_topic="touchpoints", alert_horizon_s=3600 * 24,
+        dedup=RecentEventIds(_DAY_US, 100_000), metrics=Metrics(),
+    )  # fmt: skip
 
 
-class _Sink:
-    def __init__(self, model: ScoreModel) -> None:
-        self.model = model
-        self.books: dict[str, JourneyBook] = {}
-        self.sample = Sample()
-        self.version = 0
-
-    def message(self, delivery: Delivery, position: _Position, now: datetime) -> None:
-        result = validate(delivery.value, now=now)
-        if isinstance(result, Rejection):
-            self.sample.dead_letters.append(_dead_letter(delivery, result, position))
-            return
-        book = self.books.setdefault(result.key, JourneyBook.for_touchpoint(result))
-        changes = add(book, result, self.model)
-        if changes.assignment is not None:
-            self.sample.touchpoints.append(
-                _touchpoint(result, changes.assignment.journey_id, changes.assignment.stage)
-                | position.provenance("touchpoints")
-            )
-        self.changes(changes, position)
-
-    def changes(self, changes: Changes, position: _Position) -> None:
-        for score in changes.scores:
-            self.version += 1
-            row = msgspec.to_builtins(score, builtin_types=(datetime,))
-            row.pop("signals"), row.pop("overflow_events", None)
-            self.sample.journeys.append(
-                row | {"version": self.version} | position.provenance("journeys.scores")
-            )
-        for signals, active in ((changes.appeared, 1), (changes.retracted, 0)):
-            for signal in signals:
-                self.version += 1
-                row = msgspec.to_builtins(signal, builtin_types=(datetime,))
-                self.sample.journey_signals.append(
-                    row | {"active": active, "version": self.version}
-                    | position.provenance("journeys.scores")
-                )  # fmt: skip
-
-    def advance_all(self, now: datetime, position: _Position) -> None:
-        for book in self.books.values():
-            self.changes(advance(book, now, self.model), position)
+def _keep(sample: Sample, rows: dict[str, list[dict[str, Any]]]) -> None:
+    tables = sample.tables()
+    for table, collected in rows.items():
+        tables[table].extend(collected)
 
 
-def _touchpoint(touchpoint: Touchpoint, journey_id: str, stage: str) -> Row:
-    return {
-        "event_id": touchpoint.event_id,
-        "occurred_at": touchpoint.occurred_at,
-        "customer_id": touchpoint.customer_id,
-        "journey_id": journey_id,
-        "department": touchpoint.department,
-        "stage": stage,
-        "channel": touchpoint.channel or "",
-        "type": touchpoint.type,
-        "attributes": orjson.dumps(touchpoint.attributes).decode(),
-        "schema_version": touchpoint.schema_version,
-    }
-
-
-def _dead_letter(delivery: Delivery, rejection: Rejection, position: _Position) -> Row:
-    return {
-        "received_at": position.ingested_at,
-        "reason_code": rejection.code,
-        "reason": rejection.message,
-        "department": rejection.department,
-        "raw": delivery.value.decode("utf-8", "replace"),
-        "source_topic": "touchpoints",
-        "source_partition": position.partition,
-        "source_offset": position.offset,
-    } | position.provenance("touchpoints.dlq")
+def _batches(deliveries: Sequence[Delivery], size: int) -> Iterable[Sequence[Delivery]]:
+    for start in range(0, len(deliveries), size):
+        yield deliveries[start : start + size]
 
 
 def pipeline_rows(
-    deliveries: Iterable[Delivery], now: datetime, model: ScoreModel | None = None
+    deliveries: Iterable[Delivery],
+    now: datetime,
+    model: ScoreModel | None = None,
+    batch: int = 500,
 ) -> Sample:
-    """The rows the pipeline would have stored for these messages by `now`."""
-    sink = _Sink(model or load_score_model())
-    position = _Position(0, 0, now)
-    for offset, delivery in enumerate(deliveries):
-        if delivery.sent_at > now:
-            continue  # not sent yet
-        partition = zlib.crc32(delivery.key) % PARTITIONS
-        position = _Position(offset, partition, min(delivery.sent_at + STORE_DELAY, now))
-        sink.message(delivery, position, now)
-    sink.advance_all(now, _Position(position.offset, 0, now))
-    return sink.sample
+    """The rows the worker would have stored for the messages sent by `now`."""
+    processor, sample = _processor(model or load_score_model()), Sample()
+    sent = [d for d in deliveries if d.sent_at <= now]
+    offset = 0
+    for chunk in _batches(sent, batch):
+        inbound = [Inbound("touchpoints", 0, offset + i, d.value) for i, d in enumerate(chunk)]
+        offset += len(chunk)
+        stored_at = min(chunk[-1].sent_at + STORE_DELAY, now)
+        _keep(sample, processor.process(0, inbound, stored_at).rows)
+    tick = Inbound("touchpoints", 0, offset, b"", tick_us=to_us(now))
+    _keep(sample, processor.process(0, [tick], now).rows)
+    return sample
 
 
 def metric_samples(now: datetime, hours: int = 6) -> list[dict[str, Any]]:

@@ -31,8 +31,15 @@ AGGREGATES = [
 ]  # fmt: skip
 
 
+# Latency quantiles weigh every stored row, and a replay stores rows again (that storing is
+# what the panel measures); only its max is idempotent, so only the max is compared.
+WEIGHS_EVERY_STORE = "journeys-pipeline / Event-to-stored latency"
+
+
 def answers(store: EmbeddedStore) -> dict[str, Any]:
-    return {query.name: store.query(expand(query.sql, CONTEXT)) for query in QUERIES}
+    found = {query.name: store.query(expand(query.sql, CONTEXT)) for query in QUERIES}
+    found[WEIGHS_EVERY_STORE] = [(r["time"], r["max"]) for r in found[WEIGHS_EVERY_STORE]]
+    return found
 
 
 def replayed(sample: Sample) -> Sample:
@@ -77,7 +84,9 @@ def test_a_journey_whose_start_moved_earlier_counts_once_on_its_true_day(
     first = next(row for row in SAMPLE.journeys if row["band"] == "good")
     late_start = first["started_at"] - timedelta(days=2)
     fresh_store.insert("journeys", [first])
-    fresh_store.insert("journeys", [{**first, "started_at": late_start, "version": 10**9}])
+    fresh_store.insert(
+        "journeys", [{**first, "started_at": late_start, "version": first["version"] + 1}]
+    )
     refresh_now(fresh_store)
 
     def journeys_counted(days_back_from: int, days_back_to: int) -> int:
