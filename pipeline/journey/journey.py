@@ -15,9 +15,10 @@ from typing import NamedTuple
 
 import msgspec
 
+from pipeline.journey import obligations, rules
 from pipeline.journey.events import EVENT_ORDER, StoredEvent, from_us
 from pipeline.journey.model import ScoreModel
-from pipeline.journey.rules import CONTACTS, SURVEY, Context, evaluate, group_keys
+from pipeline.journey.rules import CONTACTS, SURVEY, Context, Outcome, group_keys
 from pipeline.journey.types import JourneyScore, Signal
 
 _MEMBER_TYPES = {
@@ -62,6 +63,13 @@ class JourneyState(msgspec.Struct, kw_only=True, dict=True):
             cached.sort(key=_SIGNAL_ORDER)
             self._sorted = cached
         return list(cached)
+
+
+def evaluate(key: str, events: Sequence[StoredEvent], ctx: Context) -> Outcome:
+    """The signals (and pending deadline) of one rule group from its events, in order."""
+    if key[1] in ":#" and key[0] in "pfcd":  # promise, feedback, case, dispute
+        return obligations.evaluate(key[0], events, ctx)
+    return rules.evaluate(key, events, ctx)
 
 
 class Delta(msgspec.Struct):

@@ -128,16 +128,12 @@ def signal_with(
 
 
 def evaluate(key: str, events: Sequence[StoredEvent], ctx: Context) -> Outcome:
-    """The signals of one rule group from its events (sorted by event time, then id)."""
-    from pipeline.journey import obligations  # the deadline rules; split for module size
-
+    """The signals of one rule group without a deadline (see obligations for the others)."""
     if key == CONTACTS:
         return Outcome(contact_chain(events, ctx))
     if key.startswith("e:"):
         return Outcome(own_signals(events[0], ctx))
-    if key == SURVEY:
-        return Outcome([])
-    return obligations.evaluate(key[0], events, ctx)
+    return Outcome([])  # the survey group: it feeds the survey score, not signals
 
 
 def contact_chain(contacts: Sequence[StoredEvent], ctx: Context) -> list[Signal]:
