@@ -57,7 +57,7 @@ EVENT_ORDER = attrgetter("at", "id")  # the same as StoredEvent.order, at C spee
 def to_us(moment: datetime) -> int:
     """Epoch microseconds of an aware datetime (naive ones are refused by the contract)."""
     if moment.tzinfo is None:
-        raise ValueError(f"occurred_at={moment!r}: expected a timezone-aware datetime")
+        raise ValueError(f"event time {moment!r}: expected a timezone-aware datetime")
     return (moment - EPOCH) // _ONE_US
 
 

@@ -178,3 +178,10 @@ def test_two_promises_due_at_the_same_time(touchpoint_factory: TouchpointFactory
         ("a", "parcel", first.event_id),
         ("b", "refund", second.event_id),
     ]
+
+
+def test_advancing_to_a_naive_time_is_refused(touchpoint_factory: TouchpointFactory) -> None:
+    tp = touchpoint_factory("contact", 0, journey_id="case-6")
+    book = JourneyBook.for_touchpoint(tp)
+    with pytest.raises(ValueError, match="expected a timezone-aware datetime"):
+        advance(book, at(1).replace(tzinfo=None), MODEL)
