@@ -4,7 +4,6 @@ ClickHouse plugin expand it, runs on chdb over the sample data and returns what 
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,13 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.dashboards import DASHBOARDS, REPO_DASHBOARDS_DIR
-from pipeline.dashboards.alerts import RULES
 from pipeline.dashboards.engine_rows import metric_samples, pipeline_rows
 from pipeline.dashboards.macros import QueryContext, expand
-from pipeline.dashboards.panels import PanelQuery, column_problems, panel_queries
+from pipeline.dashboards.panels import PanelQuery, column_problems
 from pipeline.dashboards.refresh import refresh_now
 from pipeline.dashboards.sample import Sample
+from pipeline.dashboards.timing import committed_queries, time_queries
 from pipeline.simulate import SimulationConfig, default_start, simulate
 from pipeline.store import Store, apply_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
@@ -44,12 +42,6 @@ VARIABLES = {"department": "maintenance", "customer": WORST["customer_id"],
              "journey": WORST["journey_id"], "due_within_hours": "24"}  # fmt: skip
 CONTEXT = QueryContext(ANCHOR - timedelta(days=7), ANCHOR + timedelta(minutes=1),
                        timedelta(minutes=5), VARIABLES)  # fmt: skip
-
-
-def committed_queries() -> list[PanelQuery]:
-    models = [json.loads((REPO_DASHBOARDS_DIR / f"{n}.json").read_text()) for n in DASHBOARDS]
-    alerts = [PanelQuery("alerts", rule.title, "table", rule.sql) for rule in RULES]
-    return [q for model in models for q in panel_queries(model)] + alerts
 
 
 QUERIES = committed_queries()
@@ -157,3 +149,9 @@ def test_a_department_name_with_a_quote_matches_exactly_its_own_rows(
         {"signal": "rework", "points": -8.0, "signals": 2},
         {"signal": "long_wait", "points": -4.0, "signals": 1},
     ]
+
+
+def test_every_query_can_be_timed(sample_store: EmbeddedStore) -> None:
+    timings = time_queries(sample_store, QUERIES, CONTEXT, runs=1)
+    assert [t.query for t in timings] == [q.name for q in QUERIES]
+    assert all(t.max_ms >= t.median_ms > 0 for t in timings)
