@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.errors import KafkaError
 
 from benchmarks.events import Message, stamped
 from pipeline.kafka import LocalBroker
@@ -68,17 +71,25 @@ def preload(bootstrap: str, topic: str, messages: Iterable[Message]) -> int:
     return count
 
 
+@dataclass
+class Sent:
+    """What the fixed-rate sender sent: per event_id, when and where (a re-sent event keeps
+    its first send)."""
+
+    at: dict[str, float] = field(default_factory=dict)
+    positions: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
 def send_at_rate(
     bootstrap: str, topic: str, messages: Iterable[Message], rate: float, ticks_per_s: int = 100
-) -> dict[str, float]:
-    """Send messages at a fixed rate, each stamped with its send time. Returns event_id ->
-    send time (epoch seconds; a re-sent event keeps its first).
+) -> Sent:
+    """Send messages at a fixed rate, each stamped with its send time (epoch seconds).
 
     Sleeps only when ahead of schedule by more than a tick, so messages go in small bursts
     and the average rate holds even when one tick is slow.
     """
     sender = producer(bootstrap, linger_ms=2)
-    sent: dict[str, float] = {}
+    sent, futures = Sent(), []
     started = time.monotonic()
     try:
         for number, (key, value) in enumerate(messages, start=1):
@@ -87,13 +98,52 @@ def send_at_rate(
                 time.sleep(delay)
             now = time.time()
             body, event_id = stamped(value, now)
-            sender.send(topic, key=key, value=body)
-            if event_id is not None:
-                sent.setdefault(event_id, now)
+            future = sender.send(topic, key=key, value=body)
+            if event_id is not None and event_id not in sent.at:
+                sent.at[event_id] = now
+                futures.append((event_id, future))
         sender.flush()
     finally:
         sender.close()
+    for event_id, future in futures:
+        metadata = future.get(timeout=30)
+        sent.positions[event_id] = (metadata.partition, metadata.offset)
     return sent
+
+
+class CommitWatcher(threading.Thread):
+    """Polls the committed offsets of `topic` (any group) every `interval` seconds, so the
+    moment each message was committed can be read afterwards (`polls`: epoch time and
+    committed offset per partition, the next offset to read, as Kafka commits it)."""
+
+    def __init__(self, bootstrap: str, topic: str, interval: float = 0.1):
+        super().__init__(daemon=True)
+        self.bootstrap, self.topic, self.interval = bootstrap, topic, interval
+        self.polls: list[tuple[float, dict[int, int]]] = []
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+            while not self._stop_event.wait(self.interval):
+                try:
+                    groups = [group["group_id"] for group in admin.list_groups()]
+                    offsets = admin.list_group_offsets(groups) if groups else {}
+                except KafkaError:
+                    continue
+                committed: dict[int, int] = {}
+                for group_offsets in offsets.values():
+                    for tp, meta in group_offsets.items():
+                        if tp.topic == self.topic:
+                            committed[tp.partition] = max(committed.get(tp.partition, -1),
+                                                          meta.offset)  # fmt: skip
+                self.polls.append((time.time(), committed))
+        finally:
+            admin.close()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join(10)
 
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
@@ -105,41 +155,74 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
-def group_lag(bootstrap: str, topic: str) -> tuple[int, int]:
-    """(messages of `topic` committed by its consumer group, lag over every topic any group
-    reads). The second covers the worker's internal (repartition) topics too, so zero means
-    the whole pipeline has caught up, not only its first stage."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
-    try:
-        committed_on_topic, lag = 0, 0
-        groups = [group["group_id"] for group in admin.list_groups()]
-        for committed in admin.list_group_offsets(groups).values() if groups else ():
-            if not committed:
-                continue
-            ends = consumer.end_offsets(list(committed))
-            lag += sum(max(ends[tp] - meta.offset, 0) for tp, meta in committed.items())
-            committed_on_topic += sum(m.offset for tp, m in committed.items() if tp.topic == topic)
-        return committed_on_topic, lag
-    finally:
-        consumer.close()
-        admin.close()
+class LagProbe:
+    """Reads consumer-group progress; one admin and one consumer client for many polls."""
+
+    def __init__(self, bootstrap: str):
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+
+    def read(self, topic: str) -> tuple[int, int] | None:
+        """(messages of `topic` committed by its consumer group, lag over every topic any
+        group reads), or None when the broker cannot say right now (coordinator loading).
+        The lag covers the worker's internal (re-keyed) topic too, so zero means the whole
+        pipeline has caught up, not only its first stage."""
+        try:
+            groups = [group["group_id"] for group in self.admin.list_groups()]
+            offsets = self.admin.list_group_offsets(groups) if groups else {}
+            committed_on_topic, lag = 0, 0
+            for committed in offsets.values():
+                if not committed:
+                    continue
+                ends = self.consumer.end_offsets(list(committed))
+                lag += sum(max(ends.get(tp, 0) - meta.offset, 0) for tp, meta in committed.items())
+                committed_on_topic += sum(
+                    meta.offset for tp, meta in committed.items() if tp.topic == topic
+                )
+            return committed_on_topic, lag
+        except KafkaError:
+            return None
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.admin.close()
 
 
 def wait_caught_up(
     bootstrap: str, topic: str, timeout: float, settle: float = 3.0,
     alive: Callable[[], bool] = lambda: True, progress: list[tuple[float, int]] | None = None,
+    stall: float = 90.0,
 ) -> bool:  # fmt: skip
     """Wait until `topic` is committed to its end and no group lags (twice, `settle` apart);
     False at the timeout or as soon as the consumer under test is no longer `alive`.
     Appends (monotonic time, committed messages of `topic`) to `progress` at each poll."""
     deadline = time.monotonic() + timeout
     total = sum(end_offsets(bootstrap, topic).values())
+    probe = LagProbe(bootstrap)
+    try:
+        return _wait(probe, topic, total, deadline, settle, alive, progress, stall)
+    finally:
+        probe.close()
+
+
+def _wait(
+    probe: LagProbe, topic: str, total: int, deadline: float, settle: float,
+    alive: Callable[[], bool], progress: list[tuple[float, int]] | None, stall: float,
+) -> bool:  # fmt: skip
     quiet_since: float | None = None
+    moved_at, last = time.monotonic(), -1
     while time.monotonic() < deadline and alive():
-        committed, lag = group_lag(bootstrap, topic)
+        reading = probe.read(topic)
+        if reading is None:
+            time.sleep(0.5)
+            continue
+        committed, lag = reading
         if progress is not None:
             progress.append((time.monotonic(), committed))
+        if committed != last:
+            moved_at, last = time.monotonic(), committed
+        elif time.monotonic() - moved_at > stall:
+            return False  # no commit for `stall` seconds: stuck (a crashed agent), not slow
         if committed >= total and lag == 0:
             quiet_since = quiet_since or time.monotonic()
             if time.monotonic() - quiet_since >= settle:

@@ -31,6 +31,10 @@ class Contender:
     env: dict[str, str]
     workdir: Path
     database: str = "journeys"
+    # How "stored" is observed for latency: "table" reads `_ingested_at` (set by the insert
+    # itself), "commit" the moment the offsets covering the event were committed, for a
+    # consumer that commits only after ClickHouse acknowledged (its `_ingested_at` is intake).
+    stored_by: str = "table"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -51,7 +55,9 @@ def _base_env() -> dict[str, str]:
     return env
 
 
-def worker(bootstrap: str, topic: str, workdir: Path) -> Contender:
+def worker(bootstrap: str, topic: str, workdir: Path, profile: bool = False) -> Contender:
+    """The product's worker; with `profile`, under cProfile (main thread: the event loop,
+    where Faust, the engine and the row building run) writing `worker.prof` on exit."""
     suffix = uuid.uuid4().hex[:6]
     env = _base_env() | {
         "JOURNEYS_DATA_DIR": str(workdir),
@@ -65,7 +71,13 @@ def worker(bootstrap: str, topic: str, workdir: Path) -> Contender:
         "JOURNEYS_WORKER_WEB_PORT": str(free_port()),
     }
     argv = [sys.executable, "-m", "faust", "-A", "pipeline.app", "worker", "-l", "warn"]
-    return Contender("worker", argv, env, workdir)
+    if profile:
+        argv[1:1] = ["-m", "cProfile", "-o", str(workdir / "worker.prof")]
+    return Contender("worker", argv, env, workdir, stored_by="commit")
+
+
+def profiled_worker(bootstrap: str, topic: str, workdir: Path) -> Contender:
+    return worker(bootstrap, topic, workdir, profile=True)
 
 
 def naive(bootstrap: str, topic: str, workdir: Path, insert: bool = True) -> Contender:
@@ -116,6 +128,30 @@ def stop(process: subprocess.Popen[bytes], grace: float = 60.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux /proc), all threads."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread name: Python's main thread (the process name), the asyncio
+    executor threads, and the ClickHouse engine's own pools inside chdb."""
+    found: dict[str, float] = {}
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        found[name] = found.get(name, 0.0) + seconds
+    return dict(sorted(found.items(), key=lambda item: -item[1]))
 
 
 def log_tail(contender: Contender, lines: int = 15) -> str:

@@ -18,8 +18,20 @@ from typing import Any
 import orjson
 
 from benchmarks import stats
-from benchmarks.broker import create_topic, preload, send_at_rate, wait_caught_up
-from benchmarks.contenders import ContenderFactory, log_tail, running
+from benchmarks.broker import (
+    CommitWatcher,
+    create_topic,
+    preload,
+    send_at_rate,
+    wait_caught_up,
+)
+from benchmarks.contenders import (
+    ContenderFactory,
+    cpu_seconds,
+    log_tail,
+    running,
+    thread_cpu,
+)
 from benchmarks.events import Message, relabel
 
 WARM_UP_EVENTS = 200
@@ -63,6 +75,7 @@ def throughput(
         )
         if process.poll() is not None:
             raise BenchmarkFailed(f"{contender.name} died:\n{log_tail(contender)}")
+        cpu, threads = cpu_seconds(process.pid), thread_cpu(process.pid)
     elapsed = time.monotonic() - started
     stored = read_stored(contender.chdb_dir, contender.database)
     # Stored rows are the figure; a contender that stores nothing (the no-insert baseline)
@@ -78,6 +91,8 @@ def throughput(
         "rows": stored["counts"],
         "caught_up": caught_up,
         "wall_seconds": elapsed,
+        "cpu_seconds": cpu,
+        "cpu_by_thread": threads,
         "rate": rate,
         "committed_rate": stats.progress_rate(progress, progress[-1][1]),
     }
@@ -89,17 +104,25 @@ def latency(
 ) -> dict[str, Any]:  # fmt: skip
     topic = create_topic(bootstrap, partitions)
     contender = factory(bootstrap, topic, workdir)
+    watcher = CommitWatcher(bootstrap, topic)
     with running(contender) as process:
         preload(bootstrap, topic, relabel(warm_up, "warm-"))
         if not wait_caught_up(bootstrap, topic, 180, settle=1.0, alive=_alive(process)):
             raise BenchmarkFailed(f"{contender.name} did not start:\n{log_tail(contender)}")
+        watcher.start()
         sent = send_at_rate(bootstrap, topic, messages, rate)
-        caught_up = wait_caught_up(bootstrap, topic, drain, settle=1.0, alive=_alive(process))
+        caught_up = wait_caught_up(
+            bootstrap, topic, drain, settle=1.0, alive=_alive(process), stall=drain
+        )
+        watcher.stop()
         if process.poll() is not None:
             raise BenchmarkFailed(f"{contender.name} died:\n{log_tail(contender)}")
-    stored = read_stored(contender.chdb_dir, contender.database)
-    at = {key: pair[1] for key, pair in stored["stamped"].items()}
-    return _latency_summary(sent, at, caught_up)
+    if contender.stored_by == "commit":
+        stored_at = stats.commit_times(sent.positions, watcher.polls)
+    else:
+        stored = read_stored(contender.chdb_dir, contender.database)
+        stored_at = {key: pair[1] for key, pair in stored["stamped"].items()}
+    return _latency_summary(sent.at, stored_at, caught_up) | {"stored_by": contender.stored_by}
 
 
 def _latency_summary(sent: dict[str, float], stored: dict[str, float], caught_up: bool) -> dict:
@@ -136,6 +159,8 @@ def raw_latency(
     if process.returncode != 0:
         raise BenchmarkFailed(f"raw consumer exited {process.returncode}:\n{err.decode()[-3000:]}")
     values = orjson.loads(out)["latencies"]
-    missing = max(len(sent) - len(values), 0)
+    missing = max(len(sent.at) - len(values), 0)
     spread = stats.spread(values + [stats.MISSING] * missing)
-    return {"sent": len(sent), "missing": missing, "caught_up": True} | (spread.as_dict())
+    return {"sent": len(sent.at), "missing": missing, "caught_up": True, "stored_by": "decode"} | (
+        spread.as_dict()
+    )

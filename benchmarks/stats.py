@@ -6,6 +6,7 @@ docs/benchmarks.md goes through here.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,6 +114,28 @@ def ratio(value: float, baseline: float) -> float:
 def latencies(sent: dict[str, float], stored: dict[str, float]) -> list[float]:
     """Per-event latency in seconds; events never stored count as MISSING (infinite)."""
     return [stored[key] - at if key in stored else MISSING for key, at in sent.items()]
+
+
+def commit_times(
+    positions: dict[str, tuple[int, int]], polls: Sequence[tuple[float, dict[int, int]]]
+) -> dict[str, float]:
+    """When each message was first seen committed: the first poll whose committed offset for
+    its partition is past the message's offset (Kafka commits the next offset to read).
+    Messages never seen committed are left out. `polls` must be in time order."""
+    by_partition: dict[int, tuple[list[float], list[int]]] = {}
+    for at, committed in polls:
+        for partition, offset in committed.items():
+            times, offsets = by_partition.setdefault(partition, ([], []))
+            times.append(at)
+            # A rebalance may briefly report an older offset; committed never goes back.
+            offsets.append(max(offset, offsets[-1]) if offsets else offset)
+    found = {}
+    for key, (partition, offset) in positions.items():
+        times, offsets = by_partition.get(partition, ([], []))
+        index = bisect.bisect_right(offsets, offset)
+        if index < len(offsets):
+            found[key] = times[index]
+    return found
 
 
 def human_rate(per_second: float) -> str:

@@ -49,6 +49,8 @@ def read_stored(chdb_dir: Path, database: str) -> dict[str, Any]:
         for table in COUNTS
         if table in tables
     }
+    if not {"touchpoints", "dead_letters"} <= tables:  # a contender that stores nothing
+        return {"counts": counts, "stored_at": [], "stamped": {}}
     stored_at = [float(r["at"]) for r in store.query(STORED_AT)]
     stamped = {str(r["id"]): (float(r["sent"]), float(r["stored"])) for r in store.query(LATENCY)}
     return {"counts": counts, "stored_at": stored_at, "stamped": stamped}

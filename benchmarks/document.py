@@ -1,0 +1,182 @@
+"""docs/benchmarks.md: the machine, the commands, every figure, the verdicts and the notes.
+
+`machine()` reads the host; `render()` is a pure function of the results, so the document
+always says exactly what the run measured. Hand-written findings live in
+`benchmarks/notes.md` and are included as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks import report
+from benchmarks.broker import JARS_DIR
+
+NOTES = Path(__file__).with_name("notes.md")
+
+
+def _first(path: str, prefix: str) -> str:
+    try:
+        for line in Path(path).read_text().splitlines():
+            if line.startswith(prefix):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def machine() -> dict[str, Any]:
+    kafka = sorted(p.name for p in JARS_DIR.glob("kafka_*.jar")) if JARS_DIR.exists() else []
+    return {
+        "cpu": _first("/proc/cpuinfo", "model name"),
+        "cores": os.cpu_count(),
+        "memory": _first("/proc/meminfo", "MemTotal"),
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "kafka": kafka[0] if kafka else "unknown",
+        "versions": {p: _version(p) for p in ("faust-streaming", "aiokafka", "chdb", "msgspec",
+                                              "orjson", "kafka-python", "rocksdict")},
+        "load_average": os.getloadavg(),
+    }  # fmt: skip
+
+
+def _section(title: str, intro: str, headers: list[str], rows: list[list[str]]) -> str:
+    if not rows:
+        return f"## {title}\n\nNot measured in this run.\n"
+    return f"## {title}\n\n{intro}\n\n{report.table(headers, rows)}\n"
+
+
+HOW_TO_RUN = """## How to run
+
+```
+make bench                                      # the full suite (about half an hour)
+.venv/bin/python -m benchmarks --quick          # smoke sizes, a couple of minutes
+.venv/bin/python -m benchmarks --only queries   # some sections; the others' figures are kept
+```
+"""
+
+
+def render(results: dict[str, Any]) -> str:
+    parts = [_header(results), HOW_TO_RUN, _machine(results), _targets(results)]
+    parts += [
+        _section("Throughput", THROUGHPUT, THROUGHPUT_COLUMNS, report.throughput_rows(results)),
+        _section("Latency", LATENCY, LATENCY_COLUMNS, report.latency_rows(results)),
+        _section("Hot path", MICRO, ["step", "per event, one core"], report.micro_rows(results)),
+        _section("Dashboard queries", _queries_intro(results), QUERY_COLUMNS,
+                 report.query_rows(results)),
+        _section("Memory", MEMORY, MEMORY_COLUMNS, report.memory_rows(results)),
+        _profiles(results),
+    ]  # fmt: skip
+    if NOTES.exists():
+        parts.append(NOTES.read_text())
+    return "\n".join(parts)
+
+
+def _header(results: dict[str, Any]) -> str:
+    return (
+        "# Benchmarks\n\nWritten by `make bench` (`python -m benchmarks`); do not edit by hand "
+        "(findings go in `benchmarks/notes.md`, included below). Baselines run in the same run "
+        "on the same machine, because absolute figures on a shared machine drift: read the "
+        f"ratios.\n\nRun: {results.get('started', '?')} ({results.get('mode', '?')} sizes), "
+        f"sections: {', '.join(results.get('sections', []))}; events from "
+        f"{results.get('source', 'n/a')}.\n"
+    )
+
+
+def _machine(results: dict[str, Any]) -> str:
+    host = results.get("machine", {})
+    versions = ", ".join(f"{k} {v}" for k, v in host.get("versions", {}).items())
+    load = ", ".join(f"{x:.2f}" for x in host.get("load_average", ()))
+    rows = [
+        ["CPU", f"{host.get('cpu', '?')}, {host.get('cores', '?')} cores"],
+        ["memory", str(host.get("memory", "?"))],
+        ["OS", str(host.get("os", "?"))],
+        ["Python", str(host.get("python", "?"))],
+        ["broker", f"Apache Kafka, local KRaft broker ({host.get('kafka', '?')})"],
+        ["libraries", versions],
+        ["load average at start (1, 5, 15 min), shared machine", load],
+    ]
+    return "## Machine\n\n" + report.table(["what", "value"], rows) + "\n"
+
+
+def _targets(results: dict[str, Any]) -> str:
+    rows = [[v.figure, v.value, v.target, report.mark(v.met)] for v in report.verdicts(results)]
+    return "## Targets\n\n" + report.table(["figure", "this run", "target", "verdict"], rows) + "\n"
+
+
+THROUGHPUT_COLUMNS = ["consumer", "events", "sustained rate", "worker / this", "CPU per event"]
+LATENCY_COLUMNS = ["input rate", "consumer", "p50", "p99", "max", "never stored", "stored is"]
+QUERY_COLUMNS = ["dashboard", "panel", "rows", "p50", "p95", "<= 100 ms"]
+MEMORY_COLUMNS = ["table store", "active journeys", "RSS", "peak RSS", "encoded state",
+                  "per journey", "<= 1 GiB"]  # fmt: skip
+
+
+def _queries_intro(results: dict[str, Any]) -> str:
+    found = results.get("queries", {})
+    rows = ", ".join(f"{n:,} {t}" for t, n in found.get("rows", {}).items())
+    return (QUERIES + f" Data: {rows}; generated in {found.get('generate_seconds', 0):.0f} s; "
+            f"{found.get('active_parts', '?')} active parts when measured.")  # fmt: skip
+
+
+def _profiles(results: dict[str, Any]) -> str:
+    out = ["## Where the time goes\n"]
+    worker = results.get("throughput", {}).get("worker")
+    if worker and worker.get("cpu_by_thread"):
+        threads = ", ".join(f"{k} {v:.1f} s" for k, v in list(worker["cpu_by_thread"].items())[:6])
+        out.append(
+            f"Worker CPU by thread during the throughput run ({worker['events']:,} events, "
+            f"{worker['wall_seconds']:.0f} s wall, {worker['cpu_seconds']:.1f} s CPU): "
+            f"{threads}. `python` is the event loop (Faust, aiokafka, the engine); "
+            "`ThreadPool`, `MergeMutate` and `BgSchPool` are ClickHouse inside chdb.\n"
+        )
+    profile = results.get("micro", {}).get("profile")
+    if profile:
+        out.append("cProfile of the processor alone (no Faust, no Kafka, no ClickHouse), by "
+                   "own time:\n\n```\n" + profile.strip() + "\n```\n")  # fmt: skip
+    return "\n".join(out)
+
+
+THROUGHPUT = (
+    "Sustained rate: events per second between the 10th and the 90th percentile of the times "
+    "rows were stored (start-up and drain left out), from a topic filled before the consumer "
+    "started. The naive agent is cut off after a fixed time and measured on what it stored; "
+    "the one without its insert stores nothing and is measured by its committed offsets. "
+    "CPU per event: the consumer process's CPU time (all threads) over the events."
+)
+LATENCY = (
+    "Events sent at a fixed rate, each stamped with its send time; latency = stored - sent. "
+    "`commit`: when the worker committed offsets covering the event, which it does only after "
+    "ClickHouse acknowledged its rows (its `_ingested_at` is intake time, so the table cannot "
+    "say); `table`: the row's `_ingested_at`, set at the insert itself; `decode`: when the raw "
+    "consumer decoded it. Events not stored within the drain time count as never stored, which "
+    "makes p99 infinite when more than 1% were not."
+)
+MICRO = (
+    "Best of a few rounds on the simulator's messages; the engine rows come from "
+    "`benchmarks/bench_engine.py`; the validator's own benchmark is "
+    "`benchmarks/bench_validator.py`."
+)
+QUERIES = (
+    "Every panel and variable query of the committed dashboards and every alert rule, expanded "
+    "by `pipeline.dashboards.macros.expand` for the dashboard's default time range, after one "
+    "warm-up run; data made inside ClickHouse through the public tables, so every materialized "
+    "view filled its aggregate as the worker's inserts do."
+)
+MEMORY = (
+    "A process holding the journeys the way the worker does (`benchmarks/memory.py`): encoded "
+    "books in the table store (RocksDB per partition with Faust's options, or a dict for the "
+    "memory store), the wake-up schedule and the de-duplication window. RSS after reading a "
+    "tenth of the books back."
+)

@@ -1,0 +1,150 @@
+"""From the suite's figures to verdicts, a terminal table and docs/benchmarks.md.
+
+Pure functions of the results dict (no I/O), so what the report claims is tested.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from benchmarks.stats import human_bytes, human_rate, human_ratio, human_seconds, ratio
+
+GIB = 1024**3
+TARGETS = {
+    "throughput": 10_000.0,  # events/s per worker, end to end
+    "vs_naive": 4.0,  # x the naive agent
+    "p99_at_5000": 2.0,  # seconds, event to stored
+    "panel_p95": 0.100,  # seconds, every panel at 10M touchpoints
+    "rss": float(GIB),  # worker RSS with 1M active journeys
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    figure: str
+    value: str
+    target: str
+    met: bool | None  # None: not measured in this run
+
+
+def seconds(value: float | None) -> float:
+    """A latency read back from results.json, where an infinite one is stored as null."""
+    return math.inf if value is None else float(value)
+
+
+def _rate(results: dict[str, Any], name: str) -> float:
+    value = results.get("throughput", {}).get(name, {}).get("rate", math.nan)
+    return math.nan if value is None else float(value)
+
+
+def verdicts(results: dict[str, Any]) -> list[Verdict]:
+    """The issue's targets against this run's figures."""
+    worker, naive = _rate(results, "worker"), _rate(results, "naive")
+    versus = ratio(worker, naive) if not (math.isnan(worker) or math.isnan(naive)) else math.nan
+    run = results.get("latency", {}).get("5000", {}).get("worker")
+    p99 = seconds(run["p99"]) if run else math.nan
+    panels = results.get("queries", {}).get("queries", [])
+    slowest = max(panels, key=lambda q: q["p95"]) if panels else None
+    rss = results.get("memory", {}).get("rocksdb", {}).get("rss", math.nan)
+    return [
+        _verdict("worker throughput, end to end", worker, human_rate(worker),
+                 f">= {human_rate(TARGETS['throughput'])}", worker >= TARGETS["throughput"]),
+        _verdict("worker / naive agent", versus, human_ratio(versus),
+                 f">= {TARGETS['vs_naive']:.0f}x", versus >= TARGETS["vs_naive"]),
+        _verdict("p99 event-to-stored at 5,000/s", p99, human_seconds(p99),
+                 f"<= {human_seconds(TARGETS['p99_at_5000'])}", p99 <= TARGETS["p99_at_5000"]),
+        _verdict("slowest panel p95" + (f" ({slowest['panel']})" if slowest else ""),
+                 slowest["p95"] if slowest else math.nan,
+                 human_seconds(slowest["p95"]) if slowest else "n/a",
+                 f"<= {human_seconds(TARGETS['panel_p95'])}",
+                 bool(slowest and slowest["p95"] <= TARGETS["panel_p95"])),
+        _verdict("worker RSS, 1M active journeys (RocksDB)", rss, human_bytes(rss),
+                 f"<= {human_bytes(TARGETS['rss'])}", rss <= TARGETS["rss"]),
+    ]  # fmt: skip
+
+
+def _verdict(figure: str, value: float, shown: str, target: str, met: bool) -> Verdict:
+    measured = not (isinstance(value, float) and math.isnan(value))
+    return Verdict(figure, shown if measured else "not run", target, met if measured else None)
+
+
+def mark(met: bool | None) -> str:
+    return {True: "met", False: "MISSED", None: "not run"}[met]
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A GitHub-flavoured markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def throughput_rows(results: dict[str, Any]) -> list[list[str]]:
+    runs = results.get("throughput", {})
+    worker = _rate(results, "worker")
+    rows = []
+    for name, label in (("worker", "worker (pipeline.app)"), ("naive", "naive agent"),
+                        ("naive-no-insert", "naive agent without the insert"),
+                        ("raw", "raw consumer, decode only (ceiling)")):  # fmt: skip
+        if name not in runs:
+            continue
+        run = runs[name]
+        rate = _rate(results, name)
+        cpu = run.get("cpu_seconds")
+        per_event = f"{cpu / run['events'] * 1e6:.0f} us" if cpu and run.get("caught_up") else ""
+        rows.append([label, f"{run['events']:,}", human_rate(rate),
+                     human_ratio(ratio(worker, rate)) if name != "worker" else "1.00x",
+                     per_event])  # fmt: skip
+    return rows
+
+
+def latency_rows(results: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for rate, runs in sorted(results.get("latency", {}).items(), key=lambda kv: int(kv[0])):
+        for name in ("worker", "naive", "raw"):
+            if name not in runs:
+                continue
+            run = runs[name]
+            missing = f"{run['missing']:,} of {run['sent']:,}" if run["missing"] else "0"
+            rows.append([f"{int(rate):,}/s", name, human_seconds(seconds(run["p50"])),
+                         human_seconds(seconds(run["p99"])), human_seconds(seconds(run["max"])),
+                         missing,
+                         run.get("stored_by", "")])  # fmt: skip
+    return rows
+
+
+def query_rows(results: dict[str, Any]) -> list[list[str]]:
+    return [
+        [q["dashboard"], q["panel"], f"{q['rows']:,}", human_seconds(q["p50"]),
+         human_seconds(q["p95"]), mark(q["p95"] <= TARGETS["panel_p95"])]
+        for q in results.get("queries", {}).get("queries", [])
+    ]  # fmt: skip
+
+
+def memory_rows(results: dict[str, Any]) -> list[list[str]]:
+    return [
+        [store, f"{run['journeys']:,}", human_bytes(run["rss"]), human_bytes(run["peak_rss"]),
+         human_bytes(run["state_bytes"]), f"{run['state_bytes'] / run['journeys']:.0f} B",
+         mark(run["rss"] <= TARGETS["rss"]) if store == "rocksdb" else "(not the default)"]
+        for store, run in results.get("memory", {}).items()
+    ]  # fmt: skip
+
+
+def micro_rows(results: dict[str, Any]) -> list[list[str]]:
+    micro = results.get("micro")
+    if not micro:
+        return []
+    engine = micro["engine"]
+    return [
+        ["validation (simulated mix)", human_seconds(micro["validation"]["per_event"])],
+        ["journey update + re-score, 5-event journey, via table bytes",
+         human_seconds(engine["per_event_5"])],
+        ["journey update + re-score, 50-event journey, via table bytes",
+         human_seconds(engine["per_event_50"])],
+        ["sink row building + JSONEachRow (touchpoints)",
+         human_seconds(micro["sink_rows"]["per_event"])],
+        ["whole processor: validate, route, de-dup, score, all rows",
+         human_seconds(micro["processor"]["per_event"])],
+    ]  # fmt: skip

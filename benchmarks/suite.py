@@ -1,0 +1,153 @@
+"""The suite: sizes, the order of the sections, and where each section runs.
+
+Every section that opens chdb runs in a process of its own (one data directory per
+process); the end-to-end sections share one local broker started for the run. Each section
+returns plain JSON-able figures; `report` turns them into the table and docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import contenders, endtoend
+from benchmarks.broker import local_broker
+from benchmarks.events import simulated
+
+SECTIONS = ("micro", "throughput", "latency", "queries", "memory")
+PARTITIONS = 4
+
+
+@dataclass(frozen=True)
+class Sizes:
+    throughput_events: int  # worker and raw consumer
+    naive_events: int  # naive agent with one insert per event (tens of events per second)
+    naive_no_insert_events: int
+    naive_seconds: float  # the naive runs are cut off after this long and measured so far
+    latency_seconds: float  # per fixed-rate run
+    latency_rates: tuple[int, ...]
+    micro_events: int
+    touchpoints: int
+    journeys: int
+    query_repeats: int
+    memory_journeys: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FULL = Sizes(
+    throughput_events=200_000, naive_events=5_000, naive_no_insert_events=30_000,
+    naive_seconds=60, latency_seconds=30, latency_rates=(1000, 5000), micro_events=50_000,
+    touchpoints=10_000_000, journeys=1_000_000, query_repeats=20, memory_journeys=1_000_000,
+)  # fmt: skip
+QUICK = Sizes(
+    throughput_events=20_000, naive_events=500, naive_no_insert_events=3_000,
+    naive_seconds=15, latency_seconds=5, latency_rates=(1000, 5000), micro_events=5_000,
+    touchpoints=200_000, journeys=20_000, query_repeats=5, memory_journeys=20_000,
+)  # fmt: skip
+
+
+def _python(module: str, *args: object, timeout: float = 3600) -> dict[str, Any]:
+    return endtoend.run_json([sys.executable, "-m", module, *map(str, args)], timeout=timeout)
+
+
+def micro(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    say(f"hot path: {sizes.micro_events:,} simulated events through validator, engine, rows")
+    return _python("benchmarks.micro", sizes.micro_events)
+
+
+def queries(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    say(f"dashboards: {sizes.touchpoints:,} touchpoints, {sizes.journeys:,} journeys in chdb")
+    directory = workdir / "queries"
+    return _python("benchmarks.queries", directory, sizes.touchpoints, sizes.journeys,
+                   sizes.query_repeats)  # fmt: skip
+
+
+def memory(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    found = {}
+    for store in ("rocksdb", "memory"):
+        say(f"memory: {sizes.memory_journeys:,} active journeys in the {store} table store")
+        directory = workdir / f"memory-{store}"
+        directory.mkdir(parents=True, exist_ok=True)
+        found[store] = _python("benchmarks.memory", sizes.memory_journeys, store, directory)
+    return found
+
+
+def streaming(
+    sizes: Sizes, sections: set[str], workdir: Path, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Throughput and latency: one broker, a fresh topic and data directory per run."""
+    largest = max(sizes.throughput_events, max(sizes.latency_rates) * sizes.latency_seconds)
+    messages, source = simulated(int(largest) + 500)
+    found: dict[str, Any] = {"source": source}
+    with local_broker(workdir / "kafka") as bootstrap:
+        if "throughput" in sections:
+            found["throughput"] = throughput(sizes, bootstrap, messages, workdir, say)
+        if "latency" in sections:
+            found["latency"] = latency(sizes, bootstrap, messages, workdir, say)
+    return found
+
+
+def throughput(
+    sizes: Sizes, bootstrap: str, messages: list[Any], workdir: Path, say: Callable[[str], None]
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    say(f"throughput: raw consumer (decode only), {sizes.throughput_events:,} events")
+    found["raw"] = endtoend.raw_throughput(bootstrap, messages[: sizes.throughput_events],
+                                           PARTITIONS)  # fmt: skip
+    runs = (("worker", contenders.worker, sizes.throughput_events, 1800.0),
+            ("naive", contenders.naive, sizes.naive_events, sizes.naive_seconds),
+            ("naive-no-insert", contenders.naive_no_insert, sizes.naive_no_insert_events,
+             sizes.naive_seconds * 3))  # fmt: skip
+    for name, factory, count, timeout in runs:
+        say(f"throughput: {name}, {count:,} events")
+        found[name] = endtoend.throughput(
+            factory, bootstrap, messages[:count], workdir / f"throughput-{name}", PARTITIONS,
+            timeout,
+        )  # fmt: skip
+    return found
+
+
+def latency(
+    sizes: Sizes, bootstrap: str, messages: list[Any], workdir: Path, say: Callable[[str], None]
+) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    warm_up = messages[-200:]
+    for rate in sizes.latency_rates:
+        count = int(rate * sizes.latency_seconds)
+        sample = messages[:count]
+        found[str(rate)] = runs = {}
+        say(f"latency at {rate:,}/s for {sizes.latency_seconds:.0f} s: raw consumer")
+        runs["raw"] = endtoend.raw_latency(bootstrap, sample, workdir / "raw", PARTITIONS, rate)
+        for name, factory, drain in (("worker", contenders.worker, 120.0),
+                                     ("naive", contenders.naive, 20.0)):  # fmt: skip
+            say(f"latency at {rate:,}/s for {sizes.latency_seconds:.0f} s: {name}")
+            runs[name] = endtoend.latency(
+                factory, bootstrap, sample, warm_up, workdir / f"latency-{rate}-{name}",
+                PARTITIONS, rate, drain,
+            )  # fmt: skip
+    return found
+
+
+def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
+        workdir = Path(tmp)
+        for name in [s for s in SECTIONS if s in sections]:
+            if name == "latency" and "throughput" in sections:
+                continue  # ran together with throughput, on the same broker
+            started = time.monotonic()
+            if name in ("throughput", "latency"):
+                results.update(streaming(sizes, sections, workdir, say))
+            else:
+                results[name] = {"micro": micro, "queries": queries, "memory": memory}[name](
+                    sizes, workdir, say
+                )
+            say(f"{name} done in {time.monotonic() - started:.0f} s")
+    return results

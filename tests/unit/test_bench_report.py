@@ -1,0 +1,87 @@
+"""What the benchmark report claims follows from the figures: verdicts, ratios, the document."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from benchmarks import document, report
+from benchmarks.__main__ import _finite, merged
+
+PANEL = {"dashboard": "ops", "panel": "Touchpoints per minute", "type": "timeseries",
+         "rows": 60, "p50": 0.02, "p95": 0.04, "p99": 0.05, "max": 0.05, "count": 20}  # fmt: skip
+
+
+def results(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "throughput": {
+            "worker": {"events": 1000, "rate": 12_000.0, "cpu_seconds": 0.5, "caught_up": True},
+            "naive": {"events": 100, "rate": 2_000.0, "cpu_seconds": 0.2, "caught_up": False},
+            "raw": {"events": 1000, "rate": 240_000.0},
+        },
+        "latency": {"5000": {"worker": {"p50": 0.8, "p99": 1.5, "max": 2.0, "sent": 100,
+                                        "missing": 0, "stored_by": "commit"}}},
+        "queries": {"queries": [PANEL, {**PANEL, "panel": "Heatmap", "p95": 0.25}]},
+        "memory": {"rocksdb": {"journeys": 10, "rss": 900 * 1024**2, "peak_rss": 1,
+                               "state_bytes": 100}},
+    }  # fmt: skip
+    base.update(overrides)
+    return base
+
+
+def test_verdicts_compare_each_figure_with_its_target() -> None:
+    found = {v.figure.split(" (")[0]: v for v in report.verdicts(results())}
+    assert found["worker throughput, end to end"].met is True
+    assert found["worker / naive agent"].value == "6.00x"
+    assert found["worker / naive agent"].met is True
+    assert found["p99 event-to-stored at 5,000/s"].met is True
+    assert found["slowest panel p95"].met is False
+    assert "Heatmap" in [v.figure for v in report.verdicts(results())][3]
+    assert found["worker RSS, 1M active journeys"].met is True
+
+
+def test_a_section_not_run_is_said_so_not_failed() -> None:
+    verdicts = report.verdicts({})
+    assert {v.met for v in verdicts} == {None}
+    assert {v.value for v in verdicts} == {"not run"}
+
+
+def test_a_p99_stored_as_null_reads_back_as_never() -> None:
+    stored = _finite(results(latency={"5000": {"worker": {
+        "p50": 0.5, "p99": math.inf, "max": math.inf, "sent": 10, "missing": 5}}}))  # fmt: skip
+    assert stored["latency"]["5000"]["worker"]["p99"] is None
+    p99 = next(v for v in report.verdicts(stored) if v.figure.startswith("p99"))
+    assert (p99.value, p99.met) == ("never", False)
+    assert report.latency_rows(stored)[0][3] == "never"
+    assert report.latency_rows(stored)[0][5] == "5 of 10"
+
+
+def test_throughput_rows_give_the_worker_against_each_baseline() -> None:
+    rows = {row[0]: row for row in report.throughput_rows(results())}
+    assert rows["worker (pipeline.app)"][3] == "1.00x"
+    assert rows["naive agent"][3] == "6.00x"
+    assert rows["raw consumer, decode only (ceiling)"][3] == "0.05x"
+    assert rows["worker (pipeline.app)"][4] == "500 us"
+    assert rows["naive agent"][4] == ""  # cut off: CPU over all events would mislead
+
+
+def test_markdown_table_escapes_pipes() -> None:
+    assert report.table(["a"], [["x | y"]]).splitlines()[-1] == "| x \\| y |"
+
+
+def test_document_shows_every_section_and_the_verdicts() -> None:
+    text = document.render(results(machine={"cpu": "Test CPU", "cores": 2}))
+    for heading in ("## Machine", "## Targets", "## Throughput", "## Latency",
+                    "## Dashboard queries", "## Memory"):  # fmt: skip
+        assert heading in text
+    assert "Test CPU, 2 cores" in text
+    assert "| Heatmap | 60 | 20.0 ms | 250.0 ms | MISSED |" in text
+    assert "## Hot path\n\nNot measured in this run." in text
+
+
+def test_a_partial_run_keeps_the_other_sections() -> None:
+    previous = {"queries": {"queries": [PANEL]}, "started": "old"}
+    out = merged(previous, {"memory": {"rocksdb": {}}}, {"started": "new"})
+    assert out["queries"] == {"queries": [PANEL]}
+    assert out["started"] == "new"
+    assert out["sections"] == ["queries", "memory"]
