@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     worker_web_port: int = Field(
         default=6066, ge=1, le=65535, description="Port of the worker's /metrics web server."
     )
+    worker_session_timeout_seconds: float = Field(
+        default=30.0,
+        ge=6,
+        le=300,
+        description="How long a silent worker keeps its partitions before the group moves them.",
+    )
     worker_batch_size: int = Field(
         default=5000, ge=1, description="Events the worker takes from the stream at most at once."
     )

@@ -86,6 +86,9 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         topic_partitions=settings.topic_partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        # A worker killed without goodbye holds its partitions this long: the restart waits.
+        broker_session_timeout=settings.worker_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_seconds / 3),
         producer_acks=-1,
         table_standby_replicas=0,
     )

@@ -169,6 +169,7 @@ class WorkerRun:
             "JOURNEYS_WORKER_WEB_PORT": str(self.port),
             "JOURNEYS_WORKER_BATCH_SIZE": "500",
             "JOURNEYS_CLOCK_IDLE_SECONDS": "1",
+            "JOURNEYS_WORKER_SESSION_TIMEOUT_SECONDS": "8",
             "OUTAGE_FLAG": str(self.flag),
         }
         self.process: subprocess.Popen[bytes] | None = None
