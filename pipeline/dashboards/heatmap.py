@@ -14,17 +14,15 @@ from pipeline.dashboards.common import (
 
 UID = "journeys-heatmap"
 
-# Signals effective in the range: the hour key bounds the primary-key range that FINAL
-# reads, the effective_at filter makes the edges exact.
-_SIGNALS_IN_RANGE = """FROM signals_by_hour FINAL
-WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND $__timeFilter(effective_at)
-  AND active = 1"""
+# signal_day_cells: active signals per day x department x stage x signal, refreshed every
+# five minutes (migration 0004); a month of cells is a few thousand rows.
+_CELLS_IN_RANGE = """FROM signal_day_cells
+WHERE $__dateFilter(day) AND points_lost > 0"""
 
 LOST_POINTS_HEATMAP = f"""
-SELECT department, stage, round(-sum(impact), 1) AS lost_points,
-       uniqExact(journey_id) AS journeys_affected
-{_SIGNALS_IN_RANGE}
-  AND impact < 0
+SELECT department, stage, round(sum(points_lost), 1) AS lost_points,
+       uniqMerge(losing_journeys) AS journeys_affected
+{_CELLS_IN_RANGE}
 GROUP BY department, stage
 ORDER BY lost_points DESC, department, stage
 """
@@ -32,12 +30,12 @@ ORDER BY lost_points DESC, department, stage
 JOURNEYS_AFFECTED_HEATMAP = f"""
 WITH (
     SELECT greatest(uniqMerge(journeys), 1) FROM touchpoints_per_hour
-    WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime
+    WHERE hour >= toStartOfHour(toDateTime(toDate($__fromTime)))
+      AND hour < toDateTime(toDate($__toTime) + 1)
 ) AS journeys_in_range
 SELECT department, stage,
-       round(100 * uniqExact(journey_id) / journeys_in_range, 2) AS journeys_affected_pct
-{_SIGNALS_IN_RANGE}
-  AND impact < 0
+       round(100 * uniqMerge(losing_journeys) / journeys_in_range, 2) AS journeys_affected_pct
+{_CELLS_IN_RANGE}
 GROUP BY department, stage
 ORDER BY journeys_affected_pct DESC, department, stage
 """
@@ -68,9 +66,8 @@ SELECT toInt64(3 * sumIf(journeys, band = 'good')) - toInt64(18 * sumIf(journeys
 """
 
 TOP_BREAKDOWNS = f"""
-SELECT concat(signal, ' · ', department) AS breakdown, round(-sum(impact), 1) AS lost_points
-{_SIGNALS_IN_RANGE}
-  AND impact < 0
+SELECT concat(signal, ' · ', department) AS breakdown, round(sum(points_lost), 1) AS lost_points
+{_CELLS_IN_RANGE}
 GROUP BY breakdown
 ORDER BY lost_points DESC, breakdown
 LIMIT 10
@@ -98,7 +95,8 @@ def build() -> dash.Dashboard:
             matrix_heatmap_panel(
                 "Lost points: department x stage",
                 "Experience points lost (sum of negative signal impacts) per responsible "
-                "department and journey stage; the darkest cell loses most.",
+                "department and journey stage (whole days, up to 5 minutes behind); the darkest "
+                "cell loses most.",
                 LOST_POINTS_HEATMAP,
                 rows="department",
                 columns="stage",

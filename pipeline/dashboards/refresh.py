@@ -1,14 +1,19 @@
-"""Refresh the scheduled aggregates (0003) now, instead of at their next minute.
+"""Refresh the scheduled aggregates (0003, 0004) now, instead of at their next minute.
 
-ClickHouse refreshes them on its own every minute; tests, the demo and anyone who has just
-loaded data call `refresh_now` to see the panels up to date at once.
+ClickHouse refreshes them on its own (every minute; the heatmap cells every five); tests,
+the demo and anyone who has just loaded data call `refresh_now` to see the panels at once.
 """
 
 from __future__ import annotations
 
 from pipeline.store import Store
 
-REFRESHED_VIEWS = ("journey_day_stats_mv", "open_promises_mv", "resolution_times_mv")
+REFRESHED_VIEWS = (
+    "journey_day_stats_mv",
+    "open_promises_mv",
+    "resolution_times_mv",
+    "signal_day_cells_mv",
+)
 
 
 def refresh_now(store: Store) -> None:

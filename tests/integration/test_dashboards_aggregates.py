@@ -69,7 +69,10 @@ def test_a_retracted_signal_leaves_the_heatmap(fresh_store: EmbeddedStore) -> No
     before = {(r["department"], r["stage"]): r["lost_points"]
               for r in fresh_store.query(expand(LOST_POINTS_HEATMAP, CONTEXT))}  # fmt: skip
     signal = next(s for s in sample.journey_signals if s["impact"] < 0)
-    fresh_store.insert("journey_signals", [{**signal, "active": 0, "version": 2}])
+    fresh_store.insert(
+        "journey_signals", [{**signal, "active": 0, "version": signal["version"] + 1}]
+    )
+    refresh_now(fresh_store)
     after = {(r["department"], r["stage"]): r["lost_points"]
              for r in fresh_store.query(expand(LOST_POINTS_HEATMAP, CONTEXT))}  # fmt: skip
     cell = (signal["department"], signal["stage"])
