@@ -77,7 +77,7 @@ def settle(store: Store, timeout: float = 120.0) -> int:
 
 def variables(store: Store) -> dict[str, str]:
     worst = store.query(
-        "SELECT journey_id, customer_id FROM journeys_by_start FINAL "
+        "SELECT journey_id, customer_id FROM journeys FINAL "
         "ORDER BY lost_points DESC, journey_id LIMIT 1"
     )[0]
     return {"department": "maintenance", "customer": str(worst["customer_id"]),
@@ -96,6 +96,7 @@ def time_query(store: Store, sql: str, repeats: int) -> dict[str, Any]:
 
 def run(directory: Path, scale: dashboard_data.Scale, repeats: int) -> dict[str, Any]:
     from pipeline.dashboards.macros import expand
+    from pipeline.dashboards.refresh import refresh_now
 
     store = open_embedded(directory, "journeys")
     apply_migrations(store)
@@ -104,6 +105,7 @@ def run(directory: Path, scale: dashboard_data.Scale, repeats: int) -> dict[str,
     steps = generate(store, anchor, scale)
     generated = time.monotonic() - started
     parts = settle(store)
+    refresh_now(store)  # the scheduled aggregates (migrations 0003, 0004) see the new data
     values = variables(store)
     results = []
     for query, time_from in panel_queries():
