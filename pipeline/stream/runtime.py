@@ -71,7 +71,7 @@ class Runtime:
                 inbound = [self._inbound(event) for event in partition_events]
                 output = self.processor.process(partition, inbound, now)
             self._buffer(partition, partition_events, output)
-            await self._publish(output)
+            self._publish(output)
         self.processor.metrics.buffered_rows = self.sink.buffered_rows
         if self.sink.due():
             self.start_flush()
@@ -103,7 +103,8 @@ class Runtime:
             batch.rows.setdefault(table, []).extend(rows)
         batch.produced_at.extend(output.produced_at)
 
-    async def _publish(self, output: Output) -> None:
+    def _publish(self, output: Output) -> None:
+        # send_soon: buffered; Faust flushes the producer before it commits offsets.
         topics = self.topics
         for raw, at, rejection in output.dead_letters:
             headers = {
@@ -115,13 +116,13 @@ class Runtime:
                 "source_partition": str(at.partition).encode(),
                 "source_offset": str(at.offset).encode(),
             }
-            await topics.dead_letters.send(value=raw, headers=headers)
+            topics.dead_letters.send_soon(value=raw, headers=headers)
         for partition, key, raw in output.reroutes:
-            await topics.routed.send(key=key.encode(), value=raw, partition=partition)
+            topics.routed.send_soon(key=key.encode(), value=raw, partition=partition)
         for key, body in output.scores:
-            await topics.scores.send(key=key.encode(), value=body)
+            topics.scores.send_soon(key=key.encode(), value=body)
         for key, body in output.alerts:
-            await topics.alerts.send(key=key.encode(), value=body)
+            topics.alerts.send_soon(key=key.encode(), value=body)
         assert self.processor is not None
         self.processor.metrics.add("scores", len(output.scores))
         self.processor.metrics.add("alerts", len(output.alerts))
@@ -181,8 +182,8 @@ class Runtime:
         generation, books = self.books.snapshot(b.partition for b in batches)
         clocks = {b.partition: self.processor.clocks.now(b.partition) for b in batches}
         started = time.monotonic()
+        await self.sink.write(batches)
         for batch in batches:
-            await self.sink.write(batch)
             self._persist(batch, books[batch.partition], clocks[batch.partition])
             self.books.persisted(batch.partition, generation)
             for event in batch.events:

@@ -1,7 +1,7 @@
 """The ClickHouse sink: one buffer per partition, flushed as a whole, retried until stored.
 
-A flush writes each partition's buffered rows per table in one insert whose
-`insert_deduplication_token` is the table plus the partition's source offset ranges
+A flush writes the partitions' buffered rows in one insert per table whose
+`insert_deduplication_token` is the table plus every partition's source offset range
 (topic-partition-first-last, as the ClickHouse Kafka Connect sink does): a retry of an insert
 that did reach ClickHouse is dropped there, not written twice. The caller acks the
 partition's messages (so Faust may commit their offsets) only after `flush` returned, so a
@@ -42,12 +42,12 @@ class PartitionBatch:
         self.offsets[topic] = (min(first, offset), max(last, offset))
         self.events.append(event)
 
-    def token(self, table: str) -> str:
-        ranges = ",".join(
+    def ranges(self) -> str:
+        """The source offsets this batch covers: topic-partition-first-last, per topic."""
+        return ",".join(
             f"{topic}-{self.partition}-{first}-{last}"
             for topic, (first, last) in sorted(self.offsets.items())
         )
-        return f"{table}:{ranges}"
 
 
 class ClickHouseSink:
@@ -99,14 +99,23 @@ class ClickHouseSink:
         self._batches = {}
         return batches
 
-    async def write(self, batch: PartitionBatch) -> None:
-        """Store one partition's rows, one insert per table, retrying until acknowledged."""
-        for table, table_rows in sorted(batch.rows.items()):
+    async def write(self, batches: list[PartitionBatch]) -> None:
+        """Store the batches' rows, one insert per table, retrying until acknowledged.
+
+        One insert per table (not per partition) keeps inserts few and large: every insert
+        also feeds the dashboards' materialized views. The token names each partition's
+        source range, so it is as deterministic as a per-partition one.
+        """
+        tables = sorted({table for batch in batches for table in batch.rows})
+        for table in tables:
+            table_rows = [row for batch in batches for row in batch.rows.get(table, [])]
+            token = f"{table}:" + ";".join(batch.ranges() for batch in batches)
             body = json_each_row(table_rows)
-            await self._insert_until_stored(table, body, batch.token(table), len(table_rows))
+            await self._insert_until_stored(table, body, token, len(table_rows))
         now = time.time()
-        for produced_at in batch.produced_at:
-            self.metrics.stored(max(now - produced_at, 0.0))
+        for batch in batches:
+            for produced_at in batch.produced_at:
+                self.metrics.stored(max(now - produced_at, 0.0))
         self.metrics.add("flushes")
 
     async def _insert_until_stored(self, table: str, body: bytes, token: str, count: int) -> None:

@@ -51,11 +51,11 @@ def test_recent_event_ids_remember_within_the_window_and_the_bound() -> None:
     assert len(ids) == 3
 
 
-def test_a_batch_token_names_the_table_and_each_source_range() -> None:
+def test_a_batch_names_each_source_range_for_the_dedup_token() -> None:
     batch = PartitionBatch(2)
     for topic, offset in (("touchpoints", 7), ("touchpoints", 3), ("touchpoints.routed", 1)):
         batch.add(topic, offset, object())
-    assert batch.token("journeys") == "journeys:touchpoints-2-3-7,touchpoints.routed-2-1-1"
+    assert batch.ranges() == "touchpoints-2-3-7,touchpoints.routed-2-1-1"
 
 
 def score(updated_at: datetime, count: int) -> JourneyScore:
