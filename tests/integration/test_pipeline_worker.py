@@ -248,6 +248,18 @@ def produce(bootstrap: str, messages: list[tuple[bytes | None, bytes]], topic: s
     producer.close()
 
 
+def consume(bootstrap: str, topic: str) -> list[Any]:
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+        consumer_timeout_ms=5000, enable_auto_commit=False,
+    )  # fmt: skip
+    records = list(consumer)
+    consumer.close()
+    return records
+
+
 def create_topic(bootstrap: str, topic: str) -> None:
     from kafka.admin import KafkaAdminClient, NewTopic
 
@@ -332,6 +344,24 @@ def test_pipeline_scores_rejects_and_survives_a_store_outage(
         m.decode() for m in MALFORMED
     )
     assert {row["department"] for row in dump["dead_letters"]} >= {"billing", "delivery"}
+    assert_kafka_outputs(bootstrap_servers, run, touchpoints)
+
+
+def assert_kafka_outputs(bootstrap: str, run: WorkerRun, touchpoints: list[Touchpoint]) -> None:
+    letters = consume(bootstrap, run.env["JOURNEYS_TOPIC_DEAD_LETTERS"])
+    assert sorted(r.value for r in letters) == sorted(MALFORMED)  # raw bytes unchanged
+    headers = [dict(r.headers) for r in letters]
+    assert all(h["reason_code"] and h["reason"] and h["source_offset"].isdigit() for h in headers)
+    assert all(h["source_topic"].decode() == run.env["JOURNEYS_TOPIC_TOUCHPOINTS"] for h in headers)
+    snapshots = [json.loads(r.value) for r in consume(bootstrap, run.env["JOURNEYS_TOPIC_SCORES"])]
+    fields = {"journey_id", "customer_id", "score", "band", "operational_score", "survey_score",
+              "score_model", "updated_at", "signals"}  # fmt: skip
+    assert snapshots and all(fields <= set(s) for s in snapshots)
+    journeys = {s["journey_id"] for s in snapshots}
+    assert journeys >= set(expected_results(touchpoints)["journeys"])
+    alerts = [json.loads(r.value) for r in consume(bootstrap, run.env["JOURNEYS_TOPIC_ALERTS"])]
+    broken = [a for a in alerts if a["kind"] == "promise_broken"]
+    assert broken and {a["department"] for a in broken} == {"maintenance"}
 
 
 def comparable(dump: dict[str, Any]) -> dict[str, Any]:
