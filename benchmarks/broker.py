@@ -155,6 +155,23 @@ def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         consumer.close()
 
 
+def topic_sizes(bootstrap: str) -> dict[str, int]:
+    """Messages in every topic (sum of end offsets), to count what a run produced."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in consumer.topics()
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        sizes: dict[str, int] = {}
+        for tp, offset in consumer.end_offsets(partitions).items():
+            sizes[tp.topic] = sizes.get(tp.topic, 0) + offset
+        return sizes
+    finally:
+        consumer.close()
+
+
 class LagProbe:
     """Reads consumer-group progress; one admin and one consumer client for many polls."""
 
@@ -163,8 +180,8 @@ class LagProbe:
         self.consumer = KafkaConsumer(bootstrap_servers=bootstrap)
 
     def read(self, topic: str) -> tuple[int, int] | None:
-        """(messages of `topic` committed by its consumer group, lag over every topic any
-        group reads), or None when the broker cannot say right now (coordinator loading).
+        """(messages of `topic` committed by its consumer group, that group's lag over every
+        topic it reads), or None when the broker cannot say right now (coordinator loading).
         The lag covers the worker's internal (re-keyed) topic too, so zero means the whole
         pipeline has caught up, not only its first stage."""
         try:
@@ -172,8 +189,8 @@ class LagProbe:
             offsets = self.admin.list_group_offsets(groups) if groups else {}
             committed_on_topic, lag = 0, 0
             for committed in offsets.values():
-                if not committed:
-                    continue
+                if not any(tp.topic == topic for tp in committed):
+                    continue  # another run's group (a cut-off baseline keeps its lag)
                 ends = self.consumer.end_offsets(list(committed))
                 lag += sum(max(ends.get(tp, 0) - meta.offset, 0) for tp, meta in committed.items())
                 committed_on_topic += sum(

@@ -15,9 +15,15 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report
-from benchmarks.broker import JARS_DIR
+from benchmarks.broker import JARS_DIR, REPO
 
 NOTES = Path(__file__).with_name("notes.md")
+
+
+def site_packages() -> str:
+    import faust
+
+    return str(Path(faust.__file__).parents[1]) + "/"
 
 
 def _first(path: str, prefix: str) -> str:
@@ -101,7 +107,7 @@ def _machine(results: dict[str, Any]) -> str:
     load = ", ".join(f"{x:.2f}" for x in host.get("load_average", ()))
     rows = [
         ["CPU", f"{host.get('cpu', '?')}, {host.get('cores', '?')} cores"],
-        ["memory", str(host.get("memory", "?"))],
+        ["memory", _gib(str(host.get("memory", "?")))],
         ["OS", str(host.get("os", "?"))],
         ["Python", str(host.get("python", "?"))],
         ["broker", f"Apache Kafka, local KRaft broker ({host.get('kafka', '?')})"],
@@ -109,6 +115,12 @@ def _machine(results: dict[str, Any]) -> str:
         ["load average at start (1, 5, 15 min), shared machine", load],
     ]
     return "## Machine\n\n" + report.table(["what", "value"], rows) + "\n"
+
+
+def _gib(meminfo: str) -> str:
+    """/proc/meminfo's "24684084 kB" as GiB."""
+    number = meminfo.split()[0]
+    return f"{int(number) / 1024**2:.1f} GiB" if number.isdigit() else meminfo
 
 
 def _targets(results: dict[str, Any]) -> str:
@@ -141,8 +153,19 @@ def _profiles(results: dict[str, Any]) -> str:
             f"{threads}. `python` is the event loop (Faust, aiokafka, the engine); "
             "`ThreadPool`, `MergeMutate` and `BgSchPool` are ClickHouse inside chdb.\n"
         )
+    shares = (worker or {}).get("main_thread")
+    if shares:
+        rows = [[name, f"{share * 100:.1f}%"] for name, share in shares.items()]
+        out.append("The worker's event loop (main thread) sampled with py-spy for 30 s of the "
+                   "throughput run, by what it was doing:\n\n"
+                   + report.table(["activity", "share of samples"], rows) + "\n")  # fmt: skip
+    produced = (worker or {}).get("produced")
+    if produced:
+        per_event = ", ".join(f"{t} {n / worker['events']:.2f}" for t, n in produced.items())
+        out.append(f"Messages the worker produced to Kafka per input event: {per_event}.\n")
     profile = results.get("micro", {}).get("profile")
     if profile:
+        profile = profile.replace(str(REPO) + "/", "").replace(site_packages(), "")
         out.append("cProfile of the processor alone (no Faust, no Kafka, no ClickHouse), by "
                    "own time:\n\n```\n" + profile.strip() + "\n```\n")  # fmt: skip
     return "\n".join(out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,12 +18,13 @@ from typing import Any
 
 import orjson
 
-from benchmarks import stats
+from benchmarks import flame, stats
 from benchmarks.broker import (
     CommitWatcher,
     create_topic,
     preload,
     send_at_rate,
+    topic_sizes,
     wait_caught_up,
 )
 from benchmarks.contenders import (
@@ -61,22 +63,43 @@ def read_stored(chdb_dir: Path, database: str) -> dict[str, Any]:
     return run_json(argv, timeout=600)
 
 
+def _sample_later(pid: int, delay: float, seconds: float, output: Path) -> threading.Thread:
+    """Sample the process with py-spy from `delay` s after its start (past Faust's boot)."""
+
+    def sample() -> None:
+        time.sleep(delay)
+        spy = flame.record(pid, seconds, output)
+        if spy is not None:
+            spy.wait(seconds + 30)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    return thread
+
+
 def throughput(
     factory: ContenderFactory, bootstrap: str, messages: list[Message], workdir: Path,
-    partitions: int, timeout: float,
+    partitions: int, timeout: float, sample: float = 0.0,
 ) -> dict[str, Any]:  # fmt: skip
+    """`sample`: seconds of py-spy sampling of the contender, starting 20 s in (0: none)."""
     topic = create_topic(bootstrap, partitions)
     preload(bootstrap, topic, messages)
     contender = factory(bootstrap, topic, workdir)
+    before = topic_sizes(bootstrap)
     started, progress = time.monotonic(), [(time.monotonic(), 0)]
+    folded = workdir / "py-spy.txt"
     with running(contender) as process:
+        sampler = _sample_later(process.pid, 20, sample, folded) if sample else None
         caught_up = wait_caught_up(
             bootstrap, topic, timeout, alive=_alive(process), progress=progress
         )
         if process.poll() is not None:
             raise BenchmarkFailed(f"{contender.name} died:\n{log_tail(contender)}")
         cpu, threads = cpu_seconds(process.pid), thread_cpu(process.pid)
+        produced = _produced(before, topic_sizes(bootstrap), topic)
     elapsed = time.monotonic() - started
+    if sampler is not None:
+        sampler.join(sample + 40)
     stored = read_stored(contender.chdb_dir, contender.database)
     # Stored rows are the figure; a contender that stores nothing (the no-insert baseline)
     # is measured by its committed offsets instead.
@@ -93,9 +116,17 @@ def throughput(
         "wall_seconds": elapsed,
         "cpu_seconds": cpu,
         "cpu_by_thread": threads,
+        "produced": produced,
+        "main_thread": flame.breakdown(folded.read_text()) if folded.exists() else {},
         "rate": rate,
         "committed_rate": stats.progress_rate(progress, progress[-1][1]),
     }
+
+
+def _produced(before: dict[str, int], after: dict[str, int], source: str) -> dict[str, int]:
+    """Messages the contender wrote to Kafka during the run, per topic (not its input)."""
+    grown = {t: n - before.get(t, 0) for t, n in after.items() if t != source}
+    return {t: n for t, n in sorted(grown.items()) if n > 0 and not t.startswith("__")}
 
 
 def latency(

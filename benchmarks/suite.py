@@ -36,6 +36,8 @@ class Sizes:
     journeys: int
     query_repeats: int
     memory_journeys: int
+    baselines_everywhere: bool = True  # False: naive latency runs and no-insert run skipped
+    sample_seconds: float = 30.0  # py-spy sampling of the worker's throughput run (0: none)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +52,7 @@ QUICK = Sizes(
     throughput_events=20_000, naive_events=500, naive_no_insert_events=3_000,
     naive_seconds=15, latency_seconds=5, latency_rates=(1000, 5000), micro_events=5_000,
     touchpoints=200_000, journeys=20_000, query_repeats=5, memory_journeys=20_000,
+    baselines_everywhere=False, sample_seconds=0.0,
 )  # fmt: skip
 
 
@@ -105,11 +108,11 @@ def throughput(
             ("naive", contenders.naive, sizes.naive_events, sizes.naive_seconds),
             ("naive-no-insert", contenders.naive_no_insert, sizes.naive_no_insert_events,
              sizes.naive_seconds * 3))  # fmt: skip
-    for name, factory, count, timeout in runs:
+    for name, factory, count, timeout in runs[: 3 if sizes.baselines_everywhere else 2]:
         say(f"throughput: {name}, {count:,} events")
         found[name] = endtoend.throughput(
             factory, bootstrap, messages[:count], workdir / f"throughput-{name}", PARTITIONS,
-            timeout,
+            timeout, sample=sizes.sample_seconds if name == "worker" else 0.0,
         )  # fmt: skip
     return found
 
@@ -125,8 +128,8 @@ def latency(
         found[str(rate)] = runs = {}
         say(f"latency at {rate:,}/s for {sizes.latency_seconds:.0f} s: raw consumer")
         runs["raw"] = endtoend.raw_latency(bootstrap, sample, workdir / "raw", PARTITIONS, rate)
-        for name, factory, drain in (("worker", contenders.worker, 120.0),
-                                     ("naive", contenders.naive, 20.0)):  # fmt: skip
+        consumers = (("worker", contenders.worker, 120.0), ("naive", contenders.naive, 20.0))
+        for name, factory, drain in consumers[: 2 if sizes.baselines_everywhere else 1]:
             say(f"latency at {rate:,}/s for {sizes.latency_seconds:.0f} s: {name}")
             runs[name] = endtoend.latency(
                 factory, bootstrap, sample, warm_up, workdir / f"latency-{rate}-{name}",

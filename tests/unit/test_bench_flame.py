@@ -1,0 +1,34 @@
+"""py-spy samples of the worker become shares per activity that add up to the whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.flame import OTHER, breakdown
+
+FOLDED = """\
+thread (1): MainThread;run (asyncio);EpollSelector.select (selectors.py:468) 40
+thread (1): MainThread;run;Runtime.handle;JourneyProcessor.process (processor.py:96);add 30
+thread (1): MainThread;run;Sender._send_produce_req (sender.py:288) 20
+thread (1): MainThread;run;Runtime._persist;Sender.x 5
+thread (1): MainThread;run;Handle._run (events.py:80) 5
+thread (7): asyncio_0;_worker;Connection.query (chdb) 99
+not a sample line
+"""
+
+
+def test_shares_per_activity_of_the_main_thread() -> None:
+    shares = breakdown(FOLDED)
+    assert shares == pytest.approx({
+        "idle: waiting in epoll": 0.4,
+        "processor: validate, route, de-dup, score, build rows": 0.3,
+        "aiokafka producer: batching and produce requests": 0.2,
+        "state table writes and their changelog (Runtime._persist)": 0.05,
+        OTHER: 0.05,
+    })  # fmt: skip
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_another_thread_and_no_samples() -> None:
+    assert breakdown(FOLDED, thread="asyncio_0") == {OTHER: 1.0}
+    assert breakdown("") == {}
