@@ -143,6 +143,8 @@ def micro_rows(results: dict[str, Any]) -> list[list[str]]:
          human_seconds(engine["per_event_5"])],
         ["journey update + re-score, 50-event journey, via table bytes",
          human_seconds(engine["per_event_50"])],
+        ["journey update + re-score, 50-event journey, book already in memory",
+         human_seconds(engine.get("cached_50", math.nan))],
         ["sink row building + JSONEachRow (touchpoints)",
          human_seconds(micro["sink_rows"]["per_event"])],
         ["whole processor: validate, route, de-dup, score, all rows",
