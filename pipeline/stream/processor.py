@@ -46,6 +46,9 @@ class Output:
     scores: list[tuple[str, bytes]] = field(default_factory=list)
     alerts: list[tuple[str, bytes]] = field(default_factory=list)
     produced_at: list[float] = field(default_factory=list)
+    # journey_id -> (version, ids of its current signals): lets the sink retract signals a
+    # replay after a crash no longer produces (see runtime.Runtime.reconcile).
+    signal_sets: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
 
     def add_row(self, table: str, row: Row) -> None:
         self.rows.setdefault(table, []).append(row)
@@ -58,6 +61,7 @@ class _Journeys:
     journeys: dict[str, Row] = field(default_factory=dict)
     signals: dict[str, Row] = field(default_factory=dict)
     scores: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    signal_sets: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
 
 
 class JourneyProcessor:
@@ -102,6 +106,7 @@ class JourneyProcessor:
             for row in collected.values():
                 out.add_row(table, row)
         out.scores.extend(batch_state.scores.values())
+        out.signal_sets = batch_state.signal_sets
         return out
 
     # --- intake ---------------------------------------------------------------------
@@ -201,12 +206,15 @@ class JourneyProcessor:
                 journey_id, book.customer_id, self.model.version, superseding, at
             )
             state.scores.pop(journey_id, None)
+            state.signal_sets[journey_id] = (superseding, frozenset())
         versions: dict[str, int] = {}
         for score in changes.scores:
             row = build.journey_row(score, at)
             versions[score.journey_id] = row["version"]
             state.journeys[score.journey_id] = row
             state.scores[score.journey_id] = (score.journey_id, build.score_message(score))
+            current = frozenset(signal.signal_id for signal in score.signals)
+            state.signal_sets[score.journey_id] = (row["version"], current)
         for signals, active in ((changes.appeared, True), (changes.retracted, False)):
             for signal in signals:
                 version = versions.get(signal.journey_id, superseding)

@@ -24,6 +24,8 @@ from faust.streams import _current_event
 
 from pipeline.stream.books import CLOCK_PREFIX, BookCache, clock_key
 from pipeline.stream.processor import Inbound, JourneyProcessor, Output
+from pipeline.stream.reconcile import orphaned_signals
+from pipeline.stream.rows import Position
 from pipeline.stream.sink import ClickHouseSink, PartitionBatch
 from pipeline.stream.topics import TICK_KEY, Topics
 
@@ -52,6 +54,8 @@ class Runtime:
         self._flush: asyncio.Task[None] | None = None
         self._known: set[int] = set()
         self.last_activity: dict[int, float] = {}
+        # Until every partition has caught up once, input may be a replay after a crash.
+        self.replaying = True
         self.next_offset: dict[int, int] = {}
 
     def read_book(self, key: str) -> bytes | None:
@@ -102,6 +106,8 @@ class Runtime:
         for table, rows in output.rows.items():
             batch.rows.setdefault(table, []).extend(rows)
         batch.produced_at.extend(output.produced_at)
+        batch.signal_sets.update(output.signal_sets)
+        batch.replayed = batch.replayed or self.replaying
 
     def _publish(self, output: Output) -> None:
         # send_soon: buffered; Faust flushes the producer before it commits offsets.
@@ -128,6 +134,14 @@ class Runtime:
         self.processor.metrics.add("alerts", len(output.alerts))
 
     # --- recovery -------------------------------------------------------------------
+    def forget(self, partition: int) -> None:
+        """The partition moved to another worker: drop what was derived from its state."""
+        self._known.discard(partition)
+        self.last_activity.pop(partition, None)
+        self.next_offset.pop(partition, None)
+        if self.processor is not None:
+            self.processor.wakeups.forget_partition(partition)
+
     def _recover(self, partition: int) -> None:
         """First batch of a partition in this process: restore its clock and wake-ups."""
         if partition in self._known:
@@ -182,6 +196,7 @@ class Runtime:
         generation, books = self.books.snapshot(b.partition for b in batches)
         clocks = {b.partition: self.processor.clocks.now(b.partition) for b in batches}
         started = time.monotonic()
+        await self._reconcile(batches)
         await self.sink.write(batches)
         for batch in batches:
             self._persist(batch, books[batch.partition], clocks[batch.partition])
@@ -195,6 +210,20 @@ class Runtime:
             len(batches), sum(b.row_count for b in batches),
             sum(len(b.events) for b in batches), time.monotonic() - started,
         )  # fmt: skip
+
+    async def _reconcile(self, batches: list[PartitionBatch]) -> None:
+        assert self.sink is not None
+        for batch in batches:
+            if not batch.replayed or not batch.signal_sets:
+                continue
+            at = Position("reconcile", batch.partition, 0, datetime.now(UTC))
+            orphans = await asyncio.to_thread(
+                orphaned_signals, self.sink.store, batch.signal_sets, at
+            )
+            if orphans:
+                log.info("retracting orphaned signals partition=%d count=%d",
+                         batch.partition, len(orphans))  # fmt: skip
+                batch.rows.setdefault("journey_signals", []).extend(orphans)
 
     def _persist(self, batch: PartitionBatch, books: dict[str, bytes], clock_us: int) -> None:
         with in_partition(batch.events[-1]):

@@ -126,6 +126,15 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
     async def tick_idle_partitions() -> None:
         await _tick(app, runtime, settings, metrics)
 
+    @app.on_partitions_revoked.connect
+    async def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kw: Any) -> None:
+        revoked = args[0] if args else kw.get("revoked", ())
+        # Faust waited for every event to be acked (so flushed) before this; a partition
+        # assigned again later is recovered afresh from the table.
+        for tp in revoked:
+            if tp.topic == settings.topic_touchpoints:
+                runtime.forget(tp.partition)
+
     @app.timer(10.0)
     async def log_counters() -> None:
         log.info("counters %s", metrics.as_dict())
@@ -177,10 +186,12 @@ async def _tick(app: Any, runtime: Runtime, settings: Settings, metrics: Metrics
     if runtime.processor is None:
         return
     now = time.monotonic()
+    lags = []
     for tp in app.consumer.assignment():
         if tp.topic != settings.topic_touchpoints:
             continue
         lag = await _lag(app, runtime, tp)
+        lags.append(lag)
         metrics.consumer_lag[str(tp.partition)] = lag
         idle = now - runtime.last_activity.get(tp.partition, 0.0) >= settings.clock_idle_seconds
         if idle and lag <= 0:
@@ -189,6 +200,9 @@ async def _tick(app: Any, runtime: Runtime, settings: Settings, metrics: Metrics
                 key=TICK_KEY, value=str(tick_us).encode(), partition=tp.partition
             )
             runtime.last_activity[tp.partition] = now
+    if runtime.replaying and lags and not any(lags):
+        runtime.replaying = False
+        log.info("caught up: every partition is live; replay checks end")
 
 
 async def _lag(app: Any, runtime: Runtime, tp: Any) -> int:

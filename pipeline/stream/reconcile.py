@@ -1,0 +1,48 @@
+"""Retract signals that only an abandoned history produced.
+
+A worker killed after its rows reached ClickHouse but before its state did replays that
+input on restart. Events from two topics (touchpoints and the re-keyed ones) may then
+interleave differently, so the replay can pass through other intermediate states: a signal
+stored active by the lost run may never appear, and so never be retracted, in the replay.
+While replaying, each flush therefore compares the journeys it writes with their stored
+active signals and retracts the ones the journey no longer has.
+
+Why the journey's current version is enough: an orphaned signal belonged to the engine's
+state for a subset of the journey's events (results depend on the event set only), so its
+version is below that of any larger set; by the journey's last write in the replay its set
+is at least as large, and when equal the signal would still be current.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.store import Store
+from pipeline.stream.rows import Position, Row
+
+_PROVENANCE = ("_topic", "_partition", "_offset", "_ingested_at")
+_SEPARATOR = "\x1e"
+
+
+def orphaned_signals(
+    store: Store, signal_sets: dict[str, tuple[int, frozenset[str]]], at: Position
+) -> list[Row]:
+    """Retraction rows for stored active signals the journeys no longer have."""
+    # One String parameter split server-side: both backends bind it the same way (array
+    # parameters they do not). A journey id containing the separator is not checked.
+    journeys = [j for j in sorted(signal_sets) if _SEPARATOR not in j]
+    if not journeys:
+        return []
+    stored = store.query(
+        "SELECT * FROM journey_signals FINAL WHERE active = 1 AND journey_id IN "
+        "(SELECT arrayJoin(splitByChar('\x1e', {journeys:String})))",
+        {"journeys": _SEPARATOR.join(journeys)},
+    )
+    rows: list[Row] = []
+    for row in stored:
+        version, current = signal_sets[row["journey_id"]]
+        if row["signal_id"] in current or row["version"] >= version:
+            continue
+        retraction: dict[str, Any] = {k: v for k, v in row.items() if k not in _PROVENANCE}
+        rows.append(retraction | {"active": 0, "version": version} | at.provenance())
+    return rows
