@@ -20,11 +20,13 @@ from pipeline.journey import Assignment, JourneyScore, PromiseDue, Signal
 
 Row = dict[str, Any]
 
-# version = event-time clock in microseconds, shifted, plus the journey's size: a later
-# clock always wins, and at the same clock a journey that gained an (out-of-order) event
-# wins over its smaller self. 12 bits hold 4095 events; the score model caps journeys below.
-_SIZE_BITS = 12
-_SIZE_MAX = (1 << _SIZE_BITS) - 1
+# version = the journey's size in the top 12 bits, its event-time clock (microseconds, good
+# until 2112) below. A journey id's event set only grows, so a larger journey is always the
+# newer state, whatever deadlines a smaller one saw fire (a replay after a crash can reach a
+# deadline in another order); at the same size, the later clock (a fired deadline) wins.
+_CLOCK_BITS = 52
+_SIZE_MAX = (1 << 12) - 1
+_CLOCK_MAX = (1 << _CLOCK_BITS) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +48,15 @@ class Position:
 
 
 def journey_version(score: JourneyScore) -> int:
-    """Deterministic and increasing over a journey's snapshots (see module docstring)."""
+    """Deterministic and increasing over a journey's snapshots (see the note above)."""
     clock_us = int(score.updated_at.timestamp() * 1_000_000)
     size = min(score.touchpoint_count + score.overflow_events, _SIZE_MAX)
-    return (max(clock_us, 0) << _SIZE_BITS) | size
+    return (size << _CLOCK_BITS) | min(max(clock_us, 0), _CLOCK_MAX)
 
 
 def superseding_version(clock_us: int) -> int:
-    """A version above every snapshot taken at or before `clock_us`."""
-    return (max(clock_us, 0) << _SIZE_BITS) | _SIZE_MAX
+    """A version above every snapshot of any journey: for journeys that ceased to exist."""
+    return (_SIZE_MAX << _CLOCK_BITS) | min(max(clock_us, 0), _CLOCK_MAX)
 
 
 def retired_journey_row(
