@@ -4,8 +4,10 @@ A worker killed after its rows reached ClickHouse but before its state did repla
 input on restart. Events from two topics (touchpoints and the re-keyed ones) may then
 interleave differently, so the replay can pass through other intermediate states: a signal
 stored active by the lost run may never appear, and so never be retracted, in the replay.
-While replaying, each flush therefore compares the journeys it writes with their stored
-active signals and retracts the ones the journey no longer has.
+Each flush therefore compares the journeys it writes with their stored active signals and
+retracts the ones the journey no longer has. It does so always, not only while catching up
+after a start: a replay cannot be told apart reliably from live input (a journey's next
+event may come long after the restart), and the check is one primary-key query per flush.
 
 Why the journey's current version is enough: an orphaned signal belonged to the engine's
 state for a subset of the journey's events (results depend on the event set only), so its

@@ -54,8 +54,6 @@ class Runtime:
         self._flush: asyncio.Task[None] | None = None
         self._known: set[int] = set()
         self.last_activity: dict[int, float] = {}
-        # Until every partition has caught up once, input may be a replay after a crash.
-        self.replaying = True
         self.next_offset: dict[int, int] = {}
 
     def read_book(self, key: str) -> bytes | None:
@@ -107,7 +105,6 @@ class Runtime:
             batch.rows.setdefault(table, []).extend(rows)
         batch.produced_at.extend(output.produced_at)
         batch.signal_sets.update(output.signal_sets)
-        batch.replayed = batch.replayed or self.replaying
 
     def _publish(self, output: Output) -> None:
         # send_soon: buffered; Faust flushes the producer before it commits offsets.
@@ -214,7 +211,7 @@ class Runtime:
     async def _reconcile(self, batches: list[PartitionBatch]) -> None:
         assert self.sink is not None
         for batch in batches:
-            if not batch.replayed or not batch.signal_sets:
+            if not batch.signal_sets:
                 continue
             at = Position("reconcile", batch.partition, 0, datetime.now(UTC))
             orphans = await asyncio.to_thread(

@@ -33,7 +33,6 @@ class PartitionBatch:
     events: list[Any] = field(default_factory=list)  # Faust events to ack once stored
     produced_at: list[float] = field(default_factory=list)
     signal_sets: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
-    replayed: bool = False  # holds input processed before the worker caught up
 
     @property
     def row_count(self) -> int:

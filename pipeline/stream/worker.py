@@ -186,12 +186,10 @@ async def _tick(app: Any, runtime: Runtime, settings: Settings, metrics: Metrics
     if runtime.processor is None:
         return
     now = time.monotonic()
-    lags = []
     for tp in app.consumer.assignment():
         if tp.topic != settings.topic_touchpoints:
             continue
         lag = await _lag(app, runtime, tp)
-        lags.append(lag)
         metrics.consumer_lag[str(tp.partition)] = lag
         idle = now - runtime.last_activity.get(tp.partition, 0.0) >= settings.clock_idle_seconds
         if idle and lag <= 0:
@@ -200,9 +198,6 @@ async def _tick(app: Any, runtime: Runtime, settings: Settings, metrics: Metrics
                 key=TICK_KEY, value=str(tick_us).encode(), partition=tp.partition
             )
             runtime.last_activity[tp.partition] = now
-    if runtime.replaying and lags and not any(lags):
-        runtime.replaying = False
-        log.info("caught up: every partition is live; replay checks end")
 
 
 async def _lag(app: Any, runtime: Runtime, tp: Any) -> int:
