@@ -113,6 +113,12 @@ class Settings(BaseSettings):
         le=300,
         description="How long a silent worker keeps its partitions before the group moves them.",
     )
+    worker_health_sample_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="How often the worker writes lag and sink retries to pipeline_metrics.",
+    )
     worker_batch_size: int = Field(
         default=5000, ge=1, description="Events the worker takes from the stream at most at once."
     )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -24,6 +26,7 @@ from pipeline.settings import Settings
 from pipeline.store import Store, apply_migrations, get_store
 from pipeline.stream.books import BookCache
 from pipeline.stream.dedup import RecentEventIds
+from pipeline.stream.health import HealthSampler
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.processor import JourneyProcessor
 from pipeline.stream.runtime import Runtime
@@ -134,6 +137,18 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         for tp in revoked:
             if tp.topic == settings.topic_touchpoints:
                 runtime.forget(tp.partition)
+
+    sampler = HealthSampler(f"{socket.gethostname()}:{os.getpid()}", settings.topic_touchpoints)
+
+    @app.timer(settings.worker_health_sample_seconds)
+    async def sample_health() -> None:
+        if runtime.sink is None:
+            return
+        rows = sampler.rows(metrics, datetime.now(UTC))
+        try:
+            await asyncio.to_thread(runtime.sink.store.insert, "pipeline_metrics", rows)
+        except Exception as exc:  # a lost sample is a gap in a chart, never lost data
+            log.warning("health sample not stored error=%s", str(exc)[:300])
 
     @app.timer(10.0)
     async def log_counters() -> None:

@@ -224,9 +224,9 @@ class WorkerRun:
         except subprocess.TimeoutExpired:
             self.kill()
 
-    def dump(self) -> dict[str, list[dict[str, Any]]]:
+    def dump(self, queries: dict[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
         done = subprocess.run(
-            [PYTHON, "-c", DUMP, json.dumps(QUERIES)],
+            [PYTHON, "-c", DUMP, json.dumps(queries or QUERIES)],
             env=self.env, capture_output=True, check=True, timeout=120,
         )  # fmt: skip
         return dict(json.loads(done.stdout))
@@ -311,6 +311,7 @@ def test_pipeline_scores_rejects_and_survives_a_store_outage(
     create_topic(bootstrap_servers, unique_name)
     run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "outage")
     run.env["JOURNEYS_SINK_BUFFER_ROWS"] = "300"
+    run.env["JOURNEYS_WORKER_HEALTH_SAMPLE_SECONDS"] = "1"
     run.flag.write_text("down")
     run.start()
     try:
@@ -345,6 +346,17 @@ def test_pipeline_scores_rejects_and_survives_a_store_outage(
     )
     assert {row["department"] for row in dump["dead_letters"]} >= {"billing", "delivery"}
     assert_kafka_outputs(bootstrap_servers, run, touchpoints)
+    # The health samples the pipeline-health dashboard reads, written through the outage.
+    health = run.dump({"health": HEALTH_QUERY})["health"]
+    by_name = {row["name"]: row for row in health}
+    assert by_name["sink_retries"]["total"] >= 3
+    assert by_name["consumer_lag"]["partitions"] == PARTITIONS
+
+
+HEALTH_QUERY = (
+    "SELECT name, sum(value) AS total, uniqExact(partition) AS partitions"
+    " FROM pipeline_metrics FINAL GROUP BY name"
+)
 
 
 def assert_kafka_outputs(bootstrap: str, run: WorkerRun, touchpoints: list[Touchpoint]) -> None:
