@@ -178,7 +178,7 @@ def _wire(runtime: Runtime, settings: Settings, store: Store, metrics: Metrics) 
     )
     runtime.processor = JourneyProcessor(
         model or load_score_model(),
-        Validator(),
+        Validator.from_settings(settings),
         books,
         partitioner(settings.topic_partitions),
         touchpoints_topic=settings.topic_touchpoints,
