@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export JOURNEYS_DATA_DIR ?= $(CURDIR)/.journeys
 
-.PHONY: install jars lint typecheck unit integration test demo bench clean
+.PHONY: system-deps system-deps-demo install jars lint typecheck unit integration test demo bench clean
 
 install: $(VENV)/.installed
 
@@ -14,6 +14,12 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
+
+system-deps:
+	bash scripts/system-deps.sh test
+
+system-deps-demo:
+	bash scripts/system-deps.sh demo
 
 jars: install
 	$(BIN)/journeys kafka fetch
@@ -33,10 +39,10 @@ unit: install
 integration: install jars
 	$(BIN)/python -m pytest tests/integration
 
-test: install jars lint typecheck
+test: system-deps install jars lint typecheck
 	$(BIN)/python -m pytest
 
-demo: install
+demo: system-deps-demo install
 	$(BIN)/journeys demo
 
 bench: install jars
