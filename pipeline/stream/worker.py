@@ -102,6 +102,7 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         partitions=settings.topic_partitions,
         key_type=bytes,
         value_type=bytes,
+        options=settings.worker_rocksdb_options(),  # the memory store ignores them
     )
     runtime = Runtime(table, topics, settings.topic_touchpoints)
     metrics = Metrics()
