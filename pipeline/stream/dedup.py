@@ -6,39 +6,62 @@ event is still recognised by its journey's state (the engine ignores an event_id
 so the window only bounds what a duplicate costs, not whether it is counted twice in
 scores. What the window misses: a duplicate of an event whose journey was retired, or one
 re-sent keyed to another journey; the touchpoints table still collapses it by event_id.
+
+Ids are forgotten oldest-remembered first. The worker holds up to a million of them, so
+they are kept compactly: a set of ids per partition, and the order they were remembered
+in as three columns (id, partition, moment) with a moving head. That is about 150 bytes
+an id with the id string itself, where an ordered dict of (partition, id) tuples took 340.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from array import array
 
 
 class RecentEventIds:
+    compact_after = 4096  # forgotten slots at the head before the columns are shifted
+
     def __init__(self, window_us: int, max_ids: int) -> None:
         if window_us <= 0 or max_ids <= 0:
             raise ValueError(f"window_us={window_us}, max_ids={max_ids}: expected both > 0")
         self.window_us = window_us
         self.max_ids = max_ids
-        self._seen: OrderedDict[tuple[int, str], int] = OrderedDict()
+        self._ids: dict[int, set[str]] = {}  # partition -> ids remembered
+        # Remembered ids, oldest first from `_head`; slots before it are forgotten.
+        self._order_ids: list[str] = []
+        self._order_partitions = array("q")
+        self._order_at_us = array("q")  # event times in epoch microseconds (int64)
+        self._head = 0
 
     def __len__(self) -> int:
-        return len(self._seen)
+        return len(self._order_ids) - self._head
 
     def seen(self, partition: int, event_id: str, at_us: int, clock_us: int) -> bool:
         """True when the id was seen recently on this partition; else remember it."""
-        key = (partition, event_id)
-        if key in self._seen:
+        ids = self._ids.get(partition)
+        if ids is None:
+            ids = self._ids[partition] = set()
+        elif event_id in ids:
             return True
-        self._seen[key] = at_us
+        ids.add(event_id)
+        self._order_ids.append(event_id)
+        self._order_partitions.append(partition)
+        self._order_at_us.append(at_us)
         self._evict(clock_us)
         return False
 
     def _evict(self, clock_us: int) -> None:
-        while len(self._seen) > self.max_ids:
-            self._seen.popitem(last=False)
+        """Forget the oldest ids past `max_ids`, then the oldest ones older than the window."""
+        order_ids, at_us, head = self._order_ids, self._order_at_us, self._head
+        end = len(order_ids)
+        over = end - head - self.max_ids
         horizon = clock_us - self.window_us
-        while self._seen:
-            key, at_us = next(iter(self._seen.items()))
-            if at_us >= horizon:
-                return
-            del self._seen[key]
+        while head < end and (over > 0 or at_us[head] < horizon):
+            self._ids[self._order_partitions[head]].discard(order_ids[head])
+            order_ids[head] = ""  # release the id string now, not at the next shift
+            head += 1
+            over -= 1
+        if head >= self.compact_after and 2 * head >= end:
+            del order_ids[:head], self._order_partitions[:head], at_us[:head]
+            head = 0
+        self._head = head
