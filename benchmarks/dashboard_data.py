@@ -79,6 +79,14 @@ def _common(anchor: datetime, scale: Scale) -> str:
     concat('CUST-', toString(j % {scale.customers})) AS customer"""
 
 
+def _elapsed(unit: str, span: int) -> str:
+    """A journey's activity lasts up to `span` (five days), but no longer than it has existed:
+    a journey that started yesterday has had one day of touchpoints, spread over that day.
+    (Clamping later times to the anchor instead piled a twelfth of all history onto the
+    anchor's very millisecond, a spike no live company produces.)"""
+    return f"greatest(least({span}, dateDiff('{unit}', jstart, anchor)), 1)"
+
+
 def touchpoints(anchor: datetime, scale: Scale, start: int, count: int) -> str:
     attributes = """multiIf(
         kind = 'promise_made', concat('{"promise_id":"P-', toString(j), '","due_at":"',
@@ -90,11 +98,12 @@ def touchpoints(anchor: datetime, scale: Scale, start: int, count: int) -> str:
             toString(cityHash64(number, 5) % 900), ',"resolved":',
             if(cityHash64(number, 6) % 10 < 6, 'true', 'false'), '}'),
         '{}')"""
+    spread = _elapsed("millisecond", 432_000_000)
     return f"""
 INSERT INTO touchpoints (event_id, occurred_at, customer_id, journey_id, department, stage,
     channel, type, attributes, _topic, _partition, _offset, _ingested_at)
 WITH cityHash64(number, 1) % {scale.journeys} AS j, {_common(anchor, scale)},
-    least(addMilliseconds(jstart, toInt64(cityHash64(number, 2) % 432000000)), anchor) AS at,
+    addMilliseconds(jstart, toInt64(cityHash64(number, 2) % {spread})) AS at,
     {pick(TYPES, "number, 3")} AS kind
 SELECT concat('ev-', toString(number)), at, customer, journey,
     {pick(DEPARTMENTS, "number, 4")}, {pick(STAGES, "j, 5")}, {pick(CHANNELS, "number, 6")},
@@ -106,13 +115,14 @@ FROM numbers({start}, {count})"""
 def journeys(anchor: datetime, scale: Scale, latest: bool) -> str:
     # The older snapshot: fewer touchpoints, fewer lost points, an earlier version.
     share = "1.0" if latest else "0.5"
+    spread = _elapsed("second", 432_000)
     return f"""
 INSERT INTO journeys (journey_id, customer_id, started_at, last_event_at, updated_at, status,
     score, operational_score, survey_score, band, touchpoint_count, lost_points, gained_points,
     lost_points_beyond_front_desk, worst_department, worst_stage, score_model, version,
     _topic, _partition, _offset, _ingested_at)
 WITH number AS j, {_common(anchor, scale)},
-    least(addSeconds(jstart, toInt64(cityHash64(j, 9) % 432000 * {share})), anchor) AS last_at,
+    addSeconds(jstart, toInt64(cityHash64(j, 9) % {spread} * {share})) AS last_at,
     round(pow((cityHash64(j, 10) % 100) / 100, 3) * 90 * {share}) AS lost,
     toFloat64(cityHash64(j, 11) % 10) AS gained,
     greatest(least(100 - lost + gained, 100), 0) AS operational,
@@ -132,13 +142,14 @@ def journey_signals(anchor: datetime, scale: Scale) -> str:
     names = [name for name, (_, weight) in SIGNALS.items() for _ in range(weight)]
     impacts = ", ".join(f"'{name}'" for name in SIGNALS)
     values = ", ".join(str(float(impact)) for impact, _ in SIGNALS.values())
+    spread = _elapsed("second", 432_000)
     return f"""
 INSERT INTO journey_signals (signal_id, journey_id, customer_id, signal, department, stage,
     impact, effective_at, evidence_event_ids, reason, score_model, active, version,
     _topic, _partition, _offset, _ingested_at)
 WITH number % {scale.journeys} AS j, {_common(anchor, scale)},
     {pick(names, "number, 18")} AS kind,
-    least(addSeconds(jstart, toInt64(cityHash64(number, 20) % 432000)), anchor) AS effective
+    addSeconds(jstart, toInt64(cityHash64(number, 20) % {spread})) AS effective
 SELECT concat('S-', toString(number)), journey, customer, kind, {pick(DEPARTMENTS, "number, 19")},
     {pick(STAGES, "j, 5")}, transform(kind, [{impacts}], [{values}], 0.0), effective,
     [concat('ev-', toString(number))], concat(kind, ' in journey ', journey), 'v1',
