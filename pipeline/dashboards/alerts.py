@@ -15,6 +15,7 @@ from pipeline.dashboards.query import ClickHouseQuery
 
 # Broken promises in the last hour against the hourly average of the 24 hours before; a
 # spike needs at least 5 in the hour so a quiet department does not page on 1 vs 0.
+# signals_by_department (0005) holds each department's promise_broken day as a key range.
 BROKEN_PROMISES_SPIKE = """
 SELECT department,
        if(last_hour >= 5, last_hour / greatest(before / 24, 1), 0) AS spike_ratio
@@ -22,7 +23,7 @@ FROM (
     SELECT department,
            countIf(effective_at >= $__toTime - INTERVAL 1 HOUR) AS last_hour,
            countIf(effective_at < $__toTime - INTERVAL 1 HOUR) AS before
-    FROM signals_by_hour FINAL
+    FROM signals_by_department FINAL
     WHERE hour >= toStartOfHour($__toTime - INTERVAL 25 HOUR) AND hour <= $__toTime
       AND effective_at >= $__toTime - INTERVAL 25 HOUR AND effective_at <= $__toTime
       AND signal = 'promise_broken' AND active = 1

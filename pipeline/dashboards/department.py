@@ -24,7 +24,9 @@ WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime
 ORDER BY department
 """
 
-_SIGNALS = f"""FROM signals_by_hour FINAL
+# signals_by_department (migration 0005): the department's signals, kind by kind, are key
+# ranges of hours; FINAL resolves replays and retractions.
+_SIGNALS = f"""FROM signals_by_department FINAL
 WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND $__timeFilter(effective_at)
   AND active = 1 AND department = {DEPARTMENT}"""
 
@@ -37,7 +39,8 @@ ORDER BY points, signal
 
 SIGNALS_BY_REASON_AND_STAGE = f"""
 SELECT signal, stage, count() AS signals, round(sum(impact), 1) AS points,
-       uniqExact(journey_id) AS journeys, any(reason) AS example_reason
+       uniqExact(journey_id) AS journeys,
+       argMax(reason, (effective_at, signal_id)) AS example_reason
 {_SIGNALS}
 GROUP BY signal, stage
 ORDER BY points, signal, stage

@@ -19,23 +19,39 @@ UID = "journeys-heatmap"
 _CELLS_IN_RANGE = """FROM signal_day_cells
 WHERE $__dateFilter(day) AND points_lost > 0"""
 
+# journey_cell_days: per day x department x stage, the journeys that lost points there,
+# grouped by the previous day each lost points in the same cell (migration 0005). A journey
+# counts once in a range: on its first losing day there, the row whose previous day lies
+# before the range. Refreshed every five minutes, lost points included.
+_JOURNEY_CELLS_IN_RANGE = """FROM journey_cell_days
+WHERE $__dateFilter(day)"""
+_FIRST_IN_RANGE = "previous_day < toDate($__fromTime)"
+
 LOST_POINTS_HEATMAP = f"""
 SELECT department, stage, round(sum(points_lost), 1) AS lost_points,
-       uniqMerge(losing_journeys) AS journeys_affected
-{_CELLS_IN_RANGE}
+       sumIf(journeys, {_FIRST_IN_RANGE}) AS journeys_affected
+{_JOURNEY_CELLS_IN_RANGE}
 GROUP BY department, stage
 ORDER BY lost_points DESC, department, stage
 """
 
+# journeys_active_blocks: uniq states of the journeys with a touchpoint in aligned blocks of
+# 1, 2, 4, ..., 64 days (migration 0005). The range's whole days are covered by the blocks
+# inside it whose parent block (twice as long) is not inside it.
+_BLOCK_INSIDE = "{start} >= toDate($__fromTime) AND {start} + ({days} - 1) <= toDate($__toTime)"
+_PARENT_START = "first_day - toUInt16(first_day) % (2 * span_days)"
+
 JOURNEYS_AFFECTED_HEATMAP = f"""
 WITH (
-    SELECT greatest(uniqMerge(journeys), 1) FROM touchpoints_per_hour
-    WHERE hour >= toStartOfHour(toDateTime(toDate($__fromTime)))
-      AND hour < toDateTime(toDate($__toTime) + 1)
+    SELECT greatest(uniqMerge(journeys), 1) FROM journeys_active_blocks
+    WHERE {_BLOCK_INSIDE.format(start="first_day", days="span_days")}
+      AND NOT (span_days < 64
+               AND {_BLOCK_INSIDE.format(start=_PARENT_START, days="2 * span_days")})
 ) AS journeys_in_range
 SELECT department, stage,
-       round(100 * uniqMerge(losing_journeys) / journeys_in_range, 2) AS journeys_affected_pct
-{_CELLS_IN_RANGE}
+       round(100 * sumIf(journeys, {_FIRST_IN_RANGE}) / journeys_in_range, 2)
+       AS journeys_affected_pct
+{_JOURNEY_CELLS_IN_RANGE}
 GROUP BY department, stage
 ORDER BY journeys_affected_pct DESC, department, stage
 """

@@ -50,9 +50,11 @@ GROUP BY department
 ORDER BY promises_due DESC, department
 """
 
+# signals_by_department (migration 0005): ordered department, signal, hour, so one kind of
+# signal over a day is a short key range per department.
 BROKEN_PROMISES_24H = """
 SELECT department, count() AS broken_promises
-FROM signals_by_hour FINAL
+FROM signals_by_department FINAL
 WHERE hour >= toStartOfHour(now() - INTERVAL 24 HOUR)
   AND effective_at >= now() - INTERVAL 24 HOUR
   AND signal = 'promise_broken' AND active = 1
@@ -62,7 +64,7 @@ ORDER BY broken_promises DESC, department
 
 REPEAT_AND_LOST_CONTEXT = """
 SELECT $__timeInterval(effective_at) AS time, signal, count() AS signals
-FROM signals_by_hour FINAL
+FROM signals_by_department FINAL
 WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND $__timeFilter(effective_at)
   AND signal IN ('repeat_contact', 'context_lost') AND active = 1
 GROUP BY time, signal
@@ -73,21 +75,28 @@ REPEAT_AND_LOST_CONTEXT_BY_DEPARTMENT = """
 SELECT department,
        countIf(signal = 'repeat_contact') AS repeat_contacts,
        countIf(signal = 'context_lost') AS lost_context_handoffs
-FROM signals_by_hour FINAL
+FROM signals_by_department FINAL
 WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND $__timeFilter(effective_at)
   AND signal IN ('repeat_contact', 'context_lost') AND active = 1
 GROUP BY department
 ORDER BY repeat_contacts + lost_context_handoffs DESC, department
 """
 
-# The `poor` key range of journey_band_entries is small; the latest state of just those
-# journeys is then a primary-key lookup in journeys.
+# A journey that first turned poor in the last hour has a poor snapshot in the last hour:
+# journey_band_changes (migration 0005, ordered band, time) names those few candidates,
+# journey_band_entries says whether that was their first time, and their latest state is a
+# primary-key lookup in journeys.
 TURNED_POOR = """
-WITH turned AS (
+WITH candidates AS (
+    SELECT DISTINCT journey_id
+    FROM journey_band_changes
+    WHERE band = 'poor' AND at >= now() - INTERVAL 1 HOUR
+),
+turned AS (
     SELECT journey_id, toString(max(customer_id)) AS customer_id,
            toDateTime64(min(first_at), 3, 'UTC') AS turned_poor_at
     FROM journey_band_entries
-    WHERE band = 'poor'
+    WHERE band = 'poor' AND journey_id IN candidates
     GROUP BY journey_id
     HAVING turned_poor_at >= now() - INTERVAL 1 HOUR
 )
@@ -103,7 +112,7 @@ INNER JOIN (
            argMax(worst_stage, version) AS worst_stage,
            argMax(lost_points, version) AS lost_points
     FROM journeys
-    WHERE journey_id IN (SELECT journey_id FROM turned)
+    WHERE journey_id IN candidates
     GROUP BY journey_id
 ) AS latest ON latest.journey_id = turned.journey_id
 WHERE latest.band = 'poor' AND latest.status != 'retired'

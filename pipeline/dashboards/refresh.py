@@ -1,4 +1,4 @@
-"""Refresh the scheduled aggregates (0003, 0004) now, instead of at their next minute.
+"""Refresh the scheduled aggregates (0003, 0004, 0005) now, instead of at their next minute.
 
 ClickHouse refreshes them on its own (every minute; the heatmap cells every five); tests,
 the demo and anyone who has just loaded data call `refresh_now` to see the panels at once.
@@ -13,6 +13,7 @@ REFRESHED_VIEWS = (
     "open_promises_mv",
     "resolution_times_mv",
     "signal_day_cells_mv",
+    "journey_cell_days_mv",
 )
 
 

@@ -27,7 +27,8 @@ from tests.integration.test_dashboards_queries import (
 AGGREGATES = [
     "touchpoints_per_minute", "touchpoints_per_hour", "touchpoints_ingested_per_minute",
     "rejections_per_hour", "signals_by_hour", "journey_day_stats", "journey_band_entries",
-    "promises", "resolutions", "pipeline_metrics", "journeys",
+    "promises", "resolutions", "pipeline_metrics", "journeys", "signals_by_department",
+    "journeys_active_blocks", "journey_band_changes", "journey_cell_days",
 ]  # fmt: skip
 
 
