@@ -76,15 +76,6 @@ def worker(bootstrap: str, topic: str, workdir: Path, profile: bool = False) -> 
     return Contender("worker", argv, env, workdir, stored_by="commit")
 
 
-def worker_with_linger(bootstrap: str, topic: str, workdir: Path) -> Contender:
-    """The same worker with the producer batching its sends (50 ms linger, 1 MiB batches)
-    through Faust's own environment settings: the fix proposed in benchmarks/notes.md."""
-    contender = worker(bootstrap, topic, workdir)
-    contender.env |= {"PRODUCER_LINGER": "0.05", "PRODUCER_MAX_BATCH_SIZE": str(1024 * 1024)}
-    contender.name = "worker-linger"
-    return contender
-
-
 def profiled_worker(bootstrap: str, topic: str, workdir: Path) -> Contender:
     return worker(bootstrap, topic, workdir, profile=True)
 

@@ -21,13 +21,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from faust.streams import _current_event
+from faust.types import TP
 
 from pipeline.stream.books import CLOCK_PREFIX, BookCache, clock_key
+from pipeline.stream.outbox import Outbox, Record
 from pipeline.stream.processor import Inbound, JourneyProcessor, Output
 from pipeline.stream.reconcile import orphaned_signals
 from pipeline.stream.rows import Position
 from pipeline.stream.sink import ClickHouseSink, PartitionBatch
-from pipeline.stream.topics import TICK_KEY, Topics
+from pipeline.stream.topics import TICK_KEY, TopicNames, Topics
 
 log = logging.getLogger("pipeline.stream")
 
@@ -50,6 +52,8 @@ class Runtime:
         self.processor: JourneyProcessor | None = None
         self.sink: ClickHouseSink | None = None
         self.books: BookCache | None = None
+        self.outbox: Outbox | None = None
+        self.names = TopicNames.of(topics)
         self.stream: Any = None
         self._flush: asyncio.Task[None] | None = None
         self._known: set[int] = set()
@@ -73,7 +77,7 @@ class Runtime:
                 inbound = [self._inbound(event) for event in partition_events]
                 output = self.processor.process(partition, inbound, now)
             self._buffer(partition, partition_events, output)
-            self._publish(output)
+            self._publish(partition, output)
         self.processor.metrics.buffered_rows = self.sink.buffered_rows
         if self.sink.due():
             self.start_flush()
@@ -106,29 +110,28 @@ class Runtime:
         batch.produced_at.extend(output.produced_at)
         batch.signal_sets.update(output.signal_sets)
 
-    def _publish(self, output: Output) -> None:
-        # send_soon: buffered; Faust flushes the producer before it commits offsets.
-        topics = self.topics
+    def _publish(self, partition: int, output: Output) -> None:
+        """Queue the batch's messages; the flush sends them once its rows are stored."""
+        assert self.sink is not None
+        batch = self.sink.batch(partition)
+        names = self.names
         for raw, at, rejection in output.dead_letters:
-            headers = {
-                "reason_code": rejection.code.encode(),
-                "reason": rejection.message.encode(),
-                "field": rejection.field.encode(),
-                "department": rejection.department.encode(),
-                "source_topic": at.topic.encode(),
-                "source_partition": str(at.partition).encode(),
-                "source_offset": str(at.offset).encode(),
-            }
-            topics.dead_letters.send_soon(value=raw, headers=headers)
-        for partition, key, raw in output.reroutes:
-            topics.routed.send_soon(key=key.encode(), value=raw, partition=partition)
-        for key, body in output.scores:
-            topics.scores.send_soon(key=key.encode(), value=body)
+            headers = (
+                ("reason_code", rejection.code.encode()),
+                ("reason", rejection.message.encode()),
+                ("field", rejection.field.encode()),
+                ("department", rejection.department.encode()),
+                ("source_topic", at.topic.encode()),
+                ("source_partition", str(at.partition).encode()),
+                ("source_offset", str(at.offset).encode()),
+            )
+            batch.messages.append(Record(names.dead_letters, None, raw, headers=headers))
+        for target, key, raw in output.reroutes:
+            batch.messages.append(Record(names.routed, key.encode(), raw, partition=target))
         for key, body in output.alerts:
-            topics.alerts.send_soon(key=key.encode(), value=body)
-        assert self.processor is not None
-        self.processor.metrics.add("scores", len(output.scores))
-        self.processor.metrics.add("alerts", len(output.alerts))
+            batch.messages.append(Record(names.alerts, key.encode(), body))
+        for key, body in output.scores:
+            batch.scores[key.encode()] = body
 
     # --- recovery -------------------------------------------------------------------
     def forget(self, partition: int) -> None:
@@ -195,8 +198,11 @@ class Runtime:
         started = time.monotonic()
         await self._reconcile(batches)
         await self.sink.write(batches)
+        # Then the messages, then the state: a crash in between replays input whose
+        # messages are sent again (at least once), never input whose state is ahead of them.
+        await self._send_messages(batches)
+        await self._persist(batches, books, clocks)
         for batch in batches:
-            self._persist(batch, books[batch.partition], clocks[batch.partition])
             self.books.persisted(batch.partition, generation)
             for event in batch.events:
                 await self.stream.ack(event)
@@ -207,6 +213,16 @@ class Runtime:
             len(batches), sum(b.row_count for b in batches),
             sum(len(b.events) for b in batches), time.monotonic() - started,
         )  # fmt: skip
+
+    async def _send_messages(self, batches: list[PartitionBatch]) -> None:
+        assert self.outbox is not None and self.processor is not None
+        records = [record for batch in batches for record in batch.messages]
+        scores = self.names.scores
+        records += [Record(scores, key, body) for b in batches for key, body in b.scores.items()]
+        await self.outbox.send(records)
+        metrics = self.processor.metrics
+        metrics.add("scores", sum(len(batch.scores) for batch in batches))
+        metrics.add("alerts", sum(r.topic == self.names.alerts for r in records))
 
     async def _reconcile(self, batches: list[PartitionBatch]) -> None:
         assert self.sink is not None
@@ -222,8 +238,31 @@ class Runtime:
                          batch.partition, len(orphans))  # fmt: skip
                 batch.rows.setdefault("journey_signals", []).extend(orphans)
 
-    def _persist(self, batch: PartitionBatch, books: dict[str, bytes], clock_us: int) -> None:
-        with in_partition(batch.events[-1]):
-            for key, raw in books.items():
-                self.table[key] = raw
-            self.table[clock_key(batch.partition)] = str(clock_us).encode()
+    async def _persist(
+        self,
+        batches: list[PartitionBatch],
+        books: dict[int, dict[str, bytes]],
+        clocks: dict[int, int],
+    ) -> None:
+        """Write each batch's books and clock to the state table: changelog first, then the
+        local store with the changelog offset it now holds (what Faust's own table writes
+        do, minus one send per key)."""
+        assert self.outbox is not None
+        changelog = self.table.changelog_topic.get_topic_name()
+        state = {
+            batch.partition: {**books[batch.partition],
+                              clock_key(batch.partition): str(clocks[batch.partition]).encode()}
+            for batch in batches
+        }  # fmt: skip
+        offsets = await self.outbox.send(
+            Record(changelog, key.encode(), raw, partition=partition)
+            for partition, values in state.items()
+            for key, raw in values.items()
+        )
+        for batch in batches:
+            with in_partition(batch.events[-1]):
+                for key, raw in state[batch.partition].items():
+                    self.table.data[key] = raw
+                offset = offsets.get((changelog, batch.partition))
+                if offset is not None:
+                    self.table.data.set_persisted_offset(TP(changelog, batch.partition), offset)

@@ -20,6 +20,7 @@ from typing import Any
 
 from pipeline.store import Store, json_each_row
 from pipeline.stream.metrics import Metrics
+from pipeline.stream.outbox import Record
 from pipeline.stream.rows import Row
 
 log = logging.getLogger("pipeline.stream.sink")
@@ -33,6 +34,11 @@ class PartitionBatch:
     events: list[Any] = field(default_factory=list)  # Faust events to ack once stored
     produced_at: list[float] = field(default_factory=list)
     signal_sets: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
+    # Messages to send once the rows are stored: dead letters, re-keyed events and alerts
+    # in order, and the latest score snapshot per journey (the scores topic is compacted
+    # by journey, so earlier snapshots of the same flush would be overwritten anyway).
+    messages: list[Record] = field(default_factory=list)
+    scores: dict[bytes, bytes] = field(default_factory=dict)
 
     @property
     def row_count(self) -> int:

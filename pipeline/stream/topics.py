@@ -29,6 +29,25 @@ class Topics:
         return [self.inbound, self.dead_letters, self.scores, self.alerts]
 
 
+@dataclass(frozen=True)
+class TopicNames:
+    """The names of the topics a flush sends to."""
+
+    routed: str
+    dead_letters: str
+    scores: str
+    alerts: str
+
+    @classmethod
+    def of(cls, topics: Topics) -> TopicNames:
+        return cls(
+            routed=topics.routed.get_topic_name(),
+            dead_letters=topics.dead_letters.get_topic_name(),
+            scores=topics.scores.get_topic_name(),
+            alerts=topics.alerts.get_topic_name(),
+        )
+
+
 def define_topics(app: faust.App, settings: Settings) -> Topics:
     retention = timedelta(days=settings.topic_retention_days)
 

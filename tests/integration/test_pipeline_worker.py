@@ -25,6 +25,7 @@ from kafka import KafkaProducer
 from pipeline.contract import Touchpoint, encode_touchpoint, validate
 from pipeline.journey import JourneyBook, add, advance, load_score_model, next_deadline
 from pipeline.kafka.local import free_port
+from pipeline.stream.outbox import partition_of
 
 pytestmark = pytest.mark.integration
 PYTHON = sys.executable
@@ -365,12 +366,22 @@ def assert_kafka_outputs(bootstrap: str, run: WorkerRun, touchpoints: list[Touch
     headers = [dict(r.headers) for r in letters]
     assert all(h["reason_code"] and h["reason"] and h["source_offset"].isdigit() for h in headers)
     assert all(h["source_topic"].decode() == run.env["JOURNEYS_TOPIC_TOUCHPOINTS"] for h in headers)
-    snapshots = [json.loads(r.value) for r in consume(bootstrap, run.env["JOURNEYS_TOPIC_SCORES"])]
+    records = consume(bootstrap, run.env["JOURNEYS_TOPIC_SCORES"])
+    snapshots = [json.loads(r.value) for r in records]
     fields = {"journey_id", "customer_id", "score", "band", "operational_score", "survey_score",
               "score_model", "updated_at", "signals"}  # fmt: skip
     assert snapshots and all(fields <= set(s) for s in snapshots)
-    journeys = {s["journey_id"] for s in snapshots}
-    assert journeys >= set(expected_results(touchpoints)["journeys"])
+    # Keyed by journey and placed by Kafka's default partitioner, so a compacted topic
+    # keeps each journey's latest snapshot and consumers of a journey read it in order.
+    for record, snapshot in zip(records, snapshots, strict=True):
+        assert record.key == snapshot["journey_id"].encode()
+        assert record.partition == partition_of(record.key, PARTITIONS)
+    latest = {s["journey_id"]: s for s in snapshots}  # in offset order within a partition
+    expected = expected_results(touchpoints)["journeys"]
+    assert set(latest) >= set(expected)
+    assert {j: (latest[j]["score"], latest[j]["band"]) for j in expected} == {
+        j: (score.score, score.band) for j, score in expected.items()
+    }
     alerts = [json.loads(r.value) for r in consume(bootstrap, run.env["JOURNEYS_TOPIC_ALERTS"])]
     broken = [a for a in alerts if a["kind"] == "promise_broken"]
     assert broken and {a["department"] for a in broken} == {"maintenance"}
