@@ -83,36 +83,38 @@ ORDER BY repeat_contacts + lost_context_handoffs DESC, department
 """
 
 # A journey that first turned poor in the last hour has a poor snapshot in the last hour:
-# journey_band_changes (migration 0005, ordered band, time) names those few candidates,
-# journey_band_entries says whether that was their first time, and their latest state is a
-# primary-key lookup in journeys.
+# recent_journey_snapshots (migration 0005: a day of snapshots, ordered band, time) names
+# those few candidates, journey_band_entries says whether that was their first time, and
+# their latest version is among their snapshots of the hour: the worker's event-time clock
+# only moves forward, so a snapshot that outranks one of the last hour is from the hour too
+# (a replay after a crash that lost over an hour of progress can break that for a while).
 TURNED_POOR = """
 WITH candidates AS (
     SELECT DISTINCT journey_id
-    FROM journey_band_changes
+    FROM recent_journey_snapshots
     WHERE band = 'poor' AND at >= now() - INTERVAL 1 HOUR
 ),
 turned AS (
-    SELECT journey_id, toString(max(customer_id)) AS customer_id,
-           toDateTime64(min(first_at), 3, 'UTC') AS turned_poor_at
+    SELECT journey_id, toDateTime64(min(first_at), 3, 'UTC') AS turned_poor_at
     FROM journey_band_entries
     WHERE band = 'poor' AND journey_id IN candidates
     GROUP BY journey_id
     HAVING turned_poor_at >= now() - INTERVAL 1 HOUR
 )
 SELECT turned.turned_poor_at AS turned_poor_at, turned.journey_id AS journey_id,
-       turned.customer_id AS customer_id, latest.score AS score,
+       latest.customer_id AS customer_id, latest.score AS score,
        latest.worst_department AS worst_department, latest.worst_stage AS worst_stage,
        latest.lost_points AS lost_points
 FROM turned
 INNER JOIN (
-    SELECT journey_id, argMax(score, version) AS score, argMax(band, version) AS band,
+    SELECT journey_id, argMax(customer_id, version) AS customer_id,
+           argMax(score, version) AS score, argMax(band, version) AS band,
            argMax(status, version) AS status,
            argMax(worst_department, version) AS worst_department,
            argMax(worst_stage, version) AS worst_stage,
            argMax(lost_points, version) AS lost_points
-    FROM journeys
-    WHERE journey_id IN candidates
+    FROM recent_journey_snapshots
+    WHERE at >= now() - INTERVAL 1 HOUR AND journey_id IN candidates
     GROUP BY journey_id
 ) AS latest ON latest.journey_id = turned.journey_id
 WHERE latest.band = 'poor' AND latest.status != 'retired'

@@ -6,7 +6,8 @@
 --   * "journeys affected" merged a `uniq` state per day x department x stage x signal, a
 --     month being every (journey, cell) pair again (~2M hashes);
 --   * "journeys active in the range" merged a `uniq` state per hour x department x stage;
---   * "turned poor in the last hour" grouped every journey that was ever poor.
+--   * "turned poor in the last hour" grouped every journey that was ever poor, then
+--     scanned journeys for the latest state of those that turned poor.
 -- Each gets a table ordered or folded for that question. Like 0002-0004, all of them stay
 -- correct when rows are replayed or re-sent.
 
@@ -127,24 +128,34 @@ FROM touchpoints_per_hour
 ARRAY JOIN [1, 2, 4, 8, 16, 32, 64] AS span_days
 GROUP BY span_days, first_day;
 
--- Journey snapshots by band and time, kept two days: the journeys that may have turned poor
--- in the last hour are the ones with a poor snapshot in that hour (journey_band_entries
--- then says whether that was their first).
-CREATE TABLE IF NOT EXISTS journey_band_changes (
+-- Journey snapshots of the last day by band and time, with the figures the "turned poor"
+-- table shows: the journeys that may have turned poor in the last hour are the ones with a
+-- poor snapshot in that hour (journey_band_entries then says whether it was their first),
+-- and their latest state is among their recent snapshots, not a scan of journeys.
+CREATE TABLE IF NOT EXISTS recent_journey_snapshots (
     band LowCardinality(String),
     at DateTime64(3, 'UTC'),
-    journey_id String
+    journey_id String,
+    customer_id String,
+    version UInt64,
+    status LowCardinality(String),
+    score Float64,
+    lost_points Float64,
+    worst_department LowCardinality(String),
+    worst_stage LowCardinality(String)
 ) ENGINE = MergeTree
 ORDER BY (band, at)
-TTL toDateTime(at) + INTERVAL 2 DAY;
+TTL toDateTime(at) + INTERVAL 1 DAY;
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS journey_band_changes_mv TO journey_band_changes AS
-SELECT band, updated_at AS at, journey_id
+CREATE MATERIALIZED VIEW IF NOT EXISTS recent_journey_snapshots_mv TO recent_journey_snapshots AS
+SELECT band, updated_at AS at, journey_id, customer_id, version, status, score, lost_points,
+       worst_department, worst_stage
 FROM journeys;
 
-INSERT INTO journey_band_changes
-SELECT band, first_at, journey_id
-FROM journey_band_entries
-WHERE first_at >= now() - INTERVAL 2 DAY;
+INSERT INTO recent_journey_snapshots
+SELECT band, updated_at AS at, journey_id, customer_id, version, status, score, lost_points,
+       worst_department, worst_stage
+FROM journeys
+WHERE updated_at >= now() - INTERVAL 1 DAY;
 
 SYSTEM WAIT VIEW journey_cell_days_mv;
