@@ -198,8 +198,9 @@ QUERIES = (
     "view filled its aggregate as the worker's inserts do."
 )
 MEMORY = (
-    "A process holding the journeys the way the worker does (`benchmarks/memory.py`): encoded "
-    "books in the table store (RocksDB per partition with Faust's options, or a dict for the "
-    "memory store), the wake-up schedule and the de-duplication window. RSS after reading a "
-    "tenth of the books back."
+    "A process holding the journeys the way the worker does (`benchmarks/memory.py`): the "
+    "worker's own Faust app and table store (RocksDB per partition with the worker's options, "
+    "or Faust's memory store), the wake-up schedule and the de-duplication window, each event "
+    "read, added and written back as a live journey's events are. RSS after reading a tenth "
+    "of the books back."
 )

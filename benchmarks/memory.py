@@ -1,12 +1,14 @@
 """Worker memory with many active journeys in state, held the way the worker holds them.
 
 The worker keeps, per active journey: its encoded book in the Faust table's store (RocksDB
-by default, one database per partition opened with Faust's own options, or a dict with the
-memory store), an entry in the event-time wake-up schedule when the journey waits on a
-deadline, and recent event ids for de-duplication (bounded by `dedup_max_ids`). This process
-builds `journeys` real books through the engine (open service cases: a contact, a handoff,
-a case and an open promise), puts them there, reads a tenth back as the worker does for
-active journeys, and reports its resident set size (RSS).
+by default, one database per partition, or a dict with the memory store), an entry in the
+event-time wake-up schedule when the journey waits on a deadline, and recent event ids for
+de-duplication (bounded by `dedup_max_ids`). This process builds the worker's own Faust app
+(`create_app`, so the table store and its RocksDB options are the worker's, settings from
+the environment as the worker reads them), builds `journeys` real books through the engine
+(open service cases: a contact, a handoff, a case and an open promise), puts them in the
+partition the worker's partitioner picks, reads a tenth back as the worker does for active
+journeys, and reports its resident set size (RSS).
 
 Run in its own process: `python -m benchmarks.memory JOURNEYS STORE DIR` (STORE: rocksdb or
 memory); prints one JSON object. Not included: the Kafka client's fetch buffers and the
@@ -19,7 +21,6 @@ import gc
 import random
 import sys
 import time
-import zlib
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from pipeline.journey import JourneyBook, add, next_deadline
 from pipeline.settings import Settings
 from pipeline.stream.clock import Wakeups, to_us
 from pipeline.stream.dedup import RecentEventIds
+from pipeline.stream.worker import create_app, partitioner
 
 EVENTS_PER_JOURNEY = 4  # an open service case: contact, handoff, case_opened, promise_made
 
@@ -46,63 +48,77 @@ def rss_bytes() -> tuple[int, int]:
 
 
 class TableStore:
-    """The Faust table's storage of encoded books: RocksDB per partition, or a dict."""
+    """The worker's table store of encoded books: one RocksDB per partition, or a dict."""
 
-    def __init__(self, kind: str, directory: Path, partitions: int):
-        self.partitions = partitions
-        if kind == "rocksdb":
-            from faust.stores.rocksdb import RocksDBOptions
-
-            options = RocksDBOptions()
-            self.dbs: list[Any] = [
-                options.open(directory / f"journey_books-{p}.db") for p in range(partitions)
-            ]
+    def __init__(self, settings: Settings):
+        self.partitions = settings.topic_partitions
+        self.partition_of = partitioner(settings.topic_partitions)
+        self.store = create_app(settings).tables["journey_books"].data
+        if settings.worker_store == "rocksdb":
+            # The databases Faust opens for the partitions, with the worker's options.
+            self.dbs: list[Any] = [self.store._db_for_partition(p) for p in range(self.partitions)]
         else:
-            self.dbs = [{} for _ in range(partitions)]
+            self.dbs = [self.store.data] * self.partitions  # Faust's memory store: one dict
 
-    def db(self, key: bytes) -> Any:
-        return self.dbs[zlib.crc32(key) % self.partitions]
+    def rocksdb_memory(self) -> dict[str, int]:
+        """What RocksDB itself holds, summed over the partition databases (RocksDB only)."""
+        if not hasattr(self.store, "_dbs"):
+            return {}
+        names = ("block-cache-usage", "cur-size-all-mem-tables", "estimate-table-readers-mem")
+        return {
+            name: sum(int(db.property_int_value(f"rocksdb.{name}") or 0) for db in self.dbs)
+            for name in names
+        }
 
-    def put(self, key: bytes, value: bytes) -> None:
-        self.db(key)[key] = value
+    def put(self, partition: int, key: bytes, value: bytes) -> None:
+        self.dbs[partition][key] = value
 
-    def get(self, key: bytes) -> bytes | None:
-        value = self.db(key).get(key)
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        value = self.dbs[partition].get(key)
         return bytes(value) if value is not None else None
 
 
 def fill(count: int, table: TableStore, wakeups: Wakeups, dedup: RecentEventIds) -> int:
-    """Build `count` journey books through the engine; returns the encoded bytes written."""
+    """Build `count` journey books through the engine; returns the encoded bytes written.
+
+    A live journey's events arrive hours apart, each in a later batch than the last, so
+    per event the worker checks the de-dup memory, reads the book back from the table,
+    adds the event, writes the book, and re-schedules the journey's wake-up (here at its
+    next deadline; the worker may wake it earlier for a promise alert, still one moment).
+    """
     written = 0
     for number in range(count):
         key = f"CASE-{number:010d}"
-        touchpoints = journey(EVENTS_PER_JOURNEY, key)
-        book = JourneyBook.for_touchpoint(touchpoints[0])
-        for tp in touchpoints:
-            add(book, tp, MODEL)
+        raw_key, partition = key.encode(), table.partition_of(key)
+        for tp in journey(EVENTS_PER_JOURNEY, key):
             clock = to_us(tp.occurred_at)
-            dedup.seen(number % table.partitions, tp.event_id, clock, clock)
-        encoded = book.to_bytes()
-        table.put(key.encode(), encoded)
-        deadline = next_deadline(book, MODEL)
-        wakeups.schedule(number % table.partitions, key, to_us(deadline) if deadline else None)
+            if dedup.seen(partition, tp.event_id, clock, clock):
+                continue
+            raw = table.get(partition, raw_key)
+            book = JourneyBook.from_bytes(raw) if raw else JourneyBook.for_touchpoint(tp)
+            add(book, tp, MODEL)
+            encoded = book.to_bytes()
+            table.put(partition, raw_key, encoded)
+            deadline = next_deadline(book, MODEL)
+            wakeups.schedule(partition, book.key, to_us(deadline) if deadline else None)
         written += len(encoded)
     return written
 
 
 def measure(count: int, kind: str, directory: Path) -> dict[str, Any]:
-    settings = Settings()
+    settings = Settings(data_dir=directory, worker_store=kind)
     gc.collect()
     before, _ = rss_bytes()
     started = time.monotonic()
-    table = TableStore(kind, directory, settings.topic_partitions)
+    table = TableStore(settings)
     wakeups = Wakeups()
     window = int(timedelta(hours=settings.dedup_window_hours).total_seconds() * 1e6)
     dedup = RecentEventIds(window, settings.dedup_max_ids)
     written = fill(count, table, wakeups, dedup)
     rng = random.Random(7)
     for number in rng.sample(range(count), max(count // 10, 1)):
-        raw = table.get(f"CASE-{number:010d}".encode())
+        key = f"CASE-{number:010d}"
+        raw = table.get(table.partition_of(key), key.encode())
         assert raw is not None, f"journey {number} missing from the {kind} store"
         JourneyBook.from_bytes(raw)
     gc.collect()
@@ -110,7 +126,8 @@ def measure(count: int, kind: str, directory: Path) -> dict[str, Any]:
     return {
         "journeys": count, "store": kind, "rss": after, "peak_rss": peak,
         "rss_before": before, "state_bytes": written, "wakeups": len(wakeups),
-        "dedup_ids": len(dedup), "seconds": time.monotonic() - started,
+        "dedup_ids": len(dedup), "rocksdb": table.rocksdb_memory(),
+        "seconds": time.monotonic() - started,
     }  # fmt: skip
 
 
