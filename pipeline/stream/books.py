@@ -5,6 +5,10 @@ and writes them to the Faust table only after ClickHouse acknowledged the rows t
 produced. That order is what makes a crash harmless: state that reached the table always
 has its rows stored, and rows whose state did not reach the table are recomputed,
 identically, from the replayed input.
+
+Once written, a book stays decoded (clean: equal to its table copy) among the `keep` most
+recently used, so a journey's next event does not read and decode it again; every change
+goes through this cache, so a clean copy cannot fall behind the table.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ def clock_key(partition: int) -> str:
 
 
 class BookCache:
-    def __init__(self, read: Callable[[str], bytes | None]) -> None:
+    def __init__(self, read: Callable[[str], bytes | None], keep: int = 10_000) -> None:
         self._read = read
-        self._books: dict[str, JourneyBook] = {}
+        self.keep = keep
+        self._books: dict[str, JourneyBook] = {}  # least recently used first
         self._dirty: dict[int, dict[str, int]] = {}  # partition -> key -> generation
         self.generation = 0
 
@@ -33,11 +38,13 @@ class BookCache:
         return len(self._books)
 
     def get(self, key: str) -> JourneyBook | None:
-        book = self._books.get(key)
+        book = self._books.pop(key, None)
         if book is None:
             raw = self._read(key)
-            if raw is not None:
-                book = self._books[key] = JourneyBook.from_bytes(raw)
+            if raw is None:
+                return None
+            book = JourneyBook.from_bytes(raw)
+        self._books[key] = book  # most recently used last
         return book
 
     def get_or_create(self, touchpoint: Touchpoint) -> JourneyBook:
@@ -60,18 +67,20 @@ class BookCache:
         return generation, encoded
 
     def persisted(self, partition: int, generation: int) -> None:
-        """The snapshot of `generation` reached the table: forget books not touched since."""
+        """The snapshot of `generation` reached the table: books not touched since are clean."""
         dirty = self._dirty.get(partition, {})
         for key, touched_in in list(dirty.items()):
             if touched_in <= generation:
                 del dirty[key]
-                self._books.pop(key, None)
 
     def clean_keys(self) -> list[str]:
+        """Books equal to their table copy, least recently used first."""
         dirty = {key for keys in self._dirty.values() for key in keys}
         return [key for key in self._books if key not in dirty]
 
-    def evict_clean(self) -> None:
-        """Drop books read but never changed (their table copy is current)."""
-        for key in self.clean_keys():
+    def evict_clean(self, keep: int | None = None) -> None:
+        """Keep at most `keep` (default: the cache's own) clean books, the most recent."""
+        clean = self.clean_keys()
+        limit = self.keep if keep is None else keep
+        for key in clean[: max(len(clean) - limit, 0)]:
             del self._books[key]

@@ -10,6 +10,7 @@ and by `ReplacingMergeTree`) or recomputed identically.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import signal
@@ -141,6 +142,8 @@ class Runtime:
         self.next_offset.pop(partition, None)
         if self.processor is not None:
             self.processor.wakeups.forget_partition(partition)
+        if self.books is not None:
+            self.books.evict_clean(keep=0)  # another worker may change its books now
 
     def _recover(self, partition: int) -> None:
         """First batch of a partition in this process: restore its clock and wake-ups."""
@@ -195,23 +198,34 @@ class Runtime:
             return
         generation, books = self.books.snapshot(b.partition for b in batches)
         clocks = {b.partition: self.processor.clocks.now(b.partition) for b in batches}
-        started = time.monotonic()
+        marks = [time.monotonic()]
         await self._reconcile(batches)
+        marks.append(time.monotonic())
         await self.sink.write(batches)
+        marks.append(time.monotonic())
         # Then the messages, then the state: a crash in between replays input whose
         # messages are sent again (at least once), never input whose state is ahead of them.
         await self._send_messages(batches)
+        marks.append(time.monotonic())
         await self._persist(batches, books, clocks)
+        marks.append(time.monotonic())
         for batch in batches:
             self.books.persisted(batch.partition, generation)
             for event in batch.events:
                 await self.stream.ack(event)
+        # Commit now rather than at Faust's next commit tick: the offsets are what tells
+        # producers and operators (lag) that the events are stored.
+        await self.stream.app.consumer.commit()
         self.books.evict_clean()
         self.processor.metrics.buffered_rows = self.sink.buffered_rows
+        marks.append(time.monotonic())
+        phases = dict(zip(("reconcile", "insert", "send", "state", "commit"),
+                          (b - a for a, b in itertools.pairwise(marks)), strict=True))  # fmt: skip
         log.info(
-            "flushed partitions=%d rows=%d events=%d seconds=%.3f",
+            "flushed partitions=%d rows=%d events=%d seconds=%.3f %s",
             len(batches), sum(b.row_count for b in batches),
-            sum(len(b.events) for b in batches), time.monotonic() - started,
+            sum(len(b.events) for b in batches), marks[-1] - marks[0],
+            " ".join(f"{name}={seconds:.3f}" for name, seconds in phases.items()),
         )  # fmt: skip
 
     async def _send_messages(self, batches: list[PartitionBatch]) -> None:
