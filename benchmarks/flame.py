@@ -20,6 +20,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("processor: validate, route, de-dup, score, build rows", ("JourneyProcessor.process",)),
     ("state table writes and their changelog (Runtime._persist)", ("Runtime._persist",)),
     ("publishing scores, alerts, dead letters (Runtime._publish)", ("Runtime._publish",)),
+    ("sending a flush's messages in whole batches (Outbox)", ("Runtime._send_messages",)),
     ("sink: JSONEachRow and the insert call", ("ClickHouseSink.write",)),
     ("aiokafka producer: batching and produce requests",
      ("Sender.", "_sender_routine", "AIOKafkaProducer", "message_accumulator")),
