@@ -97,10 +97,23 @@ def naive_no_insert(bootstrap: str, topic: str, workdir: Path) -> Contender:
     return naive(bootstrap, topic, workdir, insert=False)
 
 
+def faust_floor(bootstrap: str, topic: str, workdir: Path) -> Contender:
+    env = _base_env() | {
+        "BENCH_BOOTSTRAP": bootstrap,
+        "BENCH_TOPIC": topic,
+        "BENCH_WORKDIR": str(workdir),
+        "BENCH_APP_ID": f"bench-floor-{uuid.uuid4().hex[:6]}",
+    }
+    argv = [sys.executable, "-m", "faust", "-A", "benchmarks.faust_floor", "worker",
+            "-l", "warn", "--without-web"]  # fmt: skip
+    return Contender("faust-floor", argv, env, workdir)
+
+
 CONTENDERS: dict[str, ContenderFactory] = {
     "worker": worker,
     "naive": naive,
     "naive-no-insert": naive_no_insert,
+    "faust-floor": faust_floor,
 }
 
 

@@ -87,6 +87,7 @@ def throughput_rows(results: dict[str, Any]) -> list[list[str]]:
     rows = []
     for name, label in (("worker", "worker (pipeline.app)"), ("naive", "naive agent"),
                         ("naive-no-insert", "naive agent without the insert"),
+                        ("faust-floor", "Faust's batch loop alone, no work (Faust's floor)"),
                         ("raw", "raw consumer, decode only (ceiling)")):  # fmt: skip
         if name not in runs:
             continue

@@ -111,10 +111,11 @@ def throughput(
     found["raw"] = endtoend.raw_throughput(bootstrap, messages[: sizes.throughput_events],
                                            PARTITIONS)  # fmt: skip
     runs = (("worker", contenders.worker, sizes.throughput_events, 1800.0),
+            ("faust-floor", contenders.faust_floor, sizes.throughput_events, 600.0),
             ("naive", contenders.naive, sizes.naive_events, sizes.naive_seconds),
             ("naive-no-insert", contenders.naive_no_insert, sizes.naive_no_insert_events,
              sizes.naive_seconds * 3))  # fmt: skip
-    for name, factory, count, timeout in runs[: 3 if sizes.baselines_everywhere else 2]:
+    for name, factory, count, timeout in runs[: 4 if sizes.baselines_everywhere else 3]:
         say(f"throughput: {name}, {count:,} events")
         found[name] = endtoend.throughput(
             factory, bootstrap, messages[:count], workdir / f"throughput-{name}", PARTITIONS,

@@ -17,6 +17,8 @@ def results(**overrides: Any) -> dict[str, Any]:
         "throughput": {
             "worker": {"events": 1000, "rate": 12_000.0, "cpu_seconds": 0.5, "caught_up": True},
             "naive": {"events": 100, "rate": 2_000.0, "cpu_seconds": 0.2, "caught_up": False},
+            "faust-floor": {"events": 1000, "rate": 24_000.0, "cpu_seconds": 0.1,
+                            "caught_up": True},
             "raw": {"events": 1000, "rate": 240_000.0},
         },
         "latency": {"5000": {"worker": {"p50": 0.8, "p99": 1.5, "max": 2.0, "sent": 100,
@@ -61,6 +63,8 @@ def test_throughput_rows_give_the_worker_against_each_baseline() -> None:
     assert rows["worker (pipeline.app)"][3] == "1.00x"
     assert rows["naive agent"][3] == "6.00x"
     assert rows["raw consumer, decode only (ceiling)"][3] == "0.05x"
+    assert rows["Faust's batch loop alone, no work (Faust's floor)"][3] == "0.50x"
+    assert rows["Faust's batch loop alone, no work (Faust's floor)"][4] == "100 us"
     assert rows["worker (pipeline.app)"][4] == "500 us"
     assert rows["naive agent"][4] == ""  # cut off: CPU over all events would mislead
 
