@@ -36,8 +36,9 @@ ORDER BY lost_points DESC, department, stage
 """
 
 # journeys_active_blocks: uniq states of the journeys with a touchpoint in aligned blocks of
-# 1, 2, 4, ..., 64 days (migration 0005). The range's whole days are covered by the blocks
-# inside it whose parent block (twice as long) is not inside it.
+# 1, 2, 4, ..., 64 days, one per block, refreshed every five minutes (migration 0005). The
+# range's whole days are covered by the blocks inside it whose parent block (twice as long)
+# is not inside it.
 _BLOCK_INSIDE = "{start} >= toDate($__fromTime) AND {start} + ({days} - 1) <= toDate($__toTime)"
 _PARENT_START = "first_day - toUInt16(first_day) % (2 * span_days)"
 

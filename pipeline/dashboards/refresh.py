@@ -14,6 +14,7 @@ REFRESHED_VIEWS = (
     "resolution_times_mv",
     "signal_day_cells_mv",
     "journey_cell_days_mv",
+    "journeys_active_blocks_mv",
 )
 
 

@@ -14,6 +14,8 @@
 -- One department's signals, kind by kind, over an hour range: the same rows and the same
 -- replacing key as signals_by_hour (a signal keeps its department, stage and hour), ordered
 -- department, signal, hour first so a department's week or a kind's day is a key range.
+-- Small granules: a kind's day per department is a few thousand rows, and FINAL merges
+-- whole granules.
 CREATE TABLE IF NOT EXISTS signals_by_department (
     department LowCardinality(String),
     signal LowCardinality(String),
@@ -30,7 +32,8 @@ CREATE TABLE IF NOT EXISTS signals_by_department (
     version UInt64
 ) ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(hour)
-ORDER BY (department, signal, hour, stage, signal_id);
+ORDER BY (department, signal, hour, stage, signal_id)
+SETTINGS index_granularity = 1024;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS signals_by_department_mv TO signals_by_department AS
 SELECT
@@ -100,16 +103,20 @@ GROUP BY day, department, stage, previous_day;
 -- Journeys with a touchpoint in a range of whole days: `uniq` states of journey_id over
 -- aligned blocks of 1, 2, 4, ..., 64 days (a block of n days starts on a day number
 -- divisible by n). A range is covered by its largest blocks (each block inside the range
--- whose parent block is not), so a month merges about eight states instead of one per
--- hour x department x stage. `uniq` of the source ids: a replay adds nothing.
-CREATE TABLE IF NOT EXISTS journeys_active_blocks (
+-- whose parent block is not), so a month merges about five states instead of one per
+-- hour x department x stage. `uniq` of the source ids: a replay adds nothing. Each insert
+-- writes its own states (one part per insert, which merges rarely fold completely), so a
+-- refreshable view folds them to one state per block every five minutes, as fresh as the
+-- heatmap's cells.
+CREATE TABLE IF NOT EXISTS journeys_active_block_parts (
     span_days UInt8,
     first_day Date,
     journeys AggregateFunction(uniq, String)
 ) ENGINE = AggregatingMergeTree
 ORDER BY (span_days, first_day);
 
-CREATE MATERIALIZED VIEW IF NOT EXISTS journeys_active_blocks_mv TO journeys_active_blocks AS
+CREATE MATERIALIZED VIEW IF NOT EXISTS journeys_active_block_parts_mv
+TO journeys_active_block_parts AS
 SELECT
     span_days,
     toDate(occurred_at) - toUInt16(toDate(occurred_at)) % span_days AS first_day,
@@ -119,13 +126,26 @@ ARRAY JOIN [1, 2, 4, 8, 16, 32, 64] AS span_days
 GROUP BY span_days, first_day;
 
 -- History from touchpoints_per_hour's journey states (the same ids, so the same sets).
-INSERT INTO journeys_active_blocks
+INSERT INTO journeys_active_block_parts
 SELECT
     span_days,
     toDate(hour) - toUInt16(toDate(hour)) % span_days AS first_day,
     uniqMergeState(journeys) AS journeys
 FROM touchpoints_per_hour
 ARRAY JOIN [1, 2, 4, 8, 16, 32, 64] AS span_days
+GROUP BY span_days, first_day;
+
+CREATE TABLE IF NOT EXISTS journeys_active_blocks (
+    span_days UInt8,
+    first_day Date,
+    journeys AggregateFunction(uniq, String)
+) ENGINE = MergeTree
+ORDER BY (span_days, first_day);
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS journeys_active_blocks_mv
+REFRESH EVERY 5 MINUTE TO journeys_active_blocks AS
+SELECT span_days, first_day, uniqMergeState(journeys) AS journeys
+FROM journeys_active_block_parts
 GROUP BY span_days, first_day;
 
 -- Journey snapshots of the last day by band and time, with the figures the "turned poor"
@@ -159,3 +179,5 @@ FROM journeys
 WHERE updated_at >= now() - INTERVAL 1 DAY;
 
 SYSTEM WAIT VIEW journey_cell_days_mv;
+
+SYSTEM WAIT VIEW journeys_active_blocks_mv;
