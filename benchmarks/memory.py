@@ -6,9 +6,10 @@ event-time wake-up schedule when the journey waits on a deadline, and recent eve
 de-duplication (bounded by `dedup_max_ids`). This process builds the worker's own Faust app
 (`create_app`, so the table store and its RocksDB options are the worker's, settings from
 the environment as the worker reads them), builds `journeys` real books through the engine
-(open service cases: a contact, a handoff, a case and an open promise), puts them in the
-partition the worker's partitioner picks, reads a tenth back as the worker does for active
-journeys, and reports its resident set size (RSS).
+(open service cases: a contact, a handoff, a case and an open promise) event by event
+through the worker's BookCache (which keeps the most recent books decoded), puts them in
+the partition the worker's partitioner picks, reads a tenth back through the cache as the
+worker does for active journeys, and reports its resident set size (RSS).
 
 Run in its own process: `python -m benchmarks.memory JOURNEYS STORE DIR` (STORE: rocksdb or
 memory); prints one JSON object. Not included: the Kafka client's fetch buffers and the
@@ -28,8 +29,10 @@ from typing import Any
 import orjson
 
 from benchmarks.bench_engine import MODEL, journey
-from pipeline.journey import JourneyBook, add, next_deadline
+from pipeline.contract import Touchpoint
+from pipeline.journey import add, next_deadline
 from pipeline.settings import Settings
+from pipeline.stream.books import BookCache
 from pipeline.stream.clock import Wakeups, to_us
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.worker import create_app, partitioner
@@ -78,30 +81,59 @@ class TableStore:
         return bytes(value) if value is not None else None
 
 
-def fill(count: int, table: TableStore, wakeups: Wakeups, dedup: RecentEventIds) -> int:
-    """Build `count` journey books through the engine; returns the encoded bytes written.
+class Worker:
+    """The worker's state path: de-dup memory, the BookCache of decoded books, wake-ups."""
 
-    A live journey's events arrive hours apart, each in a later batch than the last, so
-    per event the worker checks the de-dup memory, reads the book back from the table,
-    adds the event, writes the book, and re-schedules the journey's wake-up (here at its
-    next deadline; the worker may wake it earlier for a promise alert, still one moment).
+    def __init__(self, settings: Settings, table: TableStore) -> None:
+        self.table = table
+        self.books = BookCache(lambda key: table.get(table.partition_of(key), key.encode()))
+        self.wakeups = Wakeups()
+        window = int(timedelta(hours=settings.dedup_window_hours).total_seconds() * 1e6)
+        self.dedup = RecentEventIds(window, settings.dedup_max_ids)
+        self.batch_size = settings.worker_batch_size
+
+    def event(self, tp: Touchpoint) -> None:
+        partition = self.table.partition_of(tp.key)
+        clock = to_us(tp.occurred_at)
+        if self.dedup.seen(partition, tp.event_id, clock, clock):
+            return
+        book = self.books.get_or_create(tp)
+        add(book, tp, MODEL)
+        self.books.touched(partition, tp.key)
+        deadline = next_deadline(book, MODEL)
+        self.wakeups.schedule(partition, book.key, to_us(deadline) if deadline else None)
+
+    def flush(self) -> int:
+        """Write the dirty books to the table, mark them clean, keep the recent ones decoded."""
+        partitions = range(self.table.partitions)
+        generation, encoded = self.books.snapshot(partitions)
+        written = 0
+        for partition, books in encoded.items():
+            for key, raw in books.items():
+                self.table.put(partition, key.encode(), raw)
+                written += len(raw)
+            self.books.persisted(partition, generation)
+        self.books.evict_clean()
+        return written
+
+
+def fill(count: int, worker: Worker) -> int:
+    """Build `count` journey books through the engine; returns the encoded bytes stored.
+
+    Events come in time order, every journey's first event, then every second one, and so
+    on, in batches of `worker_batch_size` flushed as the worker flushes: so, as live, a
+    journey's next event finds its book gone from the cache of recent books and reads it
+    back from the table. Wake-ups are scheduled at the next deadline (the worker may wake a
+    journey earlier for a promise alert: still one moment per journey).
     """
     written = 0
-    for number in range(count):
-        key = f"CASE-{number:010d}"
-        raw_key, partition = key.encode(), table.partition_of(key)
-        for tp in journey(EVENTS_PER_JOURNEY, key):
-            clock = to_us(tp.occurred_at)
-            if dedup.seen(partition, tp.event_id, clock, clock):
-                continue
-            raw = table.get(partition, raw_key)
-            book = JourneyBook.from_bytes(raw) if raw else JourneyBook.for_touchpoint(tp)
-            add(book, tp, MODEL)
-            encoded = book.to_bytes()
-            table.put(partition, raw_key, encoded)
-            deadline = next_deadline(book, MODEL)
-            wakeups.schedule(partition, book.key, to_us(deadline) if deadline else None)
-        written += len(encoded)
+    for step in range(EVENTS_PER_JOURNEY):
+        written = 0  # the last step's flushes store every journey's final book
+        for number in range(count):
+            worker.event(journey(step + 1, f"CASE-{number:010d}")[step])
+            if (number + 1) % worker.batch_size == 0:
+                written += worker.flush()
+        written += worker.flush()
     return written
 
 
@@ -111,23 +143,22 @@ def measure(count: int, kind: str, directory: Path) -> dict[str, Any]:
     before, _ = rss_bytes()
     started = time.monotonic()
     table = TableStore(settings)
-    wakeups = Wakeups()
-    window = int(timedelta(hours=settings.dedup_window_hours).total_seconds() * 1e6)
-    dedup = RecentEventIds(window, settings.dedup_max_ids)
-    written = fill(count, table, wakeups, dedup)
+    worker = Worker(settings, table)
+    written = fill(count, worker)
     rng = random.Random(7)
-    for number in rng.sample(range(count), max(count // 10, 1)):
-        key = f"CASE-{number:010d}"
-        raw = table.get(table.partition_of(key), key.encode())
-        assert raw is not None, f"journey {number} missing from the {kind} store"
-        JourneyBook.from_bytes(raw)
+    for n, number in enumerate(rng.sample(range(count), max(count // 10, 1))):
+        book = worker.books.get(f"CASE-{number:010d}")
+        assert book is not None, f"journey {number} missing from the {kind} store"
+        if n % worker.batch_size == 0:
+            worker.books.evict_clean()
+    worker.books.evict_clean()
     gc.collect()
     after, peak = rss_bytes()
     return {
         "journeys": count, "store": kind, "rss": after, "peak_rss": peak,
-        "rss_before": before, "state_bytes": written, "wakeups": len(wakeups),
-        "dedup_ids": len(dedup), "rocksdb": table.rocksdb_memory(),
-        "seconds": time.monotonic() - started,
+        "rss_before": before, "state_bytes": written, "wakeups": len(worker.wakeups),
+        "dedup_ids": len(worker.dedup), "decoded_books": len(worker.books),
+        "rocksdb": table.rocksdb_memory(), "seconds": time.monotonic() - started,
     }  # fmt: skip
 
 
