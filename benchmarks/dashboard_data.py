@@ -11,6 +11,11 @@ five days, journeys starting over the last `days` days, 2.5 journeys per custome
 signals per journey, rejected messages at 1% of traffic, every journey stored in two
 versions (an older snapshot and the latest) as the worker's re-scoring leaves them before
 merges. `cityHash64(number, k)` is the deterministic random source.
+
+Signals are inserted in the order they took effect, as the worker writes them (it emits a
+signal when its journey's clock reaches it), so each part holds a stretch of time, as the
+worker's inserts and their merges leave them; one insert in random time order would leave
+parts that each span the whole month, which no live run produces.
 """
 
 from __future__ import annotations
@@ -155,7 +160,8 @@ SELECT concat('S-', toString(number)), journey, customer, kind, {pick(DEPARTMENT
     [concat('ev-', toString(number))], concat(kind, ' in journey ', journey), 'v1',
     if(cityHash64(number, 21) % 50 = 0, 0, 1), toUInt64(toUnixTimestamp64Milli(effective)),
     'journeys.scores', j % {PARTITIONS}, number, addMilliseconds(effective, 900)
-FROM numbers({scale.signals})"""
+FROM numbers({scale.signals})
+ORDER BY effective"""
 
 
 def dead_letters(anchor: datetime, scale: Scale) -> str:
