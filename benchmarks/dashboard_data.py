@@ -84,12 +84,20 @@ def _common(anchor: datetime, scale: Scale) -> str:
     concat('CUST-', toString(j % {scale.customers})) AS customer"""
 
 
-def _elapsed(unit: str, span: int) -> str:
-    """A journey's activity lasts up to `span` (five days), but no longer than it has existed:
-    a journey that started yesterday has had one day of touchpoints, spread over that day.
-    (Clamping later times to the anchor instead piled a twelfth of all history onto the
-    anchor's very millisecond, a spike no live company produces.)"""
-    return f"greatest(least({span}, dateDiff('{unit}', jstart, anchor)), 1)"
+SPAN_DAYS = 5  # a journey's touchpoints and signals fall within five days of its start
+
+
+def _so_far(scale: Scale) -> float:
+    """The share of a journey's activity that has happened by the anchor, over all journeys:
+    a journey that started yesterday has had only its first day. The rest lies in the future
+    and is not generated (clamping it to the anchor put a twelfth of all history on one
+    millisecond; squeezing it into the time elapsed crowded the last hours), so the
+    generators draw `1 / _so_far` times the rows and keep the ones that already happened."""
+    return 1 - SPAN_DAYS / (2 * scale.days)
+
+
+def drawn(rows: int, scale: Scale) -> int:
+    return round(rows / _so_far(scale))
 
 
 def touchpoints(anchor: datetime, scale: Scale, start: int, count: int) -> str:
@@ -103,24 +111,24 @@ def touchpoints(anchor: datetime, scale: Scale, start: int, count: int) -> str:
             toString(cityHash64(number, 5) % 900), ',"resolved":',
             if(cityHash64(number, 6) % 10 < 6, 'true', 'false'), '}'),
         '{}')"""
-    spread = _elapsed("millisecond", 432_000_000)
     return f"""
 INSERT INTO touchpoints (event_id, occurred_at, customer_id, journey_id, department, stage,
     channel, type, attributes, _topic, _partition, _offset, _ingested_at)
 WITH cityHash64(number, 1) % {scale.journeys} AS j, {_common(anchor, scale)},
-    addMilliseconds(jstart, toInt64(cityHash64(number, 2) % {spread})) AS at,
+    addMilliseconds(jstart, toInt64(cityHash64(number, 2) % {SPAN_DAYS * 86_400_000})) AS at,
     {pick(TYPES, "number, 3")} AS kind
 SELECT concat('ev-', toString(number)), at, customer, journey,
     {pick(DEPARTMENTS, "number, 4")}, {pick(STAGES, "j, 5")}, {pick(CHANNELS, "number, 6")},
     kind, {attributes}, 'touchpoints', j % {PARTITIONS}, number,
     addMilliseconds(at, 200 + cityHash64(number, 8) % 2800)
-FROM numbers({start}, {count})"""
+FROM numbers({start}, {count})
+WHERE at <= anchor"""
 
 
 def journeys(anchor: datetime, scale: Scale, latest: bool) -> str:
     # The older snapshot: fewer touchpoints, fewer lost points, an earlier version.
     share = "1.0" if latest else "0.5"
-    spread = _elapsed("second", 432_000)
+    spread = f"greatest(least({SPAN_DAYS * 86_400}, dateDiff('second', jstart, anchor)), 1)"
     return f"""
 INSERT INTO journeys (journey_id, customer_id, started_at, last_event_at, updated_at, status,
     score, operational_score, survey_score, band, touchpoint_count, lost_points, gained_points,
@@ -147,20 +155,20 @@ def journey_signals(anchor: datetime, scale: Scale) -> str:
     names = [name for name, (_, weight) in SIGNALS.items() for _ in range(weight)]
     impacts = ", ".join(f"'{name}'" for name in SIGNALS)
     values = ", ".join(str(float(impact)) for impact, _ in SIGNALS.values())
-    spread = _elapsed("second", 432_000)
     return f"""
 INSERT INTO journey_signals (signal_id, journey_id, customer_id, signal, department, stage,
     impact, effective_at, evidence_event_ids, reason, score_model, active, version,
     _topic, _partition, _offset, _ingested_at)
 WITH number % {scale.journeys} AS j, {_common(anchor, scale)},
     {pick(names, "number, 18")} AS kind,
-    addSeconds(jstart, toInt64(cityHash64(number, 20) % {spread})) AS effective
+    addSeconds(jstart, toInt64(cityHash64(number, 20) % {SPAN_DAYS * 86_400})) AS effective
 SELECT concat('S-', toString(number)), journey, customer, kind, {pick(DEPARTMENTS, "number, 19")},
     {pick(STAGES, "j, 5")}, transform(kind, [{impacts}], [{values}], 0.0), effective,
     [concat('ev-', toString(number))], concat(kind, ' in journey ', journey), 'v1',
     if(cityHash64(number, 21) % 50 = 0, 0, 1), toUInt64(toUnixTimestamp64Milli(effective)),
     'journeys.scores', j % {PARTITIONS}, number, addMilliseconds(effective, 900)
-FROM numbers({scale.signals})
+FROM numbers({drawn(scale.signals, scale)})
+WHERE effective <= anchor
 ORDER BY effective"""
 
 
@@ -201,7 +209,10 @@ def statements(anchor: datetime, scale: Scale, chunk: int = 1_000_000) -> list[t
     """(what, SQL) in insertion order; touchpoints in chunks to bound the engine's memory."""
     out = [
         (f"touchpoints {start:,}+", touchpoints(anchor, scale, start, min(chunk, total - start)))
-        for start, total in ((s, scale.touchpoints) for s in range(0, scale.touchpoints, chunk))
+        for start, total in (
+            (s, drawn(scale.touchpoints, scale))
+            for s in range(0, drawn(scale.touchpoints, scale), chunk)
+        )
     ]
     out += [
         ("journeys (older snapshots)", journeys(anchor, scale, latest=False)),
