@@ -66,12 +66,14 @@ GROUP BY sender, reason_code
 ORDER BY rejected_events DESC, sender, reason_code
 """
 
+# accepted_per_hour (migration 0005): touchpoints_per_hour without the stage, in granules
+# of 256 rows, so six hours do not deserialize a month's states.
 QUALITY_BY_DEPARTMENT = """
 SELECT sender, accepted, rejected,
        round(100 * rejected / greatest(accepted + rejected, 1), 2) AS rejected_pct
 FROM (
     SELECT department AS sender, uniqMerge(events) AS accepted, toUInt64(0) AS rejected
-    FROM touchpoints_per_hour
+    FROM accepted_per_hour
     WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime
     GROUP BY sender
     UNION ALL

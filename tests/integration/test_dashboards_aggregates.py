@@ -28,7 +28,8 @@ AGGREGATES = [
     "touchpoints_per_minute", "touchpoints_per_hour", "touchpoints_ingested_per_minute",
     "rejections_per_hour", "signals_by_hour", "journey_day_stats", "journey_band_entries",
     "promises", "resolutions", "pipeline_metrics", "journeys", "signals_by_department",
-    "journeys_active_block_parts", "recent_journey_snapshots", "journey_cell_days",
+    "journeys_active_block_parts", "recent_journey_snapshots", "accepted_per_hour",
+    "journey_cell_days",
 ]  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from pipeline.dashboards.operations import (
     REPEAT_AND_LOST_CONTEXT,
     REPEAT_AND_LOST_CONTEXT_BY_DEPARTMENT,
 )
+from pipeline.dashboards.pipeline_health import QUALITY_BY_DEPARTMENT
 from pipeline.dashboards.refresh import refresh_now
 from pipeline.store import apply_migrations, load_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
@@ -142,6 +143,18 @@ def test_signal_panels_by_department_answer_as_signals_by_hour_does(
         assert found, "the sample has signals for the department"
 
 
+@pytest.mark.parametrize("days", [0, 1, 7, 30])
+def test_data_quality_counts_what_touchpoints_per_hour_counts(
+    sample_db: EmbeddedStore, days: int
+) -> None:
+    assert "FROM accepted_per_hour" in QUALITY_BY_DEPARTMENT
+    as_before = QUALITY_BY_DEPARTMENT.replace("accepted_per_hour", "touchpoints_per_hour")
+    ctx = replace(context(days, 0), time_from=ANCHOR - timedelta(days=days, hours=6))
+    found = answer(sample_db, QUALITY_BY_DEPARTMENT, ctx)
+    assert found == answer(sample_db, as_before, ctx)
+    assert any(row["accepted"] for row in found)
+
+
 def test_0005_fills_its_tables_from_history_stored_before_it(
     sample_db: EmbeddedStore, chdb_dir: Any
 ) -> None:
@@ -155,7 +168,12 @@ def test_0005_fills_its_tables_from_history_stored_before_it(
         assert [m.version for m in apply_migrations(store)] == [5]
         refresh_now(store)
         assert_heatmap_matches_raw(store)
-        for sql in [*SIGNAL_PANELS, LOST_POINTS_HEATMAP, JOURNEYS_AFFECTED_HEATMAP]:
+        for sql in [
+            *SIGNAL_PANELS,
+            LOST_POINTS_HEATMAP,
+            JOURNEYS_AFFECTED_HEATMAP,
+            QUALITY_BY_DEPARTMENT,
+        ]:
             assert answer(store, sql, CONTEXT) == answer(sample_db, sql, CONTEXT)
     finally:
         store.drop_database()
