@@ -51,6 +51,13 @@ def merged(previous: dict[str, Any], fresh: dict[str, Any], meta: dict[str, Any]
     out.update(fresh)
     out.update(meta)
     out["sections"] = [s for s in suite.SECTIONS if s in out]
+    # When each section was last measured: a partial run leaves the others' figures (and
+    # times) as they were.
+    runs = dict(previous.get("runs", {}))
+    runs.update(
+        {s: f"{meta['started']} ({meta.get('mode', '?')})" for s in fresh if s in suite.SECTIONS}
+    )
+    out["runs"] = runs
     return out
 
 

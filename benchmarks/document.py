@@ -95,10 +95,18 @@ def _header(results: dict[str, Any]) -> str:
         "# Benchmarks\n\nWritten by `make bench` (`python -m benchmarks`); do not edit by hand "
         "(findings go in `benchmarks/notes.md`, included below). Baselines run in the same run "
         "on the same machine, because absolute figures on a shared machine drift: read the "
-        f"ratios.\n\nRun: {results.get('started', '?')} ({results.get('mode', '?')} sizes), "
-        f"sections: {', '.join(results.get('sections', []))}; events from "
-        f"{results.get('source', 'n/a')}.\n"
+        f"ratios.\n\nLast run: {results.get('started', '?')} ({results.get('mode', '?')} sizes); "
+        f"events from {results.get('source', 'n/a')}. Each section was measured at:\n\n"
+        + "".join(f"- {name}: {when}\n" for name, when in _section_runs(results).items())
     )
+
+
+def _section_runs(results: dict[str, Any]) -> dict[str, str]:
+    """When each section's figures were taken (results from before per-section times: the
+    run's own time, which is all that was recorded)."""
+    runs = results.get("runs", {})
+    fallback = f"{results.get('started', '?')} or earlier"
+    return {name: runs.get(name, fallback) for name in results.get("sections", [])}
 
 
 def _machine(results: dict[str, Any]) -> str:

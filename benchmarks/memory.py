@@ -86,7 +86,10 @@ class Worker:
 
     def __init__(self, settings: Settings, table: TableStore) -> None:
         self.table = table
-        self.books = BookCache(lambda key: table.get(table.partition_of(key), key.encode()))
+        self.books = BookCache(
+            lambda key: table.get(table.partition_of(key), key.encode()),
+            keep=settings.worker_book_cache,
+        )
         self.wakeups = Wakeups()
         window = int(timedelta(hours=settings.dedup_window_hours).total_seconds() * 1e6)
         self.dedup = RecentEventIds(window, settings.dedup_max_ids)

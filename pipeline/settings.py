@@ -111,6 +111,13 @@ class Settings(BaseSettings):
         description="RocksDB memory of the worker's state store, in MiB, split evenly across "
         "the topic_partitions databases: half block cache, half write buffers (two each).",
     )
+    worker_book_cache: int = Field(
+        default=10_000,
+        ge=0,
+        le=10_000_000,
+        description="Journey books kept decoded in memory after they are written (about 6 KB "
+        "each): a journey's next event then skips reading and decoding its state.",
+    )
     worker_web_port: int = Field(
         default=6066, ge=1, le=65535, description="Port of the worker's /metrics web server."
     )

@@ -195,7 +195,7 @@ def _open_store(settings: Settings, open_store: Callable[[Settings], Store] | No
 
 def _wire(runtime: Runtime, settings: Settings, store: Store, metrics: Metrics) -> None:
     model = load_score_model(settings.score_model_path) if settings.score_model_path else None
-    books = BookCache(runtime.read_book)
+    books = BookCache(runtime.read_book, keep=settings.worker_book_cache)
     runtime.books = books
     runtime.sink = ClickHouseSink(
         store,

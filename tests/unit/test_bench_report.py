@@ -89,3 +89,6 @@ def test_a_partial_run_keeps_the_other_sections() -> None:
     assert out["queries"] == {"queries": [PANEL]}
     assert out["started"] == "new"
     assert out["sections"] == ["queries", "memory"]
+    assert out["runs"] == {"memory": "new (?)"}  # queries keeps no time it never had
+    again = merged(out, {"queries": {"queries": []}}, {"started": "newer", "mode": "full"})
+    assert again["runs"] == {"memory": "new (?)", "queries": "newer (full)"}
