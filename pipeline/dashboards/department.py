@@ -37,12 +37,27 @@ GROUP BY signal
 ORDER BY points, signal
 """
 
+# Per kind x stage. The example reason is the latest signal's (ties on effective_at go to the
+# greatest signal_id): rather than argMax over a (time, id) tuple on every row, the latest
+# moment of each cell is found with a plain max(), and the few rows at that moment are read
+# back through the key (signal, hour) to pick the reason.
 SIGNALS_BY_REASON_AND_STAGE = f"""
-SELECT signal, stage, count() AS signals, round(sum(impact), 1) AS points,
-       uniqExact(journey_id) AS journeys,
-       argMax(reason, (effective_at, signal_id)) AS example_reason
-{_SIGNALS}
-GROUP BY signal, stage
+SELECT signal, stage, signals, points, journeys, example_reason
+FROM (
+    SELECT signal, stage, count() AS signals, round(sum(impact), 1) AS points,
+           uniqExact(journey_id) AS journeys
+    {_SIGNALS}
+    GROUP BY signal, stage
+) AS cells
+LEFT JOIN (
+    SELECT signal, stage, argMax(reason, signal_id) AS example_reason
+    {_SIGNALS}
+      AND (signal, stage, hour, effective_at) IN (
+        SELECT signal, stage, toStartOfHour(max(effective_at)), max(effective_at)
+        {_SIGNALS}
+        GROUP BY signal, stage)
+    GROUP BY signal, stage
+) AS latest USING (signal, stage)
 ORDER BY points, signal, stage
 """
 
@@ -66,14 +81,33 @@ GROUP BY kind
 ORDER BY kind
 """
 
+# The 20 journeys with the lowest points in two steps: the totals per journey (the only
+# per-journey work over the whole week), then the names of their kinds and their customer
+# from those journeys' rows alone. The second step reads without FINAL so that journey_id
+# can filter before the merge (FINAL filters after it and would read the week again), and
+# resolves versions itself: per signal (the replacing key), the row of the highest version,
+# then the same filters as FINAL applies. A signal keeps its journey, like its department,
+# stage and hour.
 WORST_JOURNEYS = f"""
-SELECT journey_id, any(customer_id) AS customer_id, round(sum(impact), 1) AS points,
+SELECT latest.1 AS journey_id, any(latest.2) AS customer_id, round(sum(latest.3), 1) AS points,
        count() AS signals, arrayStringConcat(arraySort(groupUniqArray(signal)), ', ') AS kinds
-{_SIGNALS}
+FROM (
+    SELECT signal, argMax((journey_id, customer_id, impact, effective_at, active), version)
+                   AS latest
+    FROM signals_by_department
+    WHERE department = {DEPARTMENT} AND hour >= toStartOfHour($__fromTime) AND hour <= $__toTime
+      AND journey_id IN (
+        SELECT journey_id
+        {_SIGNALS}
+        GROUP BY journey_id
+        HAVING round(sum(impact), 1) < 0
+        ORDER BY round(sum(impact), 1), journey_id
+        LIMIT 20)
+    GROUP BY department, signal, hour, stage, signal_id
+)
+WHERE latest.5 = 1 AND $__timeFilter(latest.4)
 GROUP BY journey_id
-HAVING points < 0
 ORDER BY points, journey_id
-LIMIT 20
 """
 
 

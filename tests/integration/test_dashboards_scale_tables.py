@@ -143,6 +143,94 @@ def test_signal_panels_by_department_answer_as_signals_by_hour_does(
         assert found, "the sample has signals for the department"
 
 
+# The department's two grouped panels as they were written before they were split in steps
+# (issue 8): one pass over the signals with FINAL. The panels must answer exactly these.
+_REFERENCE_SIGNALS = """FROM signals_by_hour FINAL
+WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND $__timeFilter(effective_at)
+  AND active = 1 AND department = decodeURLComponent('${department:percentencode}')"""
+REFERENCE_REASON_AND_STAGE = f"""
+SELECT signal, stage, count() AS signals, round(sum(impact), 1) AS points,
+       uniqExact(journey_id) AS journeys,
+       argMax(reason, (effective_at, signal_id)) AS example_reason
+{_REFERENCE_SIGNALS}
+GROUP BY signal, stage
+ORDER BY points, signal, stage
+"""
+REFERENCE_WORST_JOURNEYS = f"""
+SELECT journey_id, any(customer_id) AS customer_id, round(sum(impact), 1) AS points,
+       count() AS signals, arrayStringConcat(arraySort(groupUniqArray(signal)), ', ') AS kinds
+{_REFERENCE_SIGNALS}
+GROUP BY journey_id
+HAVING points < 0
+ORDER BY points, journey_id
+LIMIT 20
+"""
+GROUPED = [(SIGNALS_BY_REASON_AND_STAGE, REFERENCE_REASON_AND_STAGE),
+           (WORST_JOURNEYS, REFERENCE_WORST_JOURNEYS)]  # fmt: skip
+
+
+def assert_grouped_panels_match_reference(store: EmbeddedStore) -> None:
+    for department in ["maintenance", "customer_service", "billing", "sales"]:
+        for days_from, days_to in [(7, 0), (30, 0), (0, 0), (3, 2), (12, 5)]:
+            ctx = replace(context(days_from, days_to),
+                          variables={**CONTEXT.variables, "department": department})  # fmt: skip
+            for sql, reference in GROUPED:
+                assert answer(store, sql, ctx) == answer(store, reference, ctx), (
+                    department, days_from, days_to, sql[:40])  # fmt: skip
+
+
+def test_grouped_department_panels_answer_as_one_pass_over_the_signals(
+    sample_db: EmbeddedStore,
+) -> None:
+    ctx = replace(context(30, 0), variables={**CONTEXT.variables, "department": "maintenance"})
+    assert len(answer(sample_db, REFERENCE_WORST_JOURNEYS, ctx)) == 20
+    assert len(answer(sample_db, REFERENCE_REASON_AND_STAGE, ctx)) > 5
+    assert_grouped_panels_match_reference(sample_db)
+
+
+def test_grouped_department_panels_after_replays_retractions_and_ties(
+    fresh_store: EmbeddedStore,
+) -> None:
+    """Replayed rows, a retraction of a worst journey's signals and of a cell's latest
+    signal, and a tie on the latest moment (the greater signal_id gives the reason)."""
+    insert_sample(fresh_store, SAMPLE, batch=1000)
+    ctx = replace(context(7, 0), variables={**CONTEXT.variables, "department": "maintenance"})
+    worst = answer(fresh_store, REFERENCE_WORST_JOURNEYS, ctx)
+    cells = answer(fresh_store, REFERENCE_REASON_AND_STAGE, ctx)
+    signals = [s for s in SAMPLE.journey_signals
+               if s["department"] == "maintenance" and s["effective_at"] <= ANCHOR]  # fmt: skip
+    fresh_store.insert("journey_signals", list(reversed(signals)))  # a replay, same versions
+    # Retract every signal of the worst journey: it must leave the table.
+    gone = [s for s in signals if s["journey_id"] == worst[0]["journey_id"]]
+    # Retract the latest signal of the first cell: its reason must change.
+    cell = (cells[0]["signal"], cells[0]["stage"])
+    latest = max((s for s in signals if (s["signal"], s["stage"]) == cell
+                  and s["effective_at"] >= ctx.time_from and s.get("active", 1) == 1),
+                 key=lambda s: (s["effective_at"], s["signal_id"]))  # fmt: skip
+    retracted = [{**s, "active": 0, "version": s["version"] + 1} for s in [*gone, latest]]
+    # Two new signals of another cell at the same moment: the greater id's reason is shown.
+    other = cells[-1]
+    tie = max(
+        s["effective_at"]
+        for s in signals
+        if (s["signal"], s["stage"]) == (other["signal"], other["stage"])
+    )
+    twins = [{**latest, "signal_id": f"zz-tie-{n}", "signal": other["signal"],
+              "stage": other["stage"], "effective_at": tie, "active": 1,
+              "reason": f"tie {n}", "version": 1} for n in (1, 2)]  # fmt: skip
+    fresh_store.insert("journey_signals", retracted + twins)
+    fresh_store.insert("journey_signals", retracted[:1])  # the retraction replayed as well
+    after = answer(fresh_store, WORST_JOURNEYS, ctx)
+    assert worst[0]["journey_id"] not in [r["journey_id"] for r in after]
+    reasons = {(r["signal"], r["stage"]): r["example_reason"]
+               for r in answer(fresh_store, SIGNALS_BY_REASON_AND_STAGE, ctx)}  # fmt: skip
+    assert reasons[(other["signal"], other["stage"])] == "tie 2"
+    assert_grouped_panels_match_reference(fresh_store)
+    fresh_store.execute("OPTIMIZE TABLE signals_by_department FINAL")
+    fresh_store.execute("OPTIMIZE TABLE signals_by_hour FINAL")
+    assert_grouped_panels_match_reference(fresh_store)
+
+
 @pytest.mark.parametrize("days", [0, 1, 7, 30])
 def test_data_quality_counts_what_touchpoints_per_hour_counts(
     sample_db: EmbeddedStore, days: int
