@@ -80,17 +80,27 @@ def profiled_worker(bootstrap: str, topic: str, workdir: Path) -> Contender:
     return worker(bootstrap, topic, workdir, profile=True)
 
 
+def _baseline(name: str, module: str, bootstrap: str, topic: str, workdir: Path,
+              **extra: str) -> Contender:  # fmt: skip
+    """A baseline Faust app of this package, configured by BENCH_* variables."""
+    env = (
+        _base_env()
+        | extra
+        | {
+            "BENCH_BOOTSTRAP": bootstrap,
+            "BENCH_TOPIC": topic,
+            "BENCH_WORKDIR": str(workdir),
+            "BENCH_APP_ID": f"bench-{name}-{uuid.uuid4().hex[:6]}",
+        }
+    )
+    argv = [sys.executable, "-m", "faust", "-A", module, "worker", "-l", "warn", "--without-web"]
+    return Contender(name, argv, env, workdir)
+
+
 def naive(bootstrap: str, topic: str, workdir: Path, insert: bool = True) -> Contender:
-    env = _base_env() | {
-        "BENCH_NAIVE_INSERT": "1" if insert else "0",
-        "BENCH_BOOTSTRAP": bootstrap,
-        "BENCH_TOPIC": topic,
-        "BENCH_WORKDIR": str(workdir),
-        "BENCH_APP_ID": f"bench-naive-{uuid.uuid4().hex[:6]}",
-    }
-    argv = [sys.executable, "-m", "faust", "-A", "benchmarks.naive_worker", "worker",
-            "-l", "warn", "--without-web"]  # fmt: skip
-    return Contender("naive" if insert else "naive-no-insert", argv, env, workdir)
+    name = "naive" if insert else "naive-no-insert"
+    return _baseline(name, "benchmarks.naive_worker", bootstrap, topic, workdir,
+                     BENCH_NAIVE_INSERT="1" if insert else "0")  # fmt: skip
 
 
 def naive_no_insert(bootstrap: str, topic: str, workdir: Path) -> Contender:
@@ -98,15 +108,7 @@ def naive_no_insert(bootstrap: str, topic: str, workdir: Path) -> Contender:
 
 
 def faust_floor(bootstrap: str, topic: str, workdir: Path) -> Contender:
-    env = _base_env() | {
-        "BENCH_BOOTSTRAP": bootstrap,
-        "BENCH_TOPIC": topic,
-        "BENCH_WORKDIR": str(workdir),
-        "BENCH_APP_ID": f"bench-floor-{uuid.uuid4().hex[:6]}",
-    }
-    argv = [sys.executable, "-m", "faust", "-A", "benchmarks.faust_floor", "worker",
-            "-l", "warn", "--without-web"]  # fmt: skip
-    return Contender("faust-floor", argv, env, workdir)
+    return _baseline("faust-floor", "benchmarks.faust_floor", bootstrap, topic, workdir)
 
 
 CONTENDERS: dict[str, ContenderFactory] = {
