@@ -197,7 +197,9 @@ class LagProbe:
                     meta.offset for tp, meta in committed.items() if tp.topic == topic
                 )
             return committed_on_topic, lag
-        except KafkaError:
+        except (KafkaError, KeyError):
+            # KeyError: kafka-python's end_offsets on a partition whose metadata it has not
+            # seen yet (the worker has just created its re-keyed topic); ask again.
             return None
 
     def close(self) -> None:
