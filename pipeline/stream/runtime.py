@@ -214,8 +214,12 @@ class Runtime:
             for event in batch.events:
                 await self.stream.ack(event)
         # Commit now rather than at Faust's next commit tick: the offsets are what tells
-        # producers and operators (lag) that the events are stored.
-        await self.stream.app.consumer.commit()
+        # producers and operators (lag) that the events are stored. The acks stand; if
+        # this commit fails (a rebalance), Faust's own commit loop commits them later.
+        try:
+            await self.stream.app.consumer.commit()
+        except Exception as exc:  # logged; the acks stand, nothing is lost
+            log.warning("commit after flush failed; Faust's commit loop retries error=%s", exc)
         self.books.evict_clean()
         self.processor.metrics.buffered_rows = self.sink.buffered_rows
         marks.append(time.monotonic())
