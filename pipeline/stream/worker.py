@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from pipeline.contract import Validator
@@ -29,7 +28,7 @@ from pipeline.stream.books import BookCache
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.health import HealthSampler
 from pipeline.stream.metrics import Metrics
-from pipeline.stream.outbox import Outbox
+from pipeline.stream.outbox import Outbox, partition_of
 from pipeline.stream.processor import JourneyProcessor
 from pipeline.stream.runtime import Runtime
 from pipeline.stream.sink import ClickHouseSink
@@ -57,7 +56,7 @@ def partitioner(partitions: int) -> Callable[[str], int]:
 
     @functools.lru_cache(maxsize=65_536)
     def place(key: str) -> int:
-        return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+        return partition_of(key.encode(), partitions)
 
     return place
 

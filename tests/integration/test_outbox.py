@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from kafka import KafkaConsumer
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from pipeline.stream.outbox import Outbox, Record, partition_of
-
-PARTITIONS = 3
-
-
-def create(bootstrap: str, topic: str) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    admin.close()
-
-
-def read(bootstrap: str, topic: str) -> list[Any]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        consumer_timeout_ms=5000, enable_auto_commit=False,
-    )  # fmt: skip
-    records = list(consumer)
-    consumer.close()
-    return records
+from tests.integration.test_pipeline_worker import PARTITIONS
+from tests.integration.test_pipeline_worker import consume as read
+from tests.integration.test_pipeline_worker import create_topic as create
 
 
 async def send(bootstrap: str, records: list[Record]) -> dict[tuple[str, int], int]:
