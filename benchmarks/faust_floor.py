@@ -5,39 +5,20 @@ The same Faust settings and batching as the product's worker (`noack_take` of
 event), but nothing is decoded, stored or sent. Its rate bounds what any agent on Faust can
 reach on this machine; the gap between it and the worker is the worker's own work.
 
-Run as `faust -A benchmarks.faust_floor worker`; configured by BENCH_* variables (Faust
-imports the module before any argument could reach it).
+Run as `faust -A benchmarks.faust_floor worker`; configured by BENCH_* variables
+(`benchmarks.baseline_app`).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
-import faust
-
+from benchmarks.baseline_app import baseline_app
 from pipeline.settings import Settings
 from pipeline.stream.worker import quiet_root_logger
 
-BOOTSTRAP = os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:9092")
-TOPIC = os.environ.get("BENCH_TOPIC", "touchpoints")
-PARTITIONS = int(os.environ.get("BENCH_PARTITIONS", "4"))
-WORKDIR = Path(os.environ.get("BENCH_WORKDIR", ".journeys/bench-floor"))
 SETTINGS = Settings()
-
-app = faust.App(
-    os.environ.get("BENCH_APP_ID", "bench-floor"),
-    broker=f"kafka://{BOOTSTRAP}",
-    store="memory://",
-    datadir=str(WORKDIR / "faust"),
-    topic_partitions=PARTITIONS,
-    topic_replication_factor=1,
-    consumer_auto_offset_reset="earliest",
-    broker_commit_interval=1.0,
-    web_enabled=False,
-)
-touchpoints = app.topic(TOPIC, value_serializer="raw", key_serializer="raw")
+app, touchpoints, _ = baseline_app("floor", broker_commit_interval=1.0)
 
 
 @app.agent(touchpoints)

@@ -14,32 +14,16 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import faust
-
+from benchmarks.baseline_app import PARTITIONS, TOPIC, baseline_app
 from pipeline.store import apply_migrations
 from pipeline.store.embedded import open_embedded
 
-BOOTSTRAP = os.environ.get("BENCH_BOOTSTRAP", "127.0.0.1:9092")
-TOPIC = os.environ.get("BENCH_TOPIC", "touchpoints")
-PARTITIONS = int(os.environ.get("BENCH_PARTITIONS", "4"))
-WORKDIR = Path(os.environ.get("BENCH_WORKDIR", ".journeys/bench-naive"))
 # 0: leave the insert out, to show what Faust's per-event path alone costs (the table write).
 INSERT = os.environ.get("BENCH_NAIVE_INSERT", "1") == "1"
 
-app = faust.App(
-    os.environ.get("BENCH_APP_ID", "bench-naive"),
-    broker=f"kafka://{BOOTSTRAP}",
-    store="memory://",
-    datadir=str(WORKDIR / "faust"),
-    topic_partitions=PARTITIONS,
-    topic_replication_factor=1,
-    consumer_auto_offset_reset="earliest",
-    web_enabled=False,
-)
-touchpoints = app.topic(TOPIC, value_serializer="raw", key_serializer="raw")
+app, touchpoints, WORKDIR = baseline_app("naive")
 journey_counts = app.Table("naive_journey_counts", default=int, partitions=PARTITIONS)
 _store: Any = None
 
