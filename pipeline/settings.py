@@ -6,7 +6,6 @@ value fails at start with a message that names the variable, not deep inside a c
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -247,16 +246,14 @@ class Settings(BaseSettings):
 
     @cached_property
     def bootstrap_servers(self) -> str:
-        """The broker to talk to: the configured one, else the running local broker."""
+        """The broker to talk to: the configured one, else the running local broker, else
+        the default. The local broker moves to a free port when its preferred one is taken:
+        without this, commands would send to whatever else listens on the default port."""
         if "kafka_bootstrap_servers" in self.model_fields_set:
             return self.kafka_bootstrap_servers
-        state = self.kafka_home / "broker.json"
-        if state.exists():
-            try:
-                return str(json.loads(state.read_text())["bootstrap_servers"])
-            except (ValueError, KeyError):
-                pass
-        return self.kafka_bootstrap_servers
+        from pipeline.kafka.local import running_broker_address
+
+        return running_broker_address(self.kafka_home) or self.kafka_bootstrap_servers
 
     def worker_rocksdb_options(self) -> dict[str, int]:
         """Options of each partition's RocksDB database, as Faust's RocksDBOptions takes them.

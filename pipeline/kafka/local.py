@@ -45,6 +45,29 @@ class BrokerState:
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def as_json(self) -> str:
+        # bootstrap_servers is what other processes read (Settings.bootstrap_servers); the
+        # rest is how this module recognises its own broker.
+        return json.dumps(
+            {
+                "pid": self.pid,
+                "port": self.port,
+                "controller_port": self.controller_port,
+                "bootstrap_servers": self.bootstrap_servers,
+            }
+        )
+
+
+def running_broker_address(home: Path) -> str | None:
+    """The address of the local broker under `home` when it runs, else None. Read-only, so
+    any process may ask (unlike LocalBroker.state, which removes a stale state file)."""
+    try:
+        raw = json.loads((home / "broker.json").read_text())
+        pid, port = int(raw["pid"]), int(raw["port"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return f"127.0.0.1:{port}" if _is_our_broker(pid) else None
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -200,7 +223,7 @@ class LocalBroker:
         self._format_storage(java, config)
         process = self._launch(java, config)
         state = BrokerState(process.pid, port, controller_port)
-        self.state_file.write_text(json.dumps(state.__dict__))
+        self.state_file.write_text(state.as_json())
         (self.home / "ports.json").write_text(
             json.dumps({"port": port, "controller_port": controller_port})
         )

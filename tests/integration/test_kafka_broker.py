@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -172,6 +174,73 @@ def test_missing_maven_is_named_when_jars_are_not_cached(tmp_path: Path) -> None
     done = run_cli("kafka", "start", env=env)
     assert done.returncode == 1
     assert "Maven is not installed" in done.stderr
+
+
+def data_dir_with_cached_jars(tmp_path: Path) -> Path:
+    data_dir = tmp_path / "data"
+    (data_dir / "kafka").mkdir(parents=True)
+    (data_dir / "kafka" / "lib").symlink_to(JARS_DIR.resolve(), target_is_directory=True)
+    return data_dir
+
+
+def local_env(data_dir: Path, **values: str) -> dict[str, str]:
+    """The environment of a user with no Kafka configured: commands find the local broker."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
+    return env | {"JOURNEYS_DATA_DIR": str(data_dir)} | values
+
+
+def keys_on(bootstrap: str, topic: str, at_least: int) -> list[bytes]:
+    consumer = KafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=15_000
+    )
+    keys: list[bytes] = []
+    try:
+        for message in consumer:
+            keys.append(message.key)
+            if len(keys) >= at_least:
+                break
+    finally:
+        consumer.close()
+    return keys
+
+
+def test_commands_follow_the_local_broker_off_a_taken_default_port(tmp_path: Path) -> None:
+    import socket
+
+    data_dir = data_dir_with_cached_jars(tmp_path)
+    env = local_env(data_dir)
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"event_id": "e1", "occurred_at": "2025-06-02T08:00:00Z", "customer_id": "c1", '
+        '"department": "sales", "type": "contact"}\n'
+    )
+    with socket.socket() as impostor:
+        # Whatever else listens on the default port (another broker, another program):
+        # commands must not send there. When something already holds it, so much the better.
+        impostor.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        with contextlib.suppress(OSError):
+            impostor.bind(("127.0.0.1", 9092))
+            impostor.listen()
+        try:
+            started = run_cli("kafka", "start", env=env)
+            assert started.returncode == 0, started.stderr
+            port = json.loads((data_dir / "kafka" / "broker.json").read_text())["port"]
+            assert port != 9092
+            address = f"127.0.0.1:{port}"
+
+            shown = run_cli("config", env=env)
+            assert f"{address} (the local broker)" in shown.stdout
+            emitted = run_cli("emit", str(events), "--topic", "followed", env=env)
+            assert emitted.returncode == 0, emitted.stdout + emitted.stderr
+            assert f"sent 1 of 1 valid lines to followed at {address}" in emitted.stdout
+            simulated = run_cli(
+                "simulate", "--customers=3", "--days=2", "--topic=simulated", env=env
+            )
+            assert simulated.returncode == 0, simulated.stderr
+            assert keys_on(address, "followed", 1) == [b"c1"]
+            assert keys_on(address, "simulated", 1)
+        finally:
+            run_cli("kafka", "stop", env=env)
 
 
 @pytest.fixture(autouse=True)
