@@ -76,7 +76,11 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a listener could bind `port` now. SO_REUSEADDR as the broker's JVM binds: a
+    port the broker used a moment ago holds TIME-WAIT connections for about a minute, which
+    block a plain bind but not a listener, and a restart must keep its clients' address."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -193,11 +197,18 @@ class LocalBroker:
         raw = json.loads(ports.read_text())
         return int(raw["port"]), int(raw["controller_port"])
 
-    def _choose_ports(self) -> tuple[int, int]:
+    def _choose_ports(self, say: Callable[[str], None]) -> tuple[int, int]:
+        """The ports of the last start when free, else the preferred port, else any free
+        one; a client port other than the expected one is said, since clients configured
+        with the old address will not find the broker."""
         last = self._last_ports()
-        if last and all(port_is_free(p) for p in last):
-            return last
-        port = self.preferred_port if port_is_free(self.preferred_port) else free_port()
+        wanted = last[0] if last else self.preferred_port
+        port = wanted if port_is_free(wanted) else free_port()
+        if port != wanted:
+            before = " (the broker's port at its last start)" if last else ""
+            say(f"port {wanted}{before} is taken; using {port} instead")
+        if last and last[0] == port and port_is_free(last[1]):
+            return port, last[1]
         controller = free_port()
         while controller == port:
             controller = free_port()
@@ -216,9 +227,7 @@ class LocalBroker:
         java = require_java()
         ensure_jars(self.jars_dir, say)
         self.home.mkdir(parents=True, exist_ok=True)
-        port, controller_port = self._choose_ports()
-        if port != self.preferred_port and self._last_ports() is None:
-            say(f"port {self.preferred_port} is taken; using free port {port}")
+        port, controller_port = self._choose_ports(say)
         config = self._write_config(port, controller_port)
         self._format_storage(java, config)
         process = self._launch(java, config)

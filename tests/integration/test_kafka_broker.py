@@ -94,6 +94,46 @@ def test_messages_survive_a_stop_and_a_restart(tmp_path: Path) -> None:
             broker.stop()
 
 
+def test_a_restart_right_after_a_stop_keeps_the_port(tmp_path: Path) -> None:
+    import socket
+
+    broker = new_broker(tmp_path / "kafka")
+    first = broker.start(timeout=120)
+    said: list[str] = []
+    try:
+        # A client still connected when the broker stops: the broker closes the connection
+        # first, which leaves its side in TIME-WAIT on the broker's port for about a minute.
+        with socket.create_connection(("127.0.0.1", first.port)):
+            produce(first.bootstrap_servers, "kept", 10)
+            broker.stop()
+        second = broker.start(timeout=120, say=said.append)
+        assert second.port == first.port, said
+        assert said == []
+    finally:
+        if broker.state() is not None:
+            broker.stop()
+
+
+def test_a_move_off_the_remembered_port_is_said(tmp_path: Path) -> None:
+    import socket
+
+    broker = new_broker(tmp_path / "kafka")
+    first = broker.start(timeout=120)
+    broker.stop()
+    said: list[str] = []
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", first.port))
+        squatter.listen()
+        second = broker.start(timeout=120, say=said.append)
+        try:
+            assert second.port != first.port
+            assert any(
+                f"port {first.port}" in line and f"using {second.port}" in line for line in said
+            ), said
+        finally:
+            broker.stop()
+
+
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [JOURNEYS, *args], capture_output=True, text=True, env=env, timeout=180, check=False
