@@ -89,7 +89,9 @@ def _touchpoint(doc: dict[str, Any], horizon: datetime) -> Touchpoint:
     _schema_version(doc)
     for name in rules.REQUIRED_FIELDS:
         if name not in doc:
-            raise refuse("missing_field", name, None, "it to be present", "absent")
+            found = [other for other in doc if _nearest_field(other) == name]
+            hint = f" (found {shown(found[0])}: misspelt?)" if found else ""
+            raise refuse("missing_field", name, None, "it to be present", "absent" + hint)
     event_type = _string(doc, "type")
     if event_type not in EVENT_TYPES:
         raise refuse("unknown_type", "type", event_type, _vocabulary(event_type))
@@ -109,8 +111,30 @@ def _touchpoint(doc: dict[str, Any], horizon: datetime) -> Touchpoint:
         # The name is the sender's: shorten it so a 10 kB key cannot make a 10 kB reason.
         name = unknown[0] if len(unknown[0]) <= 64 else unknown[0][:63] + "…"
         what = f"unknown field {shown(unknown[0])}"
-        raise refuse("unknown_field", name, None, "only the contract's fields", what)
+        nearest = _nearest_field(unknown[0])
+        expected = "only the contract's fields" + (
+            f" (did you mean {nearest!r}?)" if nearest else " (put extras in attributes)"
+        )
+        raise refuse("unknown_field", name, None, expected, what)
     return touchpoint
+
+
+def _folded(name: str) -> str:
+    return name.lower().replace("_", "").replace("-", "")
+
+
+_FOLDED_FIELDS = {_folded(name): name for name in rules.CONTRACT_FIELDS}
+
+
+@functools.lru_cache(maxsize=1024)
+def _nearest_field(name: str) -> str | None:
+    """The contract field a sender most likely meant (journeyId, journeyid, jouney_id):
+    catching such misspellings is why unknown top-level fields are refused at all."""
+    if name in rules.CONTRACT_FIELDS:
+        return None
+    folded = _folded(name[:64])
+    close = difflib.get_close_matches(folded, _FOLDED_FIELDS, n=1, cutoff=0.8)
+    return _FOLDED_FIELDS[close[0]] if close else None
 
 
 @functools.lru_cache(maxsize=1024)

@@ -40,6 +40,7 @@ def test_example_messages_are_what_the_validator_says() -> None:
         base + '"department":"sales","type":"promise_made",'
         '"attributes":{"promise_id":"p","due_at":"friday"}}',
         base + '"department":"sales","type":"promise_keep"}',
+        base + '"department":"sales","type":"contact","journeyid":"j"}',
     ]
     messages = []
     for raw in inputs:

@@ -239,3 +239,29 @@ def test_validator_settings_are_checked() -> None:
         Validator(max_bytes=0)
     with pytest.raises(ValueError, match="future_tolerance"):
         Validator(future_tolerance=timedelta(seconds=-1))
+
+
+@pytest.mark.parametrize(
+    ("misspelt", "meant"),
+    [("journeyid", "journey_id"), ("journeyId", "journey_id"), ("chanel", "channel")],
+)
+def test_a_misspelt_optional_field_gets_the_nearest_field_suggested(
+    misspelt: str, meant: str
+) -> None:
+    rejection = validate(event(**{misspelt: "x"}), now=NOW)
+    assert isinstance(rejection, Rejection) and rejection.code == "unknown_field"
+    assert rejection.field == misspelt
+    assert f"did you mean {meant!r}?" in rejection.message
+
+
+def test_an_unrelated_extra_field_is_pointed_to_attributes() -> None:
+    rejection = validate(event(priority="high"), now=NOW)
+    assert isinstance(rejection, Rejection)
+    assert "did you mean" not in rejection.message and "attributes" in rejection.message
+
+
+def test_a_misspelt_required_field_is_named_beside_the_missing_one() -> None:
+    rejection = validate(event(customer_id=..., customerID="cust-1"), now=NOW)
+    assert isinstance(rejection, Rejection) and rejection.code == "missing_field"
+    assert rejection.field == "customer_id"
+    assert "found 'customerID'" in rejection.message
