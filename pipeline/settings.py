@@ -118,7 +118,24 @@ class Settings(BaseSettings):
         "each): a journey's next event then skips reading and decoding its state.",
     )
     worker_web_port: int = Field(
-        default=6066, ge=1, le=65535, description="Port of the worker's /metrics web server."
+        default=6066,
+        ge=1,
+        le=65535,
+        description="Port of the worker's web server: /healthz, /readyz, /metrics.",
+    )
+    worker_web_host: str = Field(
+        default="127.0.0.1",
+        description="Address the worker's web server listens on (0.0.0.0 in a container).",
+    )
+    worker_ready_max_lag: int = Field(
+        default=100_000,
+        ge=0,
+        description="/readyz fails when the worker's partitions are more messages behind.",
+    )
+    worker_ready_flush_age_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="/readyz fails when buffered rows have had no successful flush this long.",
     )
     worker_session_timeout_seconds: float = Field(
         default=30.0,

@@ -1,4 +1,4 @@
-"""The worker's counters, as JSON and in Prometheus text format.
+"""The worker's counters, as JSON and in Prometheus text format (written by prometheus-client).
 
 Accounting: `received` counts messages read from the touchpoints topic; each is either
 `accepted` or `rejected` (by code), so received = accepted + rejected at every flush.
@@ -8,8 +8,20 @@ Accounting: `received` counts messages read from the touchpoints topic; each is 
 from __future__ import annotations
 
 import bisect
+import time
 from collections import Counter
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 # Event-to-stored latency buckets (seconds), for the histogram and the p99 estimate.
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0)
@@ -43,6 +55,14 @@ class Metrics:
         self.latency_sum = 0.0
         self.buffered_rows = 0
         self.consumer_lag: dict[str, int] = {}
+        self.started_at = time.monotonic()
+        # Set by the worker's flush path through `flushed()`; /readyz reads them.
+        self.last_flush_at: float | None = None
+        self._failures_at_flush = 0
+        # One registry per instance: tests and benchmarks build several workers' metrics in
+        # one process, and the global registry refuses a second collector of the same names.
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
 
     def add(self, name: str, amount: int = 1) -> None:
         self.counts[name] += amount
@@ -76,47 +96,78 @@ class Metrics:
             "buffered_rows": self.buffered_rows,
             "consumer_lag": dict(self.consumer_lag),
             "event_to_stored_p99_seconds": self.latency_quantile(0.99),
+            "last_flush_age_seconds": round(self.flush_age(), 3),
+            "store_ok": self.store_ok,
         }
 
     def prometheus(self) -> str:
-        lines: list[str] = []
+        return generate_latest(self.registry).decode()
+
+    # --- readiness (read by /readyz) ------------------------------------------------
+    def flushed(self) -> None:
+        """A flush was stored and committed: its time, and the store's failures so far."""
+        self.last_flush_at = time.monotonic()
+        self._failures_at_flush = self.counts["sink_failures"]
+
+    @property
+    def store_ok(self) -> bool:
+        """No store write has failed since the last flush that ClickHouse acknowledged."""
+        return self.counts["sink_failures"] == self._failures_at_flush
+
+    def flush_age(self, now: float | None = None) -> float:
+        """Seconds since the last acknowledged flush (since start when there was none)."""
+        since = self.last_flush_at if self.last_flush_at is not None else self.started_at
+        return (time.monotonic() if now is None else now) - since
+
+
+class _Collector(Collector):
+    """Reads the counters at scrape time, so counting an event stays a dict increment.
+
+    prometheus-client writes the text (escaping label values such as a reason code); a
+    `Counter` object per name would cost a lock per event on the worker's hot path.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        m = self.metrics
         for name, text in _HELP.items():
-            lines += _metric(f"journeys_{name}_total", "counter", text, [("", self.counts[name])])
-        lines += _metric(
-            "journeys_rejected_by_code_total", "counter", "Rejections per reason code.",
-            [(f'code="{c}"', n) for c, n in sorted(self.rejected_by_code.items())],
-        )  # fmt: skip
-        lines += _metric(
-            "journeys_rows_by_table_total", "counter", "Rows written per table.",
-            [(f'table="{t}"', n) for t, n in sorted(self.rows_by_table.items())],
-        )  # fmt: skip
-        lines += _metric(
-            "journeys_sink_buffered_rows", "gauge", "Rows waiting for ClickHouse.",
-            [("", self.buffered_rows)],
-        )  # fmt: skip
-        lines += _metric(
-            "journeys_consumer_lag", "gauge", "Messages behind the partition's end.",
-            [(f'partition="{p}"', n) for p, n in sorted(self.consumer_lag.items())],
-        )  # fmt: skip
-        return "\n".join(lines + self._histogram()) + "\n"
-
-    def _histogram(self) -> list[str]:
-        name = "journeys_event_to_stored_seconds"
-        lines = [f"# HELP {name} Event produced to row stored.", f"# TYPE {name} histogram"]
-        cumulative = 0
-        for bound, count in zip(LATENCY_BUCKETS, self.latency_counts, strict=False):
+            yield CounterMetricFamily(f"journeys_{name}", text, value=m.counts[name])
+        yield _labelled(CounterMetricFamily, "journeys_rejected_by_code",
+                        "Rejections per reason code.", "code", m.rejected_by_code)  # fmt: skip
+        yield _labelled(CounterMetricFamily, "journeys_rows_by_table",
+                        "Rows written per table.", "table", m.rows_by_table)  # fmt: skip
+        yield GaugeMetricFamily(
+            "journeys_sink_buffered_rows", "Rows waiting for ClickHouse.", value=m.buffered_rows
+        )
+        yield _labelled(GaugeMetricFamily, "journeys_consumer_lag",
+                        "Messages behind the partition's end.", "partition",
+                        m.consumer_lag)  # fmt: skip
+        yield GaugeMetricFamily(
+            "journeys_last_flush_age_seconds",
+            "Seconds since the last flush ClickHouse acknowledged (since start if none).",
+            value=m.flush_age(),
+        )
+        cumulative, buckets = 0, []
+        for bound, count in zip(LATENCY_BUCKETS, m.latency_counts, strict=False):
             cumulative += count
-            lines.append(f'{name}_bucket{{le="{bound}"}} {cumulative}')
-        total = sum(self.latency_counts)
-        lines.append(f'{name}_bucket{{le="+Inf"}} {total}')
-        lines.append(f"{name}_sum {self.latency_sum:.6f}")
-        lines.append(f"{name}_count {total}")
-        return lines
+            buckets.append((floatToGoString(bound), float(cumulative)))
+        buckets.append(("+Inf", float(sum(m.latency_counts))))
+        yield HistogramMetricFamily(
+            "journeys_event_to_stored_seconds", "Event produced to row stored.",
+            buckets=buckets, sum_value=m.latency_sum,
+        )  # fmt: skip
 
 
-def _metric(name: str, kind: str, text: str, samples: list[tuple[str, int]]) -> list[str]:
-    lines = [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-    lines += [
-        f"{name}{{{labels}}} {value}" if labels else f"{name} {value}" for labels, value in samples
-    ]
-    return lines
+def _labelled(
+    family: type[CounterMetricFamily] | type[GaugeMetricFamily],
+    name: str,
+    text: str,
+    label: str,
+    values: Mapping[str, int],
+) -> Metric:
+    metric = family(name, text, labels=[label])
+    for value, count in sorted(values.items()):
+        metric.add_metric([value], count)
+    return metric

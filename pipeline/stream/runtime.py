@@ -221,6 +221,7 @@ class Runtime:
         except Exception as exc:  # logged; the acks stand, nothing is lost
             log.warning("commit after flush failed; Faust's commit loop retries error=%s", exc)
         self.books.evict_clean()
+        self.processor.metrics.flushed()  # /readyz: flush age and store health
         self.processor.metrics.buffered_rows = self.sink.buffered_rows
         marks.append(time.monotonic())
         phases = dict(zip(("reconcile", "insert", "send", "state", "commit"),

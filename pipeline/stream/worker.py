@@ -30,6 +30,7 @@ from pipeline.stream.health import HealthSampler
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.outbox import Outbox, partition_of
 from pipeline.stream.processor import JourneyProcessor
+from pipeline.stream.readiness import Limits
 from pipeline.stream.runtime import Runtime
 from pipeline.stream.sink import ClickHouseSink
 from pipeline.stream.topics import TICK_KEY, define_topics
@@ -110,7 +111,7 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         store="rocksdb://" if settings.worker_store == "rocksdb" else "memory://",
         datadir=str(settings.data_dir / "worker"),
         web_port=settings.worker_web_port,
-        web_host="127.0.0.1",
+        web_host=settings.worker_web_host,
         topic_partitions=settings.topic_partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
@@ -131,7 +132,13 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
     )
     runtime = Runtime(table, topics, settings.topic_touchpoints)
     metrics = Metrics()
-    add_views(app, metrics)
+    add_views(
+        app,
+        metrics,
+        Limits(settings.worker_ready_max_lag, settings.worker_ready_flush_age_seconds),
+        store_open=lambda: runtime.sink is not None,
+        ping_kafka=functools.partial(_ping_kafka, app),
+    )
 
     async def start() -> None:
         store = await asyncio.to_thread(_open_store, settings, open_store)
@@ -241,6 +248,12 @@ async def _tick(app: Any, runtime: Runtime, settings: Settings, metrics: Metrics
                 key=TICK_KEY, value=str(tick_us).encode(), partition=tp.partition
             )
             runtime.last_activity[tp.partition] = now
+
+
+async def _ping_kafka(app: Any) -> Any:
+    """A metadata round trip on the producer's connections: do the brokers answer us?"""
+    producer = app.producer._ensure_producer()  # NotReady before the app started
+    return await producer.client.fetch_all_metadata()
 
 
 async def _lag(app: Any, runtime: Runtime, tp: Any) -> int:

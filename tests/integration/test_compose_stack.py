@@ -147,3 +147,20 @@ def test_every_journeys_variable_in_compose_is_a_setting(compose: dict[str, Any]
     worker = compose["services"]["worker"]["environment"]
     assert worker["JOURNEYS_CLICKHOUSE_USER"] == "journeys_writer"
     assert worker["JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+
+
+def test_the_worker_health_check_asks_readiness_and_its_metrics_are_published(
+    compose: dict[str, Any],
+) -> None:
+    """Faust's `/` answers while Kafka and ClickHouse are down; `/readyz` does not."""
+    from pipeline.settings import Settings
+
+    worker = compose["services"]["worker"]
+    check = " ".join(worker["healthcheck"]["test"])
+    port = Settings.model_fields["worker_web_port"].default
+    assert f"http://127.0.0.1:{port}/readyz" in check
+    # Published for a Prometheus on the host, never on every interface.
+    published = [str(p) for p in worker["ports"]]
+    assert published == [f"127.0.0.1:${{WORKER_WEB_PORT:-{port}}}:{port}"]
+    # The container's own loopback is not where Docker forwards the published port.
+    assert worker["environment"]["JOURNEYS_WORKER_WEB_HOST"] == "0.0.0.0"

@@ -7,6 +7,7 @@ from the pure engine run directly over the same events.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -193,6 +195,25 @@ class WorkerRun:
         except OSError:
             return None
 
+    def page(self, path: str) -> tuple[int, dict[str, Any]]:
+        """Status and JSON body of one of the worker's pages; an error status is an answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
+                return r.status, dict(json.loads(r.read()))
+        except urllib.error.HTTPError as error:
+            return error.code, dict(json.loads(error.read()))
+
+    def wait_for_page(self, path: str, check: Any, timeout: float, what: str) -> dict[str, Any]:
+        deadline, last = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, self.tail()
+            with contextlib.suppress(OSError):
+                last = self.page(path)
+                if check(*last):
+                    return last[1]
+            time.sleep(0.5)
+        raise AssertionError(f"{path} never reached: {what}; last answer {last}")
+
     def wait_for(self, check: Any, timeout: float, what: str) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -313,6 +334,7 @@ def test_pipeline_scores_rejects_and_survives_a_store_outage(
     run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "outage")
     run.env["JOURNEYS_SINK_BUFFER_ROWS"] = "300"
     run.env["JOURNEYS_WORKER_HEALTH_SAMPLE_SECONDS"] = "1"
+    run.env["JOURNEYS_WORKER_READY_FLUSH_AGE_SECONDS"] = "2"
     run.flag.write_text("down")
     run.start()
     try:
@@ -323,8 +345,15 @@ def test_pipeline_scores_rejects_and_survives_a_store_outage(
         # It kept consuming up to its buffer limit, then held back: nothing stored yet.
         assert 0 < during["received"] < len(messages)
         assert during["rows_written"] == 0 and during["buffered_rows"] >= 300
+        # Alive, but not doing its job, and the answer says why.
+        assert run.page("/healthz") == (200, {"alive": True})
+        status, body = run.page("/readyz")
+        assert status == 503 and {"store", "flush"} <= set(body["failed"]), body
+        assert "kafka" not in body["failed"] and "rows waiting" in body["checks"]["flush"]["detail"]
         run.flag.unlink()
         final = run.settled()
+        ready = run.wait_for_page("/readyz", lambda st, _: st == 200, 30, "ready again")
+        assert ready["ready"] is True and ready["failed"] == []
         url = f"http://127.0.0.1:{run.port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             prometheus = response.read().decode()
@@ -442,3 +471,30 @@ def test_pipeline_kill_9_mid_stream_equals_an_uninterrupted_run(
         assert len(final[table]) == len(rows), table
         differing = [(a, b) for a, b in zip(rows, final[table], strict=True) if a != b]
         assert not differing, f"{table}: {differing[:3]}"
+
+
+def test_readiness_fails_when_kafka_goes_away_and_names_it(
+    unique_name: str, tmp_path: Path
+) -> None:
+    from tests.integration.conftest import new_broker
+
+    broker = new_broker(tmp_path / "kafka")  # its own: this test stops it
+    broker.start(timeout=120)
+    run: WorkerRun | None = None
+    try:
+        state = broker.state()
+        assert state is not None
+        create_topic(state.bootstrap_servers, unique_name)
+        run = WorkerRun(tmp_path, state.bootstrap_servers, unique_name, "kafka_down")
+        run.start()
+        ready = run.wait_for_page("/readyz", lambda st, _: st == 200, 120, "ready")
+        assert set(ready["checks"]) == {"kafka", "store", "flush", "lag"}
+        broker.stop()
+        body = run.wait_for_page("/readyz", lambda st, _: st == 503, 60, "not ready")
+        assert "kafka" in body["failed"], body
+        assert run.page("/healthz")[0] == 200
+    finally:
+        if run is not None:
+            run.kill()  # its broker is gone: a clean stop would wait on it
+        if broker.state() is not None:
+            broker.stop()
