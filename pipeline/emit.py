@@ -106,7 +106,7 @@ class Emitter:
             topic or settings.topic_touchpoints,
             validator=Validator.from_settings(settings),
             dry_run=dry_run,
-            **settings.kafka_client_options(),
+            **settings.kafka_command_options(),
         )
 
     def emit(self, event: Event, *, position: int | None = None) -> Touchpoint | Rejection:

@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         default=None, description="Client certificate for mutual TLS."
     )
     kafka_ssl_keyfile: Path | None = Field(default=None, description="Client certificate's key.")
+    kafka_connect_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How long a command (emit, simulate) tries to reach Kafka before it gives "
+        "up and names the address it tried.",
+    )
     kafka_local_port: int = Field(
         default=9092,
         ge=1,
@@ -302,6 +309,12 @@ class Settings(BaseSettings):
         if self.kafka_ssl_keyfile:
             options["ssl_keyfile"] = str(self.kafka_ssl_keyfile)
         return options
+
+    def kafka_command_options(self) -> dict[str, Any]:
+        """kafka_client_options for the commands' kafka-python clients, which otherwise wait
+        30 s in silence for an unreachable broker before saying anything."""
+        timeout_ms = int(self.kafka_connect_timeout_seconds * 1000)
+        return self.kafka_client_options() | {"bootstrap_timeout_ms": timeout_ms}
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from pipeline import __version__
+from pipeline.cli.common import Group
 
 # name -> "module:attribute"; loaded on first use.
 COMMANDS: dict[str, str] = {
@@ -28,7 +29,7 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 

@@ -13,6 +13,10 @@ from pipeline.settings import Settings, SettingsError, load_settings
 
 console = Console(stderr=True, highlight=False)
 out = Console(highlight=False)
+# Piped into a log or CI: rich would wrap at an assumed 80 columns, splitting a line (and a
+# path or an address in it) where a reader or grep expects it whole.
+for _stream in (console, out):
+    _stream.soft_wrap = not _stream.is_terminal
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -40,5 +44,37 @@ def errors_as_exit(*kinds: type[Exception]) -> Iterator[None]:
         fail(str(exc))
 
 
+class Group(click.Group):
+    """A command group whose listing shows each command's first sentence in full, wrapped:
+    click cuts it to fit one line ("..."), which at 80 columns left no summary readable."""
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=10_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+# Event-time options: shown as TIME in --help (click would list the raw strftime codes).
+TIME_FORMATS = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M:%S%z"]
+TIME = click.DateTime(TIME_FORMATS)
+TIME_EXAMPLE = "with offset, e.g. 2026-03-01T00:00:00+00:00"
+
 Say = Callable[[str], None]
-__all__ = ["Say", "click", "console", "errors_as_exit", "fail", "out", "say", "settings_or_exit"]
+__all__ = [
+    "TIME",
+    "TIME_EXAMPLE",
+    "Group",
+    "Say",
+    "click",
+    "console",
+    "errors_as_exit",
+    "fail",
+    "out",
+    "say",
+    "settings_or_exit",
+]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import errors_as_exit, fail, out, settings_or_exit
+from pipeline.cli.common import Group, errors_as_exit, fail, out, settings_or_exit
 
 
-@click.group()
+@click.group(cls=Group)
 def dashboards() -> None:
     """Grafana dashboards as code: build the committed JSON, deploy it over Grafana's API."""
 

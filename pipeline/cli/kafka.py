@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli.common import errors_as_exit, out, say, settings_or_exit
+from pipeline.cli.common import Group, errors_as_exit, out, say, settings_or_exit
 from pipeline.kafka import BrokerAlreadyRunning, LocalBroker, LocalBrokerError
 from pipeline.settings import Settings
 
@@ -18,7 +18,7 @@ def local_broker(settings: Settings) -> LocalBroker:
     )
 
 
-@click.group()
+@click.group(cls=Group)
 def kafka() -> None:
     """Run a local Apache Kafka broker (KRaft, one node) for development."""
 

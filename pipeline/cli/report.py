@@ -7,18 +7,33 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import errors_as_exit, fail, out, say, settings_or_exit
+from pipeline.cli.common import (
+    TIME,
+    TIME_EXAMPLE,
+    errors_as_exit,
+    fail,
+    out,
+    say,
+    settings_or_exit,
+)
 from pipeline.store import StoreError, get_store
-
-_TIME = click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M:%S%z"])
 
 
 @click.command("report")
 @click.option(
-    "--output", "-o", default="report.html", show_default=True, type=click.Path(dir_okay=False)
+    "--output",
+    "-o",
+    default="report.html",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The HTML file to write (replaced if it exists).",
 )
-@click.option("--since", type=_TIME, help="Start of the time range, with offset (event time).")
-@click.option("--until", type=_TIME, help="End of the time range, with offset (event time).")
+@click.option(
+    "--since", type=TIME, metavar="TIME", help=f"Start of the range in event time, {TIME_EXAMPLE}."
+)
+@click.option(
+    "--until", type=TIME, metavar="TIME", help=f"End of the range in event time, {TIME_EXAMPLE}."
+)
 @click.option(
     "--department", "departments", multiple=True, help="Only this department (repeatable)."
 )

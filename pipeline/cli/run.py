@@ -8,7 +8,14 @@ from pipeline.cli.common import settings_or_exit
 
 
 @click.command()
-@click.option("--loglevel", "-l", default="info", show_default=True, help="Log level.")
+@click.option(
+    "--loglevel",
+    "-l",
+    type=click.Choice(["critical", "error", "warning", "info", "debug"], case_sensitive=False),
+    default="info",
+    show_default=True,
+    help="Least severe log records shown.",
+)
 def run(loglevel: str) -> None:
     """Run the stream worker: touchpoints in, journey scores into ClickHouse."""
     settings = settings_or_exit()

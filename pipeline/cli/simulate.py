@@ -13,7 +13,15 @@ import click
 import orjson
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-from pipeline.cli.common import console, errors_as_exit, fail, say, settings_or_exit
+from pipeline.cli.common import (
+    TIME,
+    TIME_EXAMPLE,
+    console,
+    errors_as_exit,
+    fail,
+    say,
+    settings_or_exit,
+)
 from pipeline.simulate import (
     BREAKDOWN_PRESETS,
     DEFAULT_PRESET,
@@ -95,7 +103,7 @@ def send(deliveries: list[Delivery], output: str | None, topic: str | None, pace
         else:
             settings = settings_or_exit()
             name = topic or settings.topic_touchpoints
-            options = settings.kafka_client_options()
+            options = settings.kafka_command_options()
             servers = settings.bootstrap_servers
             ensure_topic(servers, name, settings.topic_partitions, **options)
             send_to_kafka(deliveries, servers, name, pacer, advance, **options)
@@ -107,9 +115,9 @@ def send(deliveries: list[Delivery], output: str | None, topic: str | None, pace
 @click.option("--seed", default=7, show_default=True, help="Same seed, same traffic.")
 @click.option(
     "--start",
-    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S%z", "%Y-%m-%dT%H:%M%z"]),
-    help="Start of the period, with offset (e.g. 2026-03-01T00:00:00+00:00). "
-    "Default: the period ends at the current hour.",
+    type=TIME,
+    metavar="TIME",
+    help=f"Start of the period, {TIME_EXAMPLE}. Default: the period ends at the current hour.",
 )
 @click.option("--breakdown", "breakdowns", multiple=True, help=_BREAKDOWN_HELP)
 @click.option("--baseline", default=0.04, show_default=True, help="Failure share elsewhere.")
@@ -168,8 +176,9 @@ def simulate_command(
         send(deliveries, output, topic, pacer)
     except KafkaError as exc:
         fail(
-            f"Kafka: {exc}. Start the local broker with `journeys kafka start`, or set "
-            "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS; or write to a file with --output"
+            f"Kafka at {settings_or_exit().bootstrap_servers}: {exc}. Start the local broker "
+            "with `journeys kafka start`, or set JOURNEYS_KAFKA_BOOTSTRAP_SERVERS; or write to "
+            "a file with --output"
         )
     except (RuntimeError, OSError) as exc:
         fail(str(exc))

@@ -298,3 +298,32 @@ def _read_all(descriptor: int) -> bytes:
         chunks.append(chunk)
     os.close(descriptor)
     return b"".join(chunks)
+
+
+def unreachable_emit(
+    tmp_path: Path, **settings: str
+) -> tuple[float, subprocess.CompletedProcess[str]]:
+    from pipeline.kafka.local import free_port
+
+    source = tmp_path / "one.jsonl"
+    source.write_bytes(touchpoint_lines(1, bad_every=10**6)[0] + b"\n")
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    env = os.environ | {"JOURNEYS_KAFKA_BOOTSTRAP_SERVERS": address} | settings
+    journeys = str(Path(sys.executable).with_name("journeys"))
+    started = time.monotonic()
+    done = subprocess.run(
+        [journeys, "emit", str(source)], capture_output=True, text=True, env=env, timeout=120
+    )
+    elapsed = time.monotonic() - started
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"cannot reach Kafka at {address} within" in done.stderr
+    return elapsed, done
+
+
+def test_unreachable_kafka_is_said_within_seconds_naming_the_address(tmp_path: Path) -> None:
+    elapsed, done = unreachable_emit(tmp_path)
+    assert elapsed < 12, f"took {elapsed:.1f} s: {done.stderr}"
+    assert "within 5 s (JOURNEYS_KAFKA_CONNECT_TIMEOUT_SECONDS)" in done.stderr
+    quick, done = unreachable_emit(tmp_path, JOURNEYS_KAFKA_CONNECT_TIMEOUT_SECONDS="1")
+    assert quick < elapsed - 2, (quick, elapsed)
+    assert "within 1 s" in done.stderr
