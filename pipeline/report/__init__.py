@@ -5,18 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from pipeline.report.data import Breakdown, ReportData, ReportFilter, TimelineEntry
+from pipeline.report.data import Breakdown, ReportData, ReportFilter, StoryGroup, TimelineEntry
 from pipeline.report.html import render
 from pipeline.report.queries import load_report
 from pipeline.report.summary import summary_lines
 from pipeline.store import Store
-
-
-def front_desk() -> frozenset[str]:
-    """The front-desk departments of the default score model (labelled in the heatmap)."""
-    from pipeline.journey import load_score_model
-
-    return load_score_model().front_desk
 
 
 def write_report(
@@ -25,7 +18,7 @@ def write_report(
     """Query the store, write the HTML report to `path`, return what it shows."""
     data = load_report(store, where or ReportFilter(), now)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(data, front_desk()), encoding="utf-8")
+    path.write_text(render(data), encoding="utf-8")
     return data
 
 
@@ -33,6 +26,7 @@ __all__ = [
     "Breakdown",
     "ReportData",
     "ReportFilter",
+    "StoryGroup",
     "TimelineEntry",
     "load_report",
     "render",

@@ -8,6 +8,12 @@ Time range: signals by `effective_at`, journeys by `last_event_at`, touchpoints 
 `occurred_at` (all event time); rejected messages by `received_at`, since a message that
 could not be read has no trustworthy event time. Departments: signals and rejections of
 those departments; journeys that have a touchpoint from one of them.
+
+Two bases, never mixed in one figure: every *points* figure (heatmap, breakdowns, each
+cell's share, the share lost beyond the front desk) is a sum over the same signals, those
+`SIGNAL_BASIS` describes; every *journey* figure (counts, bands, average score, word of
+mouth) counts the journeys `JOURNEY_BASIS` describes. With a department filter the two
+differ on purpose: the department's own points, and the journeys it took part in.
 """
 
 from __future__ import annotations
@@ -77,18 +83,36 @@ class TimelineEntry:
     impact: float | None = None
 
 
+@dataclass(frozen=True)
+class StoryGroup:
+    """Good and poor journeys of one group, for the word-of-mouth balance."""
+
+    name: str
+    journeys: int
+    good: int
+    poor: int
+
+    @property
+    def balance(self) -> int:
+        """Net stories told: 3 per good journey, minus 18 per poor one (docs/concepts.md)."""
+        return 3 * self.good - 18 * self.poor
+
+
 @dataclass
 class ReportData:
     filter: ReportFilter
     generated_at: datetime
+    front_desk: frozenset[str] = frozenset()
+    good_at_least: float = 75.0
+    poor_below: float = 50.0
     journeys: int = 0
     touchpoints: int = 0
     good: int = 0
     neutral: int = 0
     poor: int = 0
     average_score: float | None = None
-    lost_points: float = 0.0
-    lost_beyond_front_desk: float = 0.0
+    # The journeys that lost points beyond the front desk, as a StoryGroup; the rest follow.
+    hit_beyond_front_desk: StoryGroup | None = None
     first_event: datetime | None = None
     last_event: datetime | None = None
     # (department, stage) -> points lost (a positive magnitude)
@@ -102,12 +126,47 @@ class ReportData:
 
     @property
     def word_of_mouth(self) -> int:
-        """Net stories told: 3 per good journey, minus 18 per poor one (PRODUCT.md)."""
+        """Net stories told: 3 per good journey, minus 18 per poor one (docs/concepts.md)."""
         return 3 * self.good - 18 * self.poor
+
+    @property
+    def lost_points(self) -> float:
+        """Points lost by the signals of the points basis (the heatmap's total)."""
+        return sum(self.heatmap.values())
+
+    @property
+    def lost_beyond_front_desk(self) -> float:
+        return sum(v for (d, _), v in self.heatmap.items() if d not in self.front_desk)
 
     @property
     def share_beyond_front_desk(self) -> float | None:
         return self.lost_beyond_front_desk / self.lost_points if self.lost_points else None
+
+    def share_of_lost(self, lost: float) -> float:
+        """`lost` as a share of all points lost, on the same basis."""
+        return lost / self.lost_points if self.lost_points else 0.0
+
+    @property
+    def signal_basis(self) -> str:
+        who = ", ".join(self.filter.departments) if self.filter.departments else "any department"
+        return f"points lost through signals attributed to {who}, dated in the period"
+
+    @property
+    def journey_basis(self) -> str:
+        basis = "journeys whose last event is in the period"
+        if self.filter.departments:
+            basis += f" and that {', '.join(self.filter.departments)} took part in"
+        return basis
+
+    def story_groups(self) -> list[StoryGroup]:
+        """All journeys, then those that lost points beyond the front desk and the rest."""
+        everyone = StoryGroup("all journeys", self.journeys, self.good, self.poor)
+        hit = self.hit_beyond_front_desk
+        if hit is None:
+            return [everyone]
+        rest = StoryGroup("no points lost beyond it", self.journeys - hit.journeys,
+                          self.good - hit.good, self.poor - hit.poor)  # fmt: skip
+        return [everyone, hit, rest]
 
     def top_cells(self) -> list[tuple[tuple[str, str], float]]:
         """Department x stage cells, the most points lost first."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from html import escape
 
-from pipeline.report import svg
+from pipeline.report import charts
 from pipeline.report.data import ReportData, TimelineEntry
+from pipeline.report.words import signal_words
 
 STAGE_ORDER = ("purchase", "delivery", "onboarding", "usage", "service", "billing", "renewal")
 
@@ -22,7 +23,7 @@ table { border-collapse: collapse; width: 100%; font-size: 12px; margin-top: 8px
 th, td { border-bottom: 1px solid #ddd; padding: 4px 6px; text-align: left; vertical-align: top; }
 td.num, th.num { text-align: right; } tr.signal td { color: #b71c1c; }
 tr.gain td { color: #2e7d32; }
-.lead { font-size: 15px; }
+.lead { font-size: 15px; } .basis { color: #555; font-size: 12px; margin-top: 10px; }
 svg { max-width: 100%; height: auto; }
 section { break-inside: avoid; }
 @media print { body { margin: 0; } * { -webkit-print-color-adjust: exact;
@@ -46,12 +47,10 @@ def headline(data: ReportData) -> str:
     """The one sentence a reader should take away."""
     if not data.breakdowns:
         return "No experience points were lost in this period."
-    top = data.top_cells()[0]
-    (department, stage), lost = top
-    share = data.lost_points and lost / sum(data.heatmap.values())
+    (department, stage), lost = data.top_cells()[0]
     return (
         f"Most experience is lost in <b>{escape(department)} × {escape(stage)}</b>: "
-        f"{lost:,.0f} points, {share:.0%} of all points lost."
+        f"{lost:,.0f} points, {data.share_of_lost(lost):.0%} of all points lost."
     )
 
 
@@ -63,8 +62,9 @@ def _cards(data: ReportData) -> str:
         (f"{data.touchpoints:,}", "touchpoints"),
         (f"{data.average_score:.1f}" if data.average_score is not None else "–", "average score"),
         (f"{data.good:,} / {data.neutral:,} / {data.poor:,}", "good / neutral / poor"),
-        (f"{share:.0%}" if share is not None else "–", "lost beyond front desk"),
-        (f"{data.word_of_mouth:+,}", "word of mouth"),
+        (f"{data.lost_points:,.0f}", "points lost"),
+        (f"{share:.0%}" if share is not None else "–", "of them beyond the front desk"),
+        (f"{data.word_of_mouth:+,}", "net stories told"),
         (f"{rejected:,}", "rejected events"),
     ]
     return (
@@ -73,22 +73,60 @@ def _cards(data: ReportData) -> str:
             f"<div class='card'><b>{value}</b><span>{label}</span></div>" for value, label in cards
         )
         + "</div>"
+        + f"<p class='basis'>Points: {escape(data.signal_basis)}. "
+        f"Journeys: {escape(data.journey_basis)}.</p>"
     )
 
 
 def _breakdowns(data: ReportData) -> str:
     rows = "".join(
         f"<tr><td class='num'>{rank}</td><td>{escape(b.department)} × {escape(b.stage)}</td>"
-        f"<td>{escape(b.signal)}</td><td class='num'>{b.signals:,}</td>"
-        f"<td class='num'>{b.lost_points:,.0f}</td><td>{escape(b.example_reason)}<br>"
+        f"<td>{escape(signal_words(b.signal))}</td><td class='num'>{b.signals:,}</td>"
+        f"<td class='num'>{b.lost_points:,.0f}</td>"
+        f"<td class='num'>{data.share_of_lost(b.lost_points):.0%}</td>"
+        f"<td>{escape(b.example_reason)}<br>"
         f"<small>e.g. {escape(', '.join(b.example_journeys))}</small></td></tr>"
         for rank, b in enumerate(data.breakdowns, start=1)
     )
     return (
         "<table id='breakdowns'><tr><th class='num'>#</th><th>department × stage</th>"
-        "<th>signal</th><th class='num'>signals</th><th class='num'>points lost</th>"
-        f"<th>example</th></tr>{rows}</table>"
+        "<th>what went wrong</th><th class='num'>signals</th><th class='num'>points lost</th>"
+        f"<th class='num'>share</th><th>example</th></tr>{rows}</table>"
     )
+
+
+def _beyond_front_desk(data: ReportData) -> str:
+    desk = ", ".join(sorted(data.front_desk)) or "none configured"
+    text = (
+        f"<p>Of the {data.lost_points:,.0f} points lost, the share lost by departments "
+        f"beyond the front desk ({escape(desk)} are the front desk).</p>"
+    )
+    if data.filter.departments:
+        text += (
+            f"<p class='basis'>Only the points of {escape(', '.join(data.filter.departments))} "
+            "count here (the department filter), as in the heatmap above.</p>"
+        )
+    return text + charts.share_bar(data.share_beyond_front_desk)
+
+
+def _word_of_mouth(data: ReportData) -> str:
+    if not data.journeys:
+        return "<p>No journeys in this period.</p>"
+    good, poor = data.good / data.journeys, data.poor / data.journeys
+    text = (
+        "<p>People tell about 3 others of a good experience and about 18 of a poor one (a "
+        "rule of thumb), so one poor journey outweighs six good ones. "
+        f"Of {data.journeys:,} journeys, {data.good:,} ({good:.0%}) were good and "
+        f"{data.poor:,} ({poor:.0%}) poor: a net {data.word_of_mouth:+,} stories.</p>"
+    )
+    hit = data.hit_beyond_front_desk
+    if hit is not None and hit.journeys:
+        text += (
+            f"<p>The {hit.journeys:,} journeys that lost points beyond the front desk "
+            f"account for {hit.balance:+,} of them; "
+            f"the others for {data.word_of_mouth - hit.balance:+,}.</p>"
+        )
+    return text + charts.word_of_mouth(data.story_groups())
 
 
 def _row_class(impact: float | None) -> str:
@@ -121,14 +159,14 @@ def _rejections(data: ReportData) -> str:
         f"<td class='num'>{n:,}</td></tr>"
         for (d, code), n in sorted(data.rejections.items(), key=lambda i: (-i[1], i[0]))
     )
-    chart = svg.bars(by_department, "rejections", "Rejected events per department")
+    chart = charts.bars(by_department, "rejections", "Rejected events per department")
     return (
         f"{chart}<table><tr><th>department</th><th>reason</th><th class='num'>rejected</th></tr>"
         f"{rows}</table>"
     )
 
 
-def render(data: ReportData, front_desk: frozenset[str] = frozenset()) -> str:
+def render(data: ReportData) -> str:
     stages = stage_order({stage for _, stage in data.heatmap})
     period = (
         f"{data.first_event:%Y-%m-%d} to {data.last_event:%Y-%m-%d}"
@@ -136,16 +174,21 @@ def render(data: ReportData, front_desk: frozenset[str] = frozenset()) -> str:
         else "no journeys"
     )
     timelines = "".join(_timeline(j, entries) for j, entries in data.timelines.items())
+    bands = (data.good_at_least, data.poor_below)
     sections = [
         (
             "Where journeys break down",
-            "<p>Points lost per department and stage.</p>"
-            + svg.heatmap(data.heatmap, department_order(data), stages, front_desk),
+            f"<p>Points lost per department and stage ({escape(data.signal_basis)}).</p>"
+            + charts.heatmap(data.heatmap, department_order(data), stages, data.front_desk),
         ),
         ("Top breakdowns", _breakdowns(data)),
-        ("Lost beyond the front desk", svg.share_bar(data.share_beyond_front_desk)),
-        ("Score trend", svg.trend(data.trend)),
-        ("Word of mouth", svg.word_of_mouth(data.good, data.poor)),
+        ("Lost beyond the front desk", _beyond_front_desk(data)),
+        (
+            "Score trend",
+            "<p>Average journey score per day, by the day of each journey's last event. The "
+            "axis spans the data, not 0-100.</p>" + charts.trend(data.trend, bands),
+        ),
+        ("Word of mouth", _word_of_mouth(data)),
         ("Example journeys", timelines or "<p>No journey lost points.</p>"),
         ("Rejected events per department", _rejections(data)),
     ]

@@ -7,7 +7,8 @@ from typing import Any
 
 import orjson
 
-from pipeline.report.data import Breakdown, ReportData, ReportFilter, TimelineEntry
+from pipeline.journey import ScoreModel, load_score_model
+from pipeline.report.data import Breakdown, ReportData, ReportFilter, StoryGroup, TimelineEntry
 from pipeline.store import Store
 
 _T = "DateTime64(3, 'UTC')"
@@ -24,8 +25,19 @@ TOP_BREAKDOWNS = 8
 EXAMPLE_TIMELINES = 3
 
 
-def load_report(store: Store, where: ReportFilter, now: datetime | None = None) -> ReportData:
-    data = ReportData(filter=where, generated_at=now or datetime.now(UTC))
+def load_report(
+    store: Store, where: ReportFilter, now: datetime | None = None, model: ScoreModel | None = None
+) -> ReportData:
+    """What the report shows; `model` (the default v1 when None) names the front desk and
+    the bands, as it did for the worker that scored the journeys."""
+    model = model or load_score_model()
+    data = ReportData(
+        filter=where,
+        generated_at=now or datetime.now(UTC),
+        front_desk=model.front_desk,
+        good_at_least=model.good_at_least,
+        poor_below=model.poor_below,
+    )
     params = where.params()
     _journey_totals(store, params, data)
     _trend(store, params, data)
@@ -48,8 +60,10 @@ def _journey_totals(store: Store, params: dict[str, Any], data: ReportData) -> N
     row = store.query(
         f"""SELECT count() AS journeys, countIf(band = 'good') AS good,
                countIf(band = 'neutral') AS neutral, countIf(band = 'poor') AS poor,
-               avgOrNull(score) AS average_score, sum(lost_points) AS lost,
-               sum(lost_points_beyond_front_desk) AS beyond,
+               avgOrNull(score) AS average_score,
+               countIf(lost_points_beyond_front_desk > 0) AS hit,
+               countIf(lost_points_beyond_front_desk > 0 AND band = 'good') AS hit_good,
+               countIf(lost_points_beyond_front_desk > 0 AND band = 'poor') AS hit_poor,
                minOrNull(started_at) AS first_event, maxOrNull(last_event_at) AS last_event
         FROM {JOURNEYS}""",
         params,
@@ -57,7 +71,10 @@ def _journey_totals(store: Store, params: dict[str, Any], data: ReportData) -> N
     data.journeys, data.good = int(row["journeys"]), int(row["good"])
     data.neutral, data.poor = int(row["neutral"]), int(row["poor"])
     data.average_score = row["average_score"]
-    data.lost_points, data.lost_beyond_front_desk = float(row["lost"]), float(row["beyond"])
+    data.hit_beyond_front_desk = StoryGroup(
+        "lost points beyond the front desk",
+        int(row["hit"]), int(row["hit_good"]), int(row["hit_poor"]),
+    )  # fmt: skip
     data.first_event, data.last_event = row["first_event"], row["last_event"]
 
 

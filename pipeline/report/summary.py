@@ -3,31 +3,46 @@
 from __future__ import annotations
 
 from pipeline.report.data import ReportData
+from pipeline.report.words import signal_words
 
 
 def summary_lines(data: ReportData, top: int = 5) -> list[str]:
     lines = [
         f"{data.journeys:,} journeys, {data.touchpoints:,} touchpoints; "
         f"good {data.good:,} / neutral {data.neutral:,} / poor {data.poor:,}",
-        "top breakdowns (department x stage, points lost):",
+        "top breakdowns (department x stage, points lost, share of all points lost):",
     ]
-    total = sum(data.heatmap.values()) or 1.0
     for rank, ((department, stage), lost) in enumerate(data.top_cells()[:top], start=1):
         signals = [
-            b.signal for b in data.breakdowns if (b.department, b.stage) == (department, stage)
+            signal_words(b.signal)
+            for b in data.breakdowns
+            if (b.department, b.stage) == (department, stage)
         ]
-        why = f" ({', '.join(signals)})" if signals else ""
+        why = f" ({'; '.join(signals)})" if signals else ""
         lines.append(
-            f"  {rank}. {department} x {stage}: {lost:,.0f} points, {lost / total:.0%}{why}"
+            f"  {rank}. {department} x {stage}: {lost:,.0f} points, "
+            f"{data.share_of_lost(lost):.0%}{why}"
         )
     share = data.share_beyond_front_desk
     lines.append(
-        "lost beyond the front desk: " + (f"{share:.0%}" if share is not None else "nothing lost")
+        "lost beyond the front desk: "
+        + (
+            f"{share:.0%} of {data.lost_points:,.0f} points"
+            if share is not None
+            else "nothing lost"
+        )
     )
+    lines.append(f"  (basis: {data.signal_basis})")
     lines.append(
-        f"word-of-mouth balance: {data.word_of_mouth:+,} "
-        f"(3 x {data.good:,} good - 18 x {data.poor:,} poor)"
+        f"word-of-mouth balance: {data.word_of_mouth:+,} stories "
+        f"(3 x {data.good:,} good - 18 x {data.poor:,} poor journeys)"
     )
+    hit = data.hit_beyond_front_desk
+    if hit is not None and hit.journeys:
+        lines.append(
+            f"  of which the {hit.journeys:,} journeys that lost points beyond the front desk: "
+            f"{hit.balance:+,} (3 x {hit.good:,} - 18 x {hit.poor:,})"
+        )
     rejected = data.rejections_by_department()
     lines.append(
         "rejected events by department: "

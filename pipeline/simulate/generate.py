@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
+from pipeline.journey import ScoreModel, load_score_model
 from pipeline.simulate.company import TEMPLATES
 from pipeline.simulate.config import SimulationConfig
 from pipeline.simulate.faults import Delivery, deliver
@@ -31,6 +33,7 @@ def simulate(config: SimulationConfig) -> tuple[list[Delivery], SimulationSummar
     for number in range(1, config.customers + 1):
         events.extend(customer_events(config, f"CUST-{number:07d}", summary))
     events.sort(key=lambda item: (item[0], item[1]["event_id"]))
+    summary.journeys_found = journeys_as_assembled(events, load_score_model())
     shares = {
         "late": config.late_share,
         "out_of_order": config.out_of_order_share,
@@ -42,6 +45,27 @@ def simulate(config: SimulationConfig) -> tuple[list[Delivery], SimulationSummar
     summary.events = len(events)
     summary.messages = len(deliveries)
     return deliveries, summary
+
+
+def journeys_as_assembled(events: list[tuple[datetime, Event]], model: ScoreModel) -> int:
+    """How many journeys the engine will make of these events, which is fewer than were
+    simulated: a customer's journeys without a journey_id are one journey to the engine
+    until an inactivity gap or a `journey_closed` (the contract's rule), so two such
+    journeys close together are one. The demo says so next to both numbers."""
+    keyed = {e["journey_id"] for _, e in events if "journey_id" in e}
+    by_customer: dict[str, list[tuple[datetime, str, str]]] = {}
+    for at, e in events:
+        if "journey_id" not in e:
+            by_customer.setdefault(e["customer_id"], []).append((at, e["event_id"], e["type"]))
+    gap = timedelta(microseconds=model.inactivity_gap_us)
+    segments = 0
+    for timeline in by_customer.values():
+        timeline.sort()
+        segments += 1 + sum(
+            kind == "journey_closed" or later - at > gap
+            for (at, _, kind), (later, _, _) in pairwise(timeline)
+        )
+    return len(keyed) + segments
 
 
 def customer_events(

@@ -28,6 +28,7 @@ class SimulationSummary:
     end: datetime
     customers: int
     journeys: int = 0
+    journeys_found: int = 0  # what the engine will make of them (`journeys_as_assembled`)
     events: int = 0
     messages: int = 0
     surveys: int = 0
@@ -58,6 +59,7 @@ class SimulationSummary:
         lines = [
             f"seed {self.seed}: {self.customers:,} customers, {self.journeys:,} journeys, "
             f"{self.events:,} events in {self.messages:,} messages, {period}",
+            *self._journeys_found(),
             "journeys: "
             + ", ".join(f"{name} {n:,}" for name, n in sorted(self.journeys_by_template.items())),
             f"surveys answered: {self.surveys:,}",
@@ -84,6 +86,16 @@ class SimulationSummary:
             lines.append(f"malformed by department: {by_department}")
         return lines
 
+    def _journeys_found(self) -> list[str]:
+        merged = self.journeys - self.journeys_found
+        if not merged:
+            return []
+        return [
+            f"{self.journeys_found:,} of them as the pipeline counts journeys: {merged:,} have "
+            "no journey_id and continue the same customer's previous one (no inactivity gap "
+            "or journey_closed between them)"
+        ]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "seed": self.seed,
@@ -91,6 +103,7 @@ class SimulationSummary:
             "end": self.end.isoformat(),
             "customers": self.customers,
             "journeys": self.journeys,
+            "journeys_found": self.journeys_found,
             "events": self.events,
             "messages": self.messages,
             "surveys": self.surveys,

@@ -3,11 +3,14 @@ read back through the Store, rendered, and opened in headless Chromium."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
+from html import unescape
 from pathlib import Path
 
 import pytest
@@ -74,6 +77,50 @@ def test_report_names_the_planted_breakdown_and_reads_well_in_chromium(
     png = tmp_path / "report.png"
     chromium(tmp_path, f"--screenshot={png}", "--window-size=900,1800", html.as_uri())
     assert_not_blank(png)
+
+
+# Appended to a report: lists every chart text that reaches outside its picture (so it is
+# cut off on screen and in print) on the body's data-clipped attribute.
+CLIP_CHECK = """<script>
+const clipped = [];
+for (const svg of document.querySelectorAll("body svg")) {
+  const box = svg.getBoundingClientRect();
+  for (const text of svg.querySelectorAll("text")) {
+    const r = text.getBoundingClientRect();
+    if (r.width && (r.left < box.left - 1 || r.right > box.right + 1
+                    || r.top < box.top - 1 || r.bottom > box.bottom + 1)) {
+      clipped.push(svg.id + ": " + text.textContent.trim());
+    }
+  }
+}
+document.body.setAttribute("data-clipped", JSON.stringify(clipped));
+</script>"""
+
+
+def test_one_department_report_counts_points_on_one_basis_and_clips_nothing(
+    fresh_store: EmbeddedStore, tmp_path: Path
+) -> None:
+    """`journeys report --department maintenance` once said "5,224 points, 100%" and "lost
+    beyond the front desk: 73%" (own signals against every journey it touched), clipped the
+    heatmap's legend (one stage column) and squeezed the score trend into 0-100."""
+    fill(fresh_store, "maintenance-visits")
+    html = tmp_path / "maintenance.html"
+    data = write_report(fresh_store, html, ReportFilter(departments=("maintenance",)))
+    assert {stage for _, stage in data.heatmap} == {"service"}, "one stage column"
+    lines = summary_lines(data)
+    top_lost = data.top_cells()[0][1]
+    assert lines[2].startswith(f"  1. maintenance x service: {top_lost:,.0f} points, 100%")
+    assert f"lost beyond the front desk: 100% of {top_lost:,.0f} points" in lines
+    assert not any("promise_broken" in line for line in lines)
+
+    page = tmp_path / "clip-check.html"
+    page.write_text(html.read_text().replace("</body>", CLIP_CHECK + "</body>"))
+    dom = chromium(tmp_path, "--dump-dom", page.as_uri()).stdout.decode()
+    found = re.search(r'data-clipped="([^"]*)"', dom)
+    assert found, "the check did not run"
+    assert json.loads(unescape(found.group(1))) == []
+    trend_axis = re.search(r"aria-label=\"Journey score trend, axis (\d+) to (\d+)\"", dom)
+    assert trend_axis and int(trend_axis.group(1)) > 0, "the trend axis starts at 0"
 
 
 def test_filters_narrow_departments_and_time(fresh_store: EmbeddedStore) -> None:

@@ -144,3 +144,18 @@ def test_breakdown_specs_parse_presets_and_kinds() -> None:
     with pytest.raises(SimulationConfigError, match="'lots'"):
         parse_breakdowns(["invoice_error=lots"])
     assert all(kind.department and kind.stage for kind in FAILURE_KINDS.values())
+
+
+def test_the_summary_says_how_many_journeys_the_pipeline_will_find_and_why() -> None:
+    """The demo once said 3,416 journeys simulated and 3,388 found, and nothing about why."""
+    from pipeline.journey import load_score_model
+    from pipeline.simulate.offline import score_offline
+
+    cfg = config(customers=400)
+    deliveries, summary = simulate(cfg)
+    scored = score_offline(deliveries, load_score_model(), cfg.end)
+    found = sum(1 for j in scored.journeys.values() if j["status"] != "retired")
+    assert summary.journeys_found == found < summary.journeys
+    line = summary.lines()[1]
+    assert line.startswith(f"{found:,} of them as the pipeline counts journeys: ")
+    assert f"{summary.journeys - found:,} have no journey_id and continue" in line
