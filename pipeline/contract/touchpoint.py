@@ -1,4 +1,4 @@
-"""The typed forms of the event contract (PRODUCT.md, "Event contract, version 1").
+"""The typed forms of the event contract (docs/departments.md#the-contract-version-1).
 
 `Touchpoint` is what the validator hands on when an event is accepted; `Rejection` is what
 it hands on when not. Both are plain msgspec structs: cheap to build on the hot path and to

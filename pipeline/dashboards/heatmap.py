@@ -75,7 +75,7 @@ SELECT if(sum(lost_points) = 0, 0,
 {_JOURNEYS_IN_RANGE}
 """
 
-# 3 people hear of a good experience, 18 of a poor one (PRODUCT.md).
+# 3 people hear of a good experience, 18 of a poor one (docs/concepts.md#word-of-mouth).
 WORD_OF_MOUTH = f"""
 SELECT toInt64(3 * sumIf(journeys, band = 'good')) - toInt64(18 * sumIf(journeys, band = 'poor'))
        AS word_of_mouth_balance

@@ -1,7 +1,7 @@
 """The journey engine: whole-journey experience scores with every point attributed.
 
 Pure Python (no Faust, Kafka or ClickHouse import) so the stream worker, replay and the
-tests run the same code. The concepts are PRODUCT.md's; the rules are in
+tests run the same code. The concepts are in docs/concepts.md; the rules are in
 docs/score-model.md.
 
 How the stream uses it::

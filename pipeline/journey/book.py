@@ -1,6 +1,6 @@
 """The state of one routing key, and the operations the stream applies to it.
 
-The stream keys its table by the touchpoint's key (PRODUCT.md): `journey_id` when the
+The stream keys its table by the touchpoint's key (docs/concepts.md): `journey_id` when the
 event has one, else `customer_id`. So a `JourneyBook` holds either exactly one journey
 (keyed by journey id) or a customer's journeys without journey id, segmented by the
 inactivity gap and by `journey_closed` (see `segments`). `add` and `advance` mutate the

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from pipeline.journey.types import JourneyScore
 
-GOOD_STORIES = 3  # people told about a good experience (PRODUCT.md rule of thumb)
+GOOD_STORIES = 3  # people told of a good experience (rule of thumb: docs/concepts.md)
 BAD_STORIES = 18  # people told about a bad one
 
 

@@ -2,7 +2,7 @@
 
 Templates (`company.py`) read like a story: `j.contact("customer_service", ...)`,
 `j.later(hours=3)`, `j.promise(...)`. Events are plain dicts in the contract's JSON shape
-(PRODUCT.md, "Event contract, version 1"), so the simulator needs nothing but the contract.
+(docs/departments.md#the-contract-version-1), so the simulator needs nothing but the contract.
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def signal_row(signal: Signal, active: bool, version: int, at: Position) -> Row:
 
 
 def score_message(score: JourneyScore) -> bytes:
-    """The `journeys.scores` snapshot (PRODUCT.md, "score snapshot")."""
+    """The `journeys.scores` snapshot (docs/architecture.md#public-surfaces)."""
     return orjson.dumps(
         {
             "journey_id": score.journey_id,

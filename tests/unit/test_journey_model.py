@@ -1,4 +1,4 @@
-"""The score model file: PRODUCT.md's defaults, validation errors, and re-scoring with v2."""
+"""The score model file: its v1 defaults, validation errors, and re-scoring with v2."""
 
 from __future__ import annotations
 

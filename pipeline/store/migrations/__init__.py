@@ -3,6 +3,8 @@
 Applied in order and recorded in `schema_migrations`; a migration already recorded is
 skipped, so running twice changes nothing. A recorded migration whose file has since been
 edited is an error: a published migration is never changed, a new one is added instead.
+That includes comments: 0001's header still names the product notes' "ClickHouse tables"
+section, whose content is now docs/architecture.md#public-surfaces.
 """
 
 from __future__ import annotations
