@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -140,17 +141,54 @@ def ensure_jars(jars_dir: Path, say: Callable[[str], None] = lambda _: None) -> 
     shutil.rmtree(staging, ignore_errors=True)
     staging.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+        mvn, "-B", "-f", str(POM), "dependency:copy-dependencies",
         f"-DoutputDirectory={staging}", "-DincludeScope=runtime",
     ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
+    started = time.monotonic()
+    returncode, output = _run_maven(cmd, staging, say)
+    if returncode != 0:
+        tail = "".join(output).strip().splitlines()[-15:]
         raise BrokerStartFailed("Maven could not resolve the Kafka jars:\n" + "\n".join(tail))
+    count, size = _jars_in(staging)
+    say(f"{count} Kafka jars ({size / 1e6:.0f} MB) ready in {time.monotonic() - started:.0f} s")
     shutil.rmtree(jars_dir, ignore_errors=True)
     staging.rename(jars_dir)
     marker.write_text(pom_digest())
     return jars_dir
+
+
+def _run_maven(cmd: list[str], staging: Path, say: Callable[[str], None]) -> tuple[int, list[str]]:
+    """Run Maven, saying every few seconds how far it got: a first resolve downloads ~45 MB
+    and would otherwise look like a hang."""
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert process.stdout is not None
+    output: list[str] = []
+    reader = threading.Thread(target=output.extend, args=(process.stdout,), daemon=True)
+    reader.start()
+    started = time.monotonic()
+    next_report = started + 1.0
+    while process.poll() is None:
+        time.sleep(0.2)
+        if time.monotonic() >= next_report:
+            downloads = sum("Downloaded from" in line for line in list(output))
+            count, size = _jars_in(staging)
+            say(
+                f"maven: {time.monotonic() - started:.0f} s, {downloads} files downloaded, "
+                f"{count} jars in place ({size / 1e6:.0f} MB)"
+            )
+            next_report += 5.0
+    reader.join(timeout=10)
+    return process.returncode, output
+
+
+def _jars_in(directory: Path) -> tuple[int, int]:
+    """(number, total bytes) of the jars in `directory`; it may be changing under us."""
+    count = size = 0
+    for jar in directory.glob("*.jar"):
+        with contextlib.suppress(OSError):
+            size += jar.stat().st_size
+            count += 1
+    return count, size
 
 
 class LocalBroker:

@@ -196,6 +196,22 @@ def test_a_taken_port_is_replaced_by_a_free_one_and_said(tmp_path: Path) -> None
             broker.stop()
 
 
+def test_a_first_jar_resolve_says_how_far_it_got(tmp_path: Path) -> None:
+    from pipeline.kafka import ensure_jars
+
+    said: list[str] = []
+    jars = ensure_jars(tmp_path / "lib", said.append)
+    count = len(list(jars.glob("*.jar")))
+    assert said[0].startswith("resolving Apache Kafka jars with Maven")
+    # Maven takes seconds even from its local cache (minutes from Maven Central): at least
+    # one line while it runs, then what was resolved.
+    assert any(line.startswith("maven: ") for line in said[1:-1]), said
+    assert said[-1].startswith(f"{count} Kafka jars (") and count > 20, said
+    before = len(said)
+    assert ensure_jars(tmp_path / "lib", said.append) == jars
+    assert len(said) == before, "a cached resolve should say nothing"
+
+
 def test_missing_java_is_named(tmp_path: Path) -> None:
     bare_path = tmp_path / "bin"
     bare_path.mkdir()
