@@ -1,5 +1,5 @@
 # The journeys worker (and every other `journeys` command): the package installed the way
-# the README says, `pip install .`, on a pinned Python.
+# the README says, `pip install .`, on a pinned Python, with the versions constraints.txt pins.
 FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -8,9 +8,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY pipeline ./pipeline
-RUN pip install .
+# The event contract's JSON Schemas: pipeline/contract/schemas links here.
+COPY schemas ./schemas
+# Server mode only: no `[embedded]` extra, so not chdb's 534 MB. Same pins as `make install`.
+RUN pip install -c constraints.txt .
 
 # An unprivileged user owning the state directory, so the named volume mounted there is
 # writable (Docker copies the directory's ownership into a new volume).

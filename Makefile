@@ -5,15 +5,28 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export JOURNEYS_DATA_DIR ?= $(CURDIR)/.journeys
 
-.PHONY: system-deps system-deps-demo install jars lint typecheck unit integration test demo bench clean
+.PHONY: system-deps system-deps-demo install constraints jars lint typecheck unit integration test demo bench clean
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# `embedded`: chdb, the ClickHouse engine the demo and the tests run on. Pinned by
+# constraints.txt; pip lists what it collects and installs, since a first install takes minutes.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@echo "Installing journey-pipeline[test,embedded] into $(VENV) (first time: a few minutes, ~1 GB)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e '.[test,embedded]'
 	touch $@
+
+# Re-pin constraints.txt after a dependency change in pyproject.toml: resolve in a fresh venv.
+constraints:
+	rm -rf .venv-constraints
+	$(PYTHON) -m venv .venv-constraints
+	.venv-constraints/bin/python -m pip install --progress-bar on '.[test,embedded]'
+	{ sed -n '/^#/p' constraints.txt; \
+	  .venv-constraints/bin/python -m pip freeze --exclude journey-pipeline; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .venv-constraints
 
 system-deps:
 	bash scripts/system-deps.sh test

@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline.settings import Settings, SettingsError, load_settings
 
@@ -20,7 +21,8 @@ for _stream in (console, out):
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    console.print(f"[bold red]error:[/] {message}")
+    # escape: a message quoting `pip install 'pkg[extra]'` or a list would lose its brackets.
+    console.print(f"[bold red]error:[/] {escape(message)}")
     raise SystemExit(code)
 
 

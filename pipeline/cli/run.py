@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from pipeline.cli.common import settings_or_exit
+from pipeline.cli.common import errors_as_exit, settings_or_exit
+from pipeline.store import StoreError, require_embedded_engine
 
 
 @click.command()
@@ -19,6 +20,10 @@ from pipeline.cli.common import settings_or_exit
 def run(loglevel: str) -> None:
     """Run the stream worker: touchpoints in, journey scores into ClickHouse."""
     settings = settings_or_exit()
+    if settings.clickhouse_mode == "embedded":
+        # Before Faust starts: from inside its startup the same error is a page of traceback.
+        with errors_as_exit(StoreError):
+            require_embedded_engine()
     from faust.worker import Worker
 
     from pipeline.stream.worker import create_app

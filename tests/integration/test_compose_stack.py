@@ -126,13 +126,13 @@ def test_simulator_options_exist() -> None:
 def test_the_worker_image_installs_the_package_as_the_docs_say() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     installs = re.findall(r"^RUN (pip install .*)$", dockerfile, flags=re.MULTILINE)
-    assert installs == ["pip install ."]
+    assert installs == ["pip install -c constraints.txt ."]
     assert re.search(r"^FROM python:3\.11\.\d+-slim", dockerfile, flags=re.MULTILINE)
     documented = (REPO / "README.md").read_text()
-    if "pip install ." not in documented:
+    if installs[0] not in documented:
         # README links the production guide, which holds the install steps.
         documented = (REPO / "docs" / "production.md").read_text()
-    assert "pip install ." in documented
+    assert installs[0] in documented
 
 
 def test_every_journeys_variable_in_compose_is_a_setting(compose: dict[str, Any]) -> None:
@@ -164,3 +164,22 @@ def test_the_worker_health_check_asks_readiness_and_its_metrics_are_published(
     assert published == [f"127.0.0.1:${{WORKER_WEB_PORT:-{port}}}:{port}"]
     # The container's own loopback is not where Docker forwards the published port.
     assert worker["environment"]["JOURNEYS_WORKER_WEB_HOST"] == "0.0.0.0"
+
+
+def test_unauthenticated_listeners_are_published_on_loopback_only(
+    compose: dict[str, Any],
+) -> None:
+    """Kafka's external listener, ClickHouse's HTTP port and the worker's metrics take
+    connections without credentials: reachable from this host, not from the network."""
+    for name in ("kafka", "clickhouse", "worker"):
+        for published in compose["services"][name]["ports"]:
+            assert str(published).startswith("127.0.0.1:"), f"{name} publishes {published}"
+
+
+def test_every_deployment_makes_its_own_kafka_cluster_id(
+    compose: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    assert env_example["KAFKA_CLUSTER_ID"] == "", "a usable example id would be kept by everyone"
+    # `:?` refuses an empty value as well as an unset one.
+    cluster_id = compose["services"]["kafka"]["environment"]["CLUSTER_ID"]
+    assert cluster_id.startswith("${KAFKA_CLUSTER_ID:?"), cluster_id
