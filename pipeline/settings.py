@@ -157,10 +157,14 @@ class Settings(BaseSettings):
         description="How often the worker writes lag and sink retries to pipeline_metrics.",
     )
     worker_batch_size: int = Field(
-        default=5000, ge=1, description="Events the worker takes from the stream at most at once."
+        default=5000, ge=1, description="Messages the worker takes from Kafka at most at once."
     )
-    worker_batch_seconds: float = Field(
-        default=0.2, gt=0, description="How long the worker waits to fill a batch, in seconds."
+    worker_stop_seconds: float = Field(
+        default=8.0,
+        gt=0,
+        le=300,
+        description="A stop stores and commits what was taken within this time, then exits; "
+        "what is left is replayed at start (keep it below the supervisor's grace period).",
     )
     sink_flush_rows: int = Field(
         default=50_000, ge=1, description="ClickHouse rows buffered before a flush is started."

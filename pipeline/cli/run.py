@@ -24,9 +24,7 @@ def run(loglevel: str) -> None:
         # Before Faust starts: from inside its startup the same error is a page of traceback.
         with errors_as_exit(StoreError):
             require_embedded_engine()
-    from faust.worker import Worker
-
-    from pipeline.stream.worker import create_app
+    from pipeline.stream.worker import JourneysWorker, create_app
 
     app = create_app(settings)
-    Worker(app, loglevel=loglevel).execute_from_commandline()
+    JourneysWorker(app, loglevel=loglevel).execute_from_commandline()

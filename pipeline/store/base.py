@@ -22,6 +22,25 @@ class TransientStoreError(StoreError):
     """A failure worth retrying (connection, timeout, overload): the data was not written."""
 
 
+# ClickHouse errors that a later attempt of the same statement can pass: the server (or the
+# embedded engine) is short of memory, disk or merges, or a replica is briefly read-only.
+# Anything else (an unknown column, a type mismatch, a syntax error) fails again every time.
+TRANSIENT_ERRORS = (
+    "MEMORY_LIMIT_EXCEEDED", "CANNOT_ALLOCATE_MEMORY", "TOO_MANY_PARTS", "NOT_ENOUGH_SPACE",
+    "No space left on device", "CANNOT_WRITE_TO_FILE_DESCRIPTOR", "CANNOT_FSYNC",
+    "TIMEOUT_EXCEEDED", "SOCKET_TIMEOUT", "NETWORK_ERROR", "ALL_CONNECTION_TRIES_FAILED",
+    "TOO_MANY_SIMULTANEOUS_QUERIES", "TABLE_IS_READ_ONLY", "KEEPER_EXCEPTION",
+    "QUERY_WAS_CANCELLED",
+)  # fmt: skip
+
+
+def classify_error(message: str) -> type[StoreError]:
+    """The error class for a ClickHouse failure's text: transient (retry) or permanent."""
+    if any(name in message for name in TRANSIENT_ERRORS):
+        return TransientStoreError
+    return StoreError
+
+
 class Store(Protocol):
     database: str
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from pipeline.store.base import Row, StoreError, json_each_row
+from pipeline.store.base import Row, StoreError, classify_error, json_each_row
 
 
 class _Engine:
@@ -32,6 +32,17 @@ class _Engine:
         # worker's sink and a query in another thread must take turns.
         self.lock = threading.Lock()
         self.current_database = ""
+        self.users = 0
+
+    def close(self) -> None:
+        """Shut the engine down, after any statement still running in another thread.
+
+        Left to the interpreter's exit, chdb's teardown races its own background
+        schedule pool (`BgSchPool`: merges, refreshable views) and crashes with SIGSEGV;
+        closing the session first stops those threads while the process is whole.
+        """
+        with self.lock:
+            self.session.close()
 
 
 _ENGINE: _Engine | None = None
@@ -47,7 +58,19 @@ def _engine(path: Path) -> _Engine:
             raise StoreError(
                 f"chdb already runs over {_ENGINE.path} in this process; it cannot also open {path}"
             )
+        _ENGINE.users += 1
         return _ENGINE
+
+
+def _release(engine: _Engine) -> None:
+    """One store less on the engine; the last one closes it (a later store opens anew)."""
+    global _ENGINE
+    with _ENGINE_LOCK:
+        engine.users -= 1
+        if engine.users > 0 or _ENGINE is not engine:
+            return
+        _ENGINE = None
+    engine.close()
 
 
 class EmbeddedStore:
@@ -55,6 +78,7 @@ class EmbeddedStore:
         self.path = path.resolve()
         self.database = database
         self._engine = _engine(self.path)
+        self._closed = False
         self._run(f"CREATE DATABASE IF NOT EXISTS `{database}`", use=False)
 
     def _run(
@@ -65,6 +89,8 @@ class EmbeddedStore:
         use: bool = True,
     ) -> Any:
         engine = self._engine
+        if self._closed:
+            raise StoreError(f"the store of database {self.database} is closed")
         with engine.lock:
             try:
                 if use and engine.current_database != self.database:
@@ -72,7 +98,7 @@ class EmbeddedStore:
                     engine.current_database = self.database
                 return engine.session.query(sql, fmt, params=dict(params) if params else None)
             except Exception as exc:  # chdb raises its own RuntimeError subclasses
-                raise StoreError(f"{exc} [statement: {sql[:300]}]") from exc
+                raise classify_error(str(exc))(f"{exc} [statement: {sql[:300]}]") from exc
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         self._run(sql, params=params)
@@ -112,8 +138,10 @@ class EmbeddedStore:
             self._engine.current_database = ""
 
     def close(self) -> None:
-        # The engine lives as long as the process, so another store can still use it.
-        pass
+        """Release the engine; the process's last open store shuts it down. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            _release(self._engine)
 
 
 def python_value(clickhouse_type: str) -> Callable[[Any], Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pipeline.store.base import Row, StoreError, TransientStoreError, json_each_row
+from pipeline.store.base import Row, StoreError, TransientStoreError, classify_error, json_each_row
 
 
 class ServerStore:
@@ -61,4 +61,4 @@ def _classify(exc: Exception) -> StoreError:
 
     if isinstance(exc, OperationalError | ConnectionError | TimeoutError):
         return TransientStoreError(str(exc))
-    return StoreError(str(exc))
+    return classify_error(str(exc))(str(exc))

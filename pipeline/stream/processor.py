@@ -49,6 +49,8 @@ class Output:
     # journey_id -> (version, ids of its current signals): lets the sink retract signals a
     # replay after a crash no longer produces (see runtime.Runtime.reconcile).
     signal_sets: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
+    # event_id -> (customer_id, journey_id): stored touchpoints moved to another journey.
+    moved: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def add_row(self, table: str, row: Row) -> None:
         self.rows.setdefault(table, []).append(row)
@@ -193,7 +195,7 @@ class JourneyProcessor:
             changes = advance(book, from_us(deadline_us + 1), self.model)
             self._collect(changes, at, out, state, book)
         self._alert_due_promises(book, clock_us, out)
-        self.wakeups.schedule(partition, book.key, self._next_wake(book, clock_us))
+        self.wakeups.schedule(partition, book.key, self.next_wake(book, clock_us))
 
     def _collect(
         self, changes: Changes, at: Position, out: Output, state: _Journeys, book: JourneyBook
@@ -201,6 +203,8 @@ class JourneyProcessor:
         # Rows of journeys that no longer exist (a late event merged or re-identified them)
         # outrank every earlier row of theirs: the book's clock is at least theirs.
         superseding = build.superseding_version(book.clock)
+        for moved in changes.reassigned:
+            out.moved[moved.event_id] = (book.customer_id, moved.journey_id)
         for journey_id in changes.retired:
             state.journeys[journey_id] = build.retired_journey_row(
                 journey_id, book.customer_id, self.model.version, superseding, at
@@ -236,7 +240,7 @@ class JourneyProcessor:
                     self._alerted.popitem(last=False)
                 out.alerts.append(build.promise_due_alert(due))
 
-    def _next_wake(self, book: JourneyBook, clock_us: int) -> int | None:
+    def next_wake(self, book: JourneyBook, clock_us: int) -> int | None:
         moments: list[int] = []
         deadline = next_deadline(book, self.model)
         if deadline is not None:

@@ -1,12 +1,14 @@
-"""The ClickHouse sink: one buffer per partition, flushed as a whole, retried until stored.
+"""The ClickHouse sink: one buffer per partition, written as a whole at each checkpoint.
 
-A flush writes the partitions' buffered rows in one insert per table whose
+A write stores the partitions' buffered rows in one insert per table whose
 `insert_deduplication_token` is the table plus every partition's source offset range
 (topic-partition-first-last, as the ClickHouse Kafka Connect sink does): a retry of an insert
-that did reach ClickHouse is dropped there, not written twice. The caller acks the
-partition's messages (so Faust may commit their offsets) only after `flush` returned, so a
-failed write holds the commit back. Failures are retried with exponential back-off forever:
-data is never dropped; meanwhile `full()` tells the agent to stop taking more input.
+that did reach ClickHouse is dropped there, not written twice. Offsets are committed only
+after the write returned (`pipeline.stream.checkpoint`), so a failed write holds the commit
+back. Only transient failures (`TransientStoreError`: connection, timeout, overload) are
+retried, with exponential back-off, while `full()` tells the intake to stop taking input; a
+permanent one (a missing column, a type error) raises `PermanentSinkError` naming the table,
+and the worker stops: retrying it would stall every partition behind it for ever.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.store import Store, json_each_row
+import orjson
+
+from pipeline.store import Store, TransientStoreError, json_each_row
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.outbox import Record
 from pipeline.stream.rows import Row
@@ -31,7 +35,7 @@ class PartitionBatch:
     partition: int
     rows: dict[str, list[Row]] = field(default_factory=dict)
     offsets: dict[str, tuple[int, int]] = field(default_factory=dict)  # topic -> first, last
-    events: list[Any] = field(default_factory=list)  # Faust events to ack once stored
+    events: int = 0  # messages taken (touchpoints, re-keyed events, ticks)
     produced_at: list[float] = field(default_factory=list)
     signal_sets: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
     # Messages to send once the rows are stored: dead letters, re-keyed events and alerts
@@ -39,15 +43,25 @@ class PartitionBatch:
     # by journey, so earlier snapshots of the same flush would be overwritten anyway).
     messages: list[Record] = field(default_factory=list)
     scores: dict[bytes, bytes] = field(default_factory=dict)
+    # event_id -> (customer_id, journey_id): stored touchpoints a late event moved to
+    # another journey (the last move of the batch wins).
+    moved: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def row_count(self) -> int:
         return sum(len(r) for r in self.rows.values())
 
-    def add(self, topic: str, offset: int, event: Any) -> None:
-        first, last = self.offsets.get(topic, (offset, offset))
-        self.offsets[topic] = (min(first, offset), max(last, offset))
-        self.events.append(event)
+    def add(self, topic: str, first: int, last: int, count: int) -> None:
+        """Messages `first`..`last` of `topic` (this partition) were taken into the batch."""
+        known = self.offsets.get(topic)
+        if known is not None:
+            first, last = min(first, known[0]), max(last, known[1])
+        self.offsets[topic] = (first, last)
+        self.events += count
+
+    def next_offsets(self) -> dict[tuple[str, int], int]:
+        """What to commit once this batch is stored: the offset after the last one taken."""
+        return {(topic, self.partition): last + 1 for topic, (_, last) in self.offsets.items()}
 
     def ranges(self) -> str:
         """The source offsets this batch covers: topic-partition-first-last, per topic."""
@@ -88,7 +102,7 @@ class ClickHouseSink:
 
     @property
     def buffered_events(self) -> int:
-        return sum(len(b.events) for b in self._batches.values())
+        return sum(b.events for b in self._batches.values())
 
     def due(self) -> bool:
         """Time to start a flush: enough rows, or the oldest has waited long enough."""
@@ -118,20 +132,25 @@ class ClickHouseSink:
             table_rows = [row for batch in batches for row in batch.rows.get(table, [])]
             token = f"{table}:" + ";".join(batch.ranges() for batch in batches)
             body = json_each_row(table_rows)
-            await self._insert_until_stored(table, body, token, len(table_rows))
+            await self._until_stored(table, len(table_rows), self.store.insert, table, body, token)
+        moved = {event: to for batch in batches for event, to in batch.moved.items()}
+        if moved:
+            await self._until_stored("touchpoints", len(moved), move_touchpoints, self.store, moved)
         now = time.time()
         for batch in batches:
             for produced_at in batch.produced_at:
                 self.metrics.stored(max(now - produced_at, 0.0))
         self.metrics.add("flushes")
 
-    async def _insert_until_stored(self, table: str, body: bytes, token: str, count: int) -> None:
+    async def _until_stored(
+        self, table: str, count: int, write: Callable[..., None], *args: Any
+    ) -> None:
         delay, attempt = 0.1, 0
         while True:
             attempt += 1
             try:
-                await asyncio.to_thread(self.store.insert, table, body, token)
-            except Exception as exc:  # any failure: the rows are not stored yet
+                await asyncio.to_thread(write, *args)
+            except TransientStoreError as exc:  # not stored yet; the same token makes it safe
                 self.metrics.add("sink_failures")
                 self.metrics.add("sink_retries")
                 log.warning(
@@ -141,6 +160,9 @@ class ClickHouseSink:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.retry_max_seconds)
                 continue
+            except Exception as exc:
+                self.metrics.add("sink_failures")
+                raise PermanentSinkError(table, exc) from exc
             self.metrics.add("rows_written", count)
             self.metrics.rows_by_table[table] += count
             if attempt > 1:
@@ -148,4 +170,49 @@ class ClickHouseSink:
             return
 
 
-Flushed = Callable[[PartitionBatch], Awaitable[None]]
+class PermanentSinkError(RuntimeError):
+    """ClickHouse refused rows for a reason a retry cannot fix; the worker must stop."""
+
+    def __init__(self, table: str, error: BaseException) -> None:
+        self.table = table
+        super().__init__(f"ClickHouse refused rows for table {table}: {str(error)[:500]}")
+
+
+_TOUCHPOINT_COLUMNS = (
+    "event_id", "occurred_at", "customer_id", "journey_id", "department", "stage", "channel",
+    "type", "attributes", "schema_version", "_topic", "_partition", "_offset", "_ingested_at",
+)  # fmt: skip
+
+
+def move_touchpoints(store: Store, moved: dict[str, tuple[str, str]]) -> None:
+    """Re-file stored touchpoints under the journey a late event moved them to.
+
+    `journey_id` is in the table's sorting key, so a row cannot be updated in place: each
+    moved row is copied under its new journey id, then the rows under any other id are
+    deleted. Both statements select by the *current* assignment, so running them again (a
+    replay) copies and deletes nothing, and a row written by this flush's insert under a
+    journey id the same batch superseded is moved too.
+    """
+    events = list(moved)
+    params = {
+        "events": orjson.dumps(events).decode(),
+        "journeys": orjson.dumps([moved[e][1] for e in events]).decode(),
+        "customers": orjson.dumps(sorted({c for c, _ in moved.values()})).decode(),
+    }
+    target = (
+        "transform(event_id, JSONExtract({events:String}, 'Array(String)'), "
+        "JSONExtract({journeys:String}, 'Array(String)'), journey_id)"
+    )
+    where = (
+        "customer_id IN JSONExtract({customers:String}, 'Array(String)') "
+        "AND event_id IN JSONExtract({events:String}, 'Array(String)')"
+    )
+    columns = ", ".join(_TOUCHPOINT_COLUMNS)
+    chosen = ", ".join(f"{target} AS moved_to" if c == "journey_id" else c
+                       for c in _TOUCHPOINT_COLUMNS)  # fmt: skip
+    store.execute(
+        f"INSERT INTO touchpoints ({columns}) SELECT {chosen} FROM touchpoints"
+        f" WHERE {where} AND journey_id != moved_to",
+        params,
+    )
+    store.execute(f"DELETE FROM touchpoints WHERE {where} AND journey_id != {target}", params)

@@ -1,7 +1,16 @@
-"""The Faust app: settings in, agents, table, timers and web views wired to the runtime.
+"""The Faust app: settings in, the intake, table, timers and web views wired to the runtime.
 
 `create_app(settings)` builds a fresh app (tests and `journeys run` pass their settings);
 `pipeline.app` holds the one built from the environment for `faust -A pipeline.app worker`.
+The app stays a Faust app in everything but the per-message stream: consumer group and
+rebalance callbacks, the changelog-backed journey table, timers and web views are Faust's;
+whole fetched batches go to the runtime (`intake`), which checkpoints them itself.
+
+A stop (SIGTERM, Ctrl-C, or the worker's own after a failed checkpoint) closes the intake,
+runs a last checkpoint of what was taken (bounded by `worker_stop_seconds`), lets Faust
+leave the group, then closes the store; a watchdog ends the process at the deadline
+whatever hangs (a broker or store that is down), leaving what was not committed to the
+replay. The exit code is 0 for a requested stop and 1 after a failed checkpoint.
 """
 
 from __future__ import annotations
@@ -10,15 +19,17 @@ import asyncio
 import functools
 import logging
 import os
+import signal
 import socket
 import ssl
-import time
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
 from pipeline.contract import Validator
 from pipeline.journey import load_score_model
@@ -27,13 +38,17 @@ from pipeline.store import Store, apply_migrations, get_store
 from pipeline.stream.books import BookCache
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.health import HealthSampler
+from pipeline.stream.intake import BatchConsumer
+from pipeline.stream.logs import quiet_root_logger
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.outbox import Outbox, partition_of
 from pipeline.stream.processor import JourneyProcessor
 from pipeline.stream.readiness import Limits
 from pipeline.stream.runtime import Runtime
 from pipeline.stream.sink import ClickHouseSink
-from pipeline.stream.topics import TICK_KEY, define_topics
+from pipeline.stream.state import StateTable
+from pipeline.stream.ticks import tick_idle_partitions
+from pipeline.stream.topics import TopicNames, define_topics
 from pipeline.stream.web import add_views
 
 log = logging.getLogger("pipeline.stream")
@@ -62,25 +77,42 @@ def partitioner(partitions: int) -> Callable[[str], int]:
     return place
 
 
-def quiet_root_logger() -> None:
-    """Undo Faust's root logger at DEBUG when the worker logs at WARN or above.
+class JourneysWorker(faust.Worker):
+    """Faust's worker, closing the store last and exiting with the app's exit code."""
 
-    At `-l warn` (Faust's default) the worker sets the root logger to DEBUG so that its
-    terminal spinner sees every record; then every `log.debug` in aiokafka and Faust builds
-    a record that the handler then drops (6-8% of the event loop in the benchmark's
-    profile). Raising the root logger to its handlers' lowest level drops them unbuilt.
-    """
-    root = logging.getLogger()
-    levels = [h.level for h in root.handlers if type(h).__name__ != "SpinnerHandler"]
-    if levels and root.level < min(levels):
-        root.setLevel(min(levels))
+    def _shutdown_loop(self) -> None:
+        app: JourneysApp = self.app  # type: ignore[assignment]
+        try:
+            super()._shutdown_loop()
+        finally:
+            app.close_store()
+        if app.exit_code:
+            raise SystemExit(app.exit_code)
 
 
 class JourneysApp(faust.App):
-    """Creates its topics (partitions, retention) before subscribing to them."""
+    """Creates its topics before subscribing; hands its topics' batches to the runtime."""
 
+    settings: Settings
     declared: list[Any]
+    batch_topics: frozenset[str] = frozenset()
+    journeys_runtime: Runtime | None = None
+    journeys_store: Store | None = None
     on_first_start_hook: Callable[[], Any] | None = None
+    exit_code = 0
+
+    def _new_consumer(self) -> Any:
+        transport = self.transport
+        consumer = BatchConsumer(
+            transport,
+            callback=self.topics.on_message,
+            on_partitions_revoked=self._on_partitions_revoked,
+            on_partitions_assigned=self._on_partitions_assigned,
+            beacon=self.beacon,
+            loop=transport.loop,
+        )
+        consumer.batch_topics = self.batch_topics
+        return consumer
 
     async def on_first_start(self) -> None:
         await super().on_first_start()
@@ -90,16 +122,43 @@ class JourneysApp(faust.App):
         if self.on_first_start_hook is not None:
             await self.on_first_start_hook()
 
+    def request_stop(self, exit_code: int) -> None:
+        """Stop the worker as SIGTERM does, then exit with `exit_code` (the worst asked)."""
+        self.exit_code = max(self.exit_code, exit_code)
+        os.kill(os.getpid(), signal.SIGTERM)
+
     async def on_stop(self) -> None:
-        # Store what is buffered so a clean stop replays nothing; a store that is down
-        # gets a few seconds, after which the restart replays the rest.
-        runtime = getattr(self, "journeys_runtime", None)
-        if runtime is not None and runtime.sink is not None:
+        self._arm_watchdog(self.settings.worker_stop_seconds)
+        consumer = self._consumer
+        runtime = self.journeys_runtime
+        budget = self.settings.worker_stop_seconds * 0.6
+        if isinstance(consumer, BatchConsumer):
+            consumer.close_intake()
             try:
-                await asyncio.wait_for(runtime.flush_now(), timeout=10)
-            except (TimeoutError, asyncio.CancelledError):
-                log.warning("stopping with rows still buffered; they are replayed at start")
+                await asyncio.wait_for(consumer.wait_handled(), budget / 2)
+            except TimeoutError:
+                log.warning("stop: a batch was still being taken in; it is replayed at start")
+        if runtime is not None:
+            await runtime.close(budget)
         await super().on_stop()
+
+    def close_store(self) -> None:
+        store, self.journeys_store = self.journeys_store, None
+        if store is not None:
+            store.close()
+
+    def _arm_watchdog(self, seconds: float) -> None:
+        def give_up() -> None:
+            log.error(
+                "stop: not finished within %.0fs (broker or store unreachable?); exiting now, "
+                "uncommitted input is replayed at the next start", seconds,
+            )  # fmt: skip
+            logging.shutdown()
+            os._exit(self.exit_code)
+
+        timer = threading.Timer(seconds, give_up)
+        timer.daemon = True
+        timer.start()
 
 
 def create_app(settings: Settings, open_store: Callable[[Settings], Store] | None = None) -> Any:
@@ -115,14 +174,19 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         topic_partitions=settings.topic_partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
+        broker_max_poll_records=settings.worker_batch_size,
         # A worker killed without goodbye holds its partitions this long: the restart waits.
         broker_session_timeout=settings.worker_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_seconds / 3),
         producer_acks=-1,
         table_standby_replicas=0,
+        Worker=JourneysWorker,
     )
+    app.settings = settings
     topics = define_topics(app, settings)
     app.declared = topics.all()
+    app.batch_topics = frozenset({settings.topic_touchpoints, settings.topic_routed})
+    app.topics.add(topics.inbound)  # subscribed by Faust's conductor, taken by the intake
     table = app.Table(
         "journey_books",
         partitions=settings.topic_partitions,
@@ -130,45 +194,46 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         value_type=bytes,
         options=settings.worker_rocksdb_options(),  # the memory store ignores them
     )
-    runtime = Runtime(table, topics, settings.topic_touchpoints)
     metrics = Metrics()
     add_views(
         app,
         metrics,
         Limits(settings.worker_ready_max_lag, settings.worker_ready_flush_age_seconds),
-        store_open=lambda: runtime.sink is not None,
+        store_open=lambda: app.journeys_runtime is not None,
         ping_kafka=functools.partial(_ping_kafka, app),
     )
 
     async def start() -> None:
         store = await asyncio.to_thread(_open_store, settings, open_store)
-        _wire(runtime, settings, store, metrics)
-        runtime.outbox = Outbox(app.producer._ensure_producer)  # type: ignore[attr-defined]
+        app.journeys_store = store
+        outbox = Outbox(app.producer._ensure_producer)  # type: ignore[attr-defined]
+        runtime = _runtime(app, settings, store, metrics, table, TopicNames.of(topics), outbox)
+        app.journeys_runtime = runtime
+        app.consumer.on_batch = runtime.handle  # type: ignore[attr-defined]
 
     app.on_first_start_hook = start
-
-    @app.agent(topics.inbound)
-    async def journeys(stream: Any) -> None:
-        runtime.stream = stream
-        async for events in stream.noack_take(settings.worker_batch_size,
-                                              within=settings.worker_batch_seconds):  # fmt: skip
-            await runtime.handle(events)
 
     # A quarter of the flush interval: rows wait at most a quarter longer than configured.
     @app.timer(min(settings.sink_flush_seconds / 4, 0.25))
     async def flush_when_due() -> None:
-        if runtime.sink is not None and runtime.sink.due():
+        runtime = app.journeys_runtime
+        if runtime is not None and runtime.sink.due():
             runtime.start_flush()
 
     @app.timer(max(settings.clock_idle_seconds / 2, 0.5))
-    async def tick_idle_partitions() -> None:
-        await _tick(app, runtime, settings, metrics)
+    async def tick_idle() -> None:
+        if app.journeys_runtime is not None:
+            await tick_idle_partitions(app, app.journeys_runtime, topics.routed, settings, metrics)
 
     @app.on_partitions_revoked.connect
-    async def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kw: Any) -> None:
+    async def store_then_forget(sender: Any, /, *args: Any, signal: Any, **kw: Any) -> None:
         revoked = args[0] if args else kw.get("revoked", ())
-        # Faust waited for every event to be acked (so flushed) before this; a partition
-        # assigned again later is recovered afresh from the table.
+        runtime = app.journeys_runtime
+        if runtime is None or app.should_stop:
+            return
+        # What was taken from every partition is stored and committed before the group
+        # moves any: the next owner starts where this worker stopped, on stored state.
+        await runtime.flush_now()
         for tp in revoked:
             if tp.topic == settings.topic_touchpoints:
                 runtime.forget(tp.partition)
@@ -177,11 +242,12 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
 
     @app.timer(settings.worker_health_sample_seconds)
     async def sample_health() -> None:
-        if runtime.sink is None:
+        store = app.journeys_store
+        if store is None or app.should_stop:
             return
         rows = sampler.rows(metrics, datetime.now(UTC))
         try:
-            await asyncio.to_thread(runtime.sink.store.insert, "pipeline_metrics", rows)
+            await asyncio.to_thread(store.insert, "pipeline_metrics", rows)
         except Exception as exc:  # a lost sample is a gap in a chart, never lost data
             log.warning("health sample not stored error=%s", str(exc)[:300])
 
@@ -189,7 +255,6 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
     async def log_counters() -> None:
         log.info("counters %s", metrics.as_dict())
 
-    app.journeys_runtime = runtime  # type: ignore[attr-defined]
     return app
 
 
@@ -199,11 +264,14 @@ def _open_store(settings: Settings, open_store: Callable[[Settings], Store] | No
     return store
 
 
-def _wire(runtime: Runtime, settings: Settings, store: Store, metrics: Metrics) -> None:
+def _runtime(
+    app: JourneysApp, settings: Settings, store: Store, metrics: Metrics, table: Any,
+    names: TopicNames, outbox: Outbox,
+) -> Runtime:  # fmt: skip
     model = load_score_model(settings.score_model_path) if settings.score_model_path else None
-    books = BookCache(runtime.read_book, keep=settings.worker_book_cache)
-    runtime.books = books
-    runtime.sink = ClickHouseSink(
+    state = StateTable(table, settings.topic_touchpoints, outbox)
+    books = BookCache(state.read, keep=settings.worker_book_cache)
+    sink = ClickHouseSink(
         store,
         metrics,
         flush_rows=settings.sink_flush_rows,
@@ -211,7 +279,7 @@ def _wire(runtime: Runtime, settings: Settings, store: Store, metrics: Metrics) 
         buffer_rows=settings.sink_buffer_rows,
         retry_max_seconds=settings.sink_retry_max_seconds,
     )
-    runtime.processor = JourneyProcessor(
+    processor = JourneyProcessor(
         model or load_score_model(),
         Validator.from_settings(settings),
         books,
@@ -225,45 +293,25 @@ def _wire(runtime: Runtime, settings: Settings, store: Store, metrics: Metrics) 
         metrics=metrics,
     )
 
+    async def commit_offsets(offsets: dict[tuple[str, int], int]) -> bool:
+        tps = {TP(topic, partition): offset for (topic, partition), offset in offsets.items()}
+        committed = await app.consumer._commit_offsets(tps)  # type: ignore[attr-defined]
+        if not committed:
+            log.info("offsets not committed (partitions moved); the next owner replays "
+                     "them onto stored state: %s", offsets)  # fmt: skip
+        return bool(committed)
 
-async def _tick(app: Any, runtime: Runtime, settings: Settings, metrics: Metrics) -> None:
-    """Send a wall-clock tick to each caught-up partition that has been idle a while.
-
-    Ticks go through the routed topic to the partition itself because a table may only be
-    changed from inside its stream; a partition that is still behind (a replay) gets none,
-    so old traffic never sees today's wall clock.
-    """
-    if runtime.processor is None:
-        return
-    now = time.monotonic()
-    for tp in app.consumer.assignment():
-        if tp.topic != settings.topic_touchpoints:
-            continue
-        lag = await _lag(app, runtime, tp)
-        metrics.consumer_lag[str(tp.partition)] = lag
-        idle = now - runtime.last_activity.get(tp.partition, 0.0) >= settings.clock_idle_seconds
-        if idle and lag <= 0:
-            tick_us = int(datetime.now(UTC).timestamp() * 1_000_000)
-            await runtime.topics.routed.send(
-                key=TICK_KEY, value=str(tick_us).encode(), partition=tp.partition
-            )
-            runtime.last_activity[tp.partition] = now
+    return Runtime(
+        processor=processor, books=books, sink=sink, state=state, outbox=outbox, names=names,
+        touchpoints_topic=settings.topic_touchpoints, commit_offsets=commit_offsets,
+        stop=app.request_stop,
+    )  # fmt: skip
 
 
 async def _ping_kafka(app: Any) -> Any:
     """A metadata round trip on the producer's connections: do the brokers answer us?"""
     producer = app.producer._ensure_producer()  # NotReady before the app started
     return await producer.client.fetch_all_metadata()
-
-
-async def _lag(app: Any, runtime: Runtime, tp: Any) -> int:
-    """Messages of the partition not processed yet (fetched or not)."""
-    highwater = app.consumer.highwater(tp)
-    position = await app.consumer.position(tp)
-    if highwater is None or position is None:
-        return 1  # unknown: not caught up
-    processed = runtime.next_offset.get(tp.partition, position)
-    return max(int(highwater) - int(processed), 0)
 
 
 def _credentials(settings: Settings) -> Any:

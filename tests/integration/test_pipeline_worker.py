@@ -35,10 +35,9 @@ PARTITIONS = 3
 
 WORKER = """
 import os
-from faust.worker import Worker
 from pipeline.settings import load_settings
 from pipeline.store import TransientStoreError, get_store
-from pipeline.stream.worker import create_app
+from pipeline.stream.worker import JourneysWorker, create_app
 
 SINK_TABLES = {"touchpoints", "dead_letters", "journeys", "journey_signals"}
 
@@ -54,7 +53,7 @@ class Flaky:
         return getattr(self.inner, name)
 
 app = create_app(load_settings(), lambda s: Flaky(get_store(s)))
-Worker(app, loglevel="info").execute_from_commandline()
+JourneysWorker(app, loglevel="info").execute_from_commandline()
 """
 
 DUMP = """

@@ -53,9 +53,13 @@ def test_recent_event_ids_remember_within_the_window_and_the_bound() -> None:
 
 def test_a_batch_names_each_source_range_for_the_dedup_token() -> None:
     batch = PartitionBatch(2)
-    for topic, offset in (("touchpoints", 7), ("touchpoints", 3), ("touchpoints.routed", 1)):
-        batch.add(topic, offset, object())
-    assert batch.ranges() == "touchpoints-2-3-7,touchpoints.routed-2-1-1"
+    batch.add("touchpoints", 7, 9, 3)
+    batch.add("touchpoints", 3, 5, 3)
+    batch.add("touchpoints.routed", 1, 1, 1)
+    assert batch.ranges() == "touchpoints-2-3-9,touchpoints.routed-2-1-1"
+    assert batch.events == 7
+    # What a checkpoint commits: the offset after the last message taken, per topic.
+    assert batch.next_offsets() == {("touchpoints", 2): 10, ("touchpoints.routed", 2): 2}
 
 
 def score(updated_at: datetime, count: int) -> JourneyScore:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pipeline.stream.worker import quiet_root_logger
+from pipeline.stream.logs import quiet_root_logger
 
 
 class SpinnerHandler(logging.Handler):  # named like Faust's, which wants every record

@@ -1,0 +1,130 @@
+"""The checkpoint: the one place that orders a flush's effects, which is what makes results
+effectively-once.
+
+`Checkpoint.commit(batches)` runs these steps, in this order, for the batches taken from
+the sink's buffers (every source message taken since the last checkpoint):
+
+1. Snapshot the dirty journey books and the event-time clock of each batch's partition:
+   the state that produced the batches' rows and messages (input taken later may change
+   the books again; it belongs to the next checkpoint).
+2. Reconcile: signals a replay no longer produces (the journey's current set lost them) get
+   retraction rows, so a replay after a crash cannot leave a stale signal stored.
+3. Rows: one insert per table into ClickHouse with a deterministic deduplication token
+   (a retried insert is dropped by ClickHouse), then the touchpoint rows that moved to
+   another journey are deleted under their old journey id (a replay deletes nothing new).
+4. Messages: dead letters, re-keyed events, alerts and score snapshots, sent as whole
+   producer batches and awaited (acks=all, idempotent producer).
+5. State: the books and clocks of step 1 to the state table: changelog first, awaited,
+   then the local store with the changelog offset it now holds.
+6. Offsets: commit, per source topic-partition, the offset after the last message taken.
+7. The books of step 1 are marked clean (equal to their table copy) and may be evicted.
+
+Why this order: a crash or failure at any step leaves the offsets of step 6 uncommitted, so
+the input is read again. Its state either did not reach the table (steps 1-4 failed: the
+replay recomputes the same rows and messages; ClickHouse drops the re-inserted rows by
+token or by `ReplacingMergeTree` version, and score snapshots are keyed) or did (step 6
+failed: the replayed events are duplicates of the stored books, and produce nothing). State
+written before the rows (5 before 3) would lose the rows of a crash in between: the replay
+would find the events already in the books. State before the messages (5 before 4) loses
+the messages the same way; offsets before anything (6 first) loses everything taken.
+
+A failed step raises; the caller must then stop taking input and let the restart replay
+(`Runtime`): the worker's memory (books, de-dup ids, clocks) is ahead of what was stored.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Protocol
+
+from pipeline.stream.books import BookCache, clock_key
+from pipeline.stream.outbox import Record
+from pipeline.stream.sink import PartitionBatch
+from pipeline.stream.topics import TopicNames
+
+log = logging.getLogger("pipeline.stream")
+
+STEPS = ("snapshot", "reconcile", "rows", "messages", "state", "offsets", "clean")
+
+
+class RowWriter(Protocol):
+    async def write(self, batches: list[PartitionBatch]) -> None: ...
+
+
+class MessageSender(Protocol):
+    async def send(self, records: Iterable[Record]) -> Mapping[tuple[str, int], int]: ...
+
+
+class StateWriter(Protocol):
+    async def persist(self, state: dict[int, dict[str, bytes]]) -> None: ...
+
+
+Reconcile = Callable[[list[PartitionBatch]], Awaitable[None]]
+CommitOffsets = Callable[[dict[tuple[str, int], int]], Awaitable[object]]
+
+
+class Checkpoint:
+    def __init__(
+        self,
+        *,
+        books: BookCache,
+        clock_of: Callable[[int], int],
+        reconcile: Reconcile,
+        rows: RowWriter,
+        messages: MessageSender,
+        state: StateWriter,
+        commit_offsets: CommitOffsets,
+        topics: TopicNames,
+    ) -> None:
+        self.books = books
+        self.clock_of = clock_of
+        self.reconcile = reconcile
+        self.rows = rows
+        self.messages = messages
+        self.state = state
+        self.commit_offsets = commit_offsets
+        self.topics = topics
+        self.last_seconds: dict[str, float] = {}
+
+    async def commit(self, batches: list[PartitionBatch]) -> None:
+        """Steps 1-7 above for `batches`; raises if any step failed (nothing committed)."""
+        if not batches:
+            return
+        marks = [time.monotonic()]
+        generation, books = self.books.snapshot(b.partition for b in batches)
+        state = {
+            b.partition: {**books[b.partition], clock_key(b.partition): self._clock(b.partition)}
+            for b in batches
+        }
+        marks.append(time.monotonic())
+        await self.reconcile(batches)
+        marks.append(time.monotonic())
+        await self.rows.write(batches)
+        marks.append(time.monotonic())
+        await self.messages.send(self._records(batches))
+        marks.append(time.monotonic())
+        await self.state.persist(state)
+        marks.append(time.monotonic())
+        offsets: dict[tuple[str, int], int] = {}
+        for batch in batches:
+            offsets.update(batch.next_offsets())
+        await self.commit_offsets(offsets)
+        marks.append(time.monotonic())
+        for batch in batches:
+            self.books.persisted(batch.partition, generation)
+        self.books.evict_clean()
+        marks.append(time.monotonic())
+        self.last_seconds = dict(zip(STEPS, (b - a for a, b in itertools.pairwise(marks)),
+                                     strict=True))  # fmt: skip
+
+    def _clock(self, partition: int) -> bytes:
+        return str(self.clock_of(partition)).encode()
+
+    def _records(self, batches: list[PartitionBatch]) -> list[Record]:
+        records = [record for batch in batches for record in batch.messages]
+        scores = self.topics.scores
+        records += [Record(scores, key, body) for b in batches for key, body in b.scores.items()]
+        return records
