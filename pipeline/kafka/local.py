@@ -229,10 +229,14 @@ class LocalBroker:
         return state
 
     def _last_ports(self) -> tuple[int, int] | None:
+        """The ports of the last start, unless the preferred port was reconfigured since
+        (ports.json from before the preference was recorded counts as unchanged)."""
         ports = self.home / "ports.json"
         if not ports.exists():
             return None
         raw = json.loads(ports.read_text())
+        if raw.get("preferred_port", self.preferred_port) != self.preferred_port:
+            return None
         return int(raw["port"]), int(raw["controller_port"])
 
     def _choose_ports(self, say: Callable[[str], None]) -> tuple[int, int]:
@@ -271,8 +275,9 @@ class LocalBroker:
         process = self._launch(java, config)
         state = BrokerState(process.pid, port, controller_port)
         self.state_file.write_text(state.as_json())
+        remembered = {"port": port, "controller_port": controller_port}
         (self.home / "ports.json").write_text(
-            json.dumps({"port": port, "controller_port": controller_port})
+            json.dumps(remembered | {"preferred_port": self.preferred_port})
         )
         try:
             self._wait_until_ready(process, state, timeout)

@@ -15,6 +15,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 
 from pipeline.kafka import LocalBroker
+from pipeline.kafka.local import free_port
 from tests.integration.conftest import JARS_DIR, new_broker
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,6 +133,18 @@ def test_a_move_off_the_remembered_port_is_said(tmp_path: Path) -> None:
             ), said
         finally:
             broker.stop()
+
+
+def test_a_reconfigured_preferred_port_is_taken_up_at_the_next_start(tmp_path: Path) -> None:
+    broker = new_broker(tmp_path / "kafka")
+    first = broker.start(timeout=120)
+    broker.stop()
+    moved = LocalBroker(broker.home, JARS_DIR, preferred_port=free_port())
+    second = moved.start(timeout=120)
+    try:
+        assert (first.port, second.port) == (broker.preferred_port, moved.preferred_port)
+    finally:
+        moved.stop()
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
