@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 
 from pipeline.store import Store, TransientStoreError, json_each_row
+from pipeline.store.partition_split import split_by_partition
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.outbox import Record
 from pipeline.stream.rows import Row
@@ -131,8 +132,11 @@ class ClickHouseSink:
         for table in tables:
             table_rows = [row for batch in batches for row in batch.rows.get(table, [])]
             token = f"{table}:" + ";".join(batch.ranges() for batch in batches)
-            body = json_each_row(table_rows)
-            await self._until_stored(table, len(table_rows), self.store.insert, table, body, token)
+            for rows, part_token in split_by_partition(table, table_rows, token):
+                body = json_each_row(rows)
+                await self._until_stored(
+                    table, len(rows), self.store.insert, table, body, part_token
+                )
         moved = {event: to for batch in batches for event, to in batch.moved.items()}
         if moved:
             await self._until_stored("touchpoints", len(moved), move_touchpoints, self.store, moved)
