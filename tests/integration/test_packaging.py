@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -24,10 +25,16 @@ SCHEMA = "io.journeys/touchpoint/jsonschema/1-0-0"
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[zipfile.ZipFile, str]:
-    """The wheel `pip install .` builds, and pip's verbose build log."""
-    out = tmp_path_factory.mktemp("wheel")
+    """The wheel `pip install .` builds from what the Dockerfile copies, and pip's verbose
+    build log. Built from a copy: an in-tree build would write build/ into the shared tree."""
+    source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
+    for name in ("pyproject.toml", "README.md", "LICENSE", "constraints.txt"):
+        shutil.copy2(REPO / name, source / name)
+    for name in ("pipeline", "schemas"):
+        ignore = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(REPO / name, source / name, symlinks=True, ignore=ignore)
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(out), str(REPO)],
+        [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(out), str(source)],
         capture_output=True,
         text=True,
         timeout=600,
