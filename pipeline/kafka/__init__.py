@@ -7,7 +7,8 @@ from pipeline.kafka.exceptions import (
     LocalBrokerError,
     MissingPrerequisite,
 )
-from pipeline.kafka.local import BrokerState, LocalBroker, broker_answers, ensure_jars
+from pipeline.kafka.jars import ensure_jars
+from pipeline.kafka.local import BrokerState, LocalBroker, broker_answers
 
 __all__ = [
     "BrokerAlreadyRunning",
