@@ -6,6 +6,7 @@ value fails at start with a message that names the variable, not deep inside a c
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -98,7 +99,15 @@ class Settings(BaseSettings):
         default=65_536, ge=1, description="Largest touchpoint message accepted (too_large above)."
     )
     contract_future_tolerance_seconds: float = Field(
-        default=300, ge=0, description="How far occurred_at may be ahead of the clock (skew)."
+        default=300,
+        ge=0,
+        le=366 * 86_400,  # beyond a year is no clock skew, and a far one overflows datetime
+        description="How far occurred_at may be ahead of the clock (skew).",
+    )
+    contract_earliest_occurred_at: datetime = Field(
+        default=datetime(1900, 1, 1, tzinfo=UTC),
+        description="Earliest occurred_at accepted (early_timestamp before), with its offset. "
+        "Backfills of old history go back this far.",
     )
 
     # --- stream worker (journeys run) ----------------------------------------------------
@@ -244,6 +253,13 @@ class Settings(BaseSettings):
             host, sep, port = server.strip().rpartition(":")
             if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError(f"expected host:port[,host:port...], got {server.strip()!r}")
+        return value
+
+    @field_validator("contract_earliest_occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError(f"expected a time with its UTC offset, got {value.isoformat()!r}")
         return value
 
     @model_validator(mode="after")

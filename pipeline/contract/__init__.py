@@ -4,6 +4,7 @@ from pipeline.contract.encode import encode_touchpoint
 from pipeline.contract.rules import ATTRIBUTE_RULES, REJECTION_CODES
 from pipeline.contract.touchpoint import CHANNELS, EVENT_TYPES, Rejection, Touchpoint
 from pipeline.contract.validator import (
+    DEFAULT_EARLIEST,
     DEFAULT_FUTURE_TOLERANCE,
     DEFAULT_MAX_BYTES,
     Validator,
@@ -13,6 +14,7 @@ from pipeline.contract.validator import (
 __all__ = [
     "ATTRIBUTE_RULES",
     "CHANNELS",
+    "DEFAULT_EARLIEST",
     "DEFAULT_FUTURE_TOLERANCE",
     "DEFAULT_MAX_BYTES",
     "EVENT_TYPES",

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from pipeline.contract import rules
+from pipeline.contract import bounds, rules
 from pipeline.contract.touchpoint import CHANNELS, EVENT_TYPES, Rejection, Touchpoint
 
 _SHOWN_MAX = 48
@@ -45,13 +45,15 @@ def refuse(code: str, field: str, value: object, expected: str, what: str = "") 
     return _Refused(code, field, f"{field}: {got}, expected {expected}")
 
 
-def diagnose(raw: bytes, horizon: datetime) -> Touchpoint | Rejection:
-    """The verdict on one message whose size is within limits. `horizon` is the latest
-    acceptable `occurred_at`."""
+def diagnose(
+    raw: bytes, horizon: datetime, earliest: datetime = bounds.EARLIEST
+) -> Touchpoint | Rejection:
+    """The verdict on one message whose size is within limits. `horizon` and `earliest`
+    are the latest and the earliest acceptable `occurred_at`."""
     document: Any = None
     try:
         document = _decode(raw)
-        return _touchpoint(document, horizon)
+        return _touchpoint(document, horizon, earliest)
     except _Refused as refused:
         return Rejection(
             code=refused.code,
@@ -75,9 +77,16 @@ def _decode(raw: bytes) -> Any:
         raise refuse("not_utf8", "message", None, "UTF-8 encoded JSON", what) from None
     if not raw.strip():
         raise refuse("not_json", "message", None, "one JSON object", "empty message")
+    # Decoding recurses per level (RecursionError near 1,000 levels), so a document that
+    # may nest deeper than the contract allows is only scanned, to name the place.
+    if bounds.nesting_depth(raw) > bounds.MAX_DEPTH:
+        raise _out_of_bounds(bounds.locate(raw) or _TOO_DEEP)
     try:
         document = msgspec.json.decode(raw)
     except msgspec.DecodeError as exc:
+        beyond = bounds.locate(raw) if "out of range" in str(exc) else None
+        if beyond is not None:  # 1e400: valid JSON, but no double holds it
+            raise _out_of_bounds(beyond) from None
         what = f"{shown(raw.decode('utf-8'))} is not JSON ({exc})"
         raise refuse("not_json", "message", None, "one JSON object", what) from None
     if not isinstance(document, dict):
@@ -85,7 +94,7 @@ def _decode(raw: bytes) -> Any:
     return document
 
 
-def _touchpoint(doc: dict[str, Any], horizon: datetime) -> Touchpoint:
+def _touchpoint(doc: dict[str, Any], horizon: datetime, earliest: datetime) -> Touchpoint:
     _schema_version(doc)
     for name in rules.REQUIRED_FIELDS:
         if name not in doc:
@@ -97,7 +106,7 @@ def _touchpoint(doc: dict[str, Any], horizon: datetime) -> Touchpoint:
         raise refuse("unknown_type", "type", event_type, _vocabulary(event_type))
     touchpoint = Touchpoint(
         event_id=_identifier(doc, "event_id"),
-        occurred_at=_occurred_at(doc, horizon),
+        occurred_at=_occurred_at(doc, horizon, earliest),
         customer_id=_identifier(doc, "customer_id"),
         journey_id=_identifier(doc, "journey_id") if doc.get("journey_id") is not None else None,
         department=_slug(doc, "department"),
@@ -181,7 +190,7 @@ def _slug(doc: dict[str, Any], name: str) -> str:
     return value
 
 
-def _occurred_at(doc: dict[str, Any], horizon: datetime) -> datetime:
+def _occurred_at(doc: dict[str, Any], horizon: datetime, earliest: datetime) -> datetime:
     text = _string(doc, "occurred_at")
     moment = rules.parse_timestamp(text)
     if moment is None:
@@ -194,6 +203,10 @@ def _occurred_at(doc: dict[str, Any], horizon: datetime) -> datetime:
         limit = horizon.isoformat(timespec="seconds")
         expected = f"no later than {limit} (now plus the clock-skew tolerance)"
         raise refuse("future_timestamp", "occurred_at", text, expected, f"{shown(text)} is ahead")
+    if moment < earliest:
+        limit = earliest.isoformat(timespec="seconds")
+        expected = f"no earlier than {limit} (JOURNEYS_CONTRACT_EARLIEST_OCCURRED_AT)"
+        raise refuse("early_timestamp", "occurred_at", text, expected, f"{shown(text)} is earlier")
     return moment
 
 
@@ -210,6 +223,9 @@ def _attributes(doc: dict[str, Any], event_type: str) -> dict[str, Any]:
     attributes = doc.get("attributes", {})
     if not isinstance(attributes, dict):
         raise refuse("wrong_type", "attributes", attributes, "an object")
+    out = bounds.attribute_bounds(attributes)
+    if out is not None:
+        raise _out_of_bounds(out)
     problem = rules.attribute_problem(event_type, attributes)
     if problem is None:
         return attributes
@@ -219,3 +235,14 @@ def _attributes(doc: dict[str, Any], event_type: str) -> dict[str, Any]:
         what = "absent" if problem.name else "no survey answer"
         raise refuse(problem.code, field, None, expected, what)
     raise refuse(problem.code, field, attributes[problem.name], expected)
+
+
+_TOO_DEEP = bounds.OutOfBounds(
+    "too_deep", "message", "nested too deep", f"at most {bounds.MAX_DEPTH} levels"
+)
+
+
+def _out_of_bounds(out: bounds.OutOfBounds) -> _Refused:
+    # The path is the sender's: shorten it so a long key cannot make a long reason.
+    field = out.path if len(out.path) <= 64 else out.path[:63] + "…"
+    return refuse(out.code, field, None, out.expected, out.what)

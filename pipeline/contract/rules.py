@@ -1,6 +1,6 @@
 """The rules of the event contract, version 1, as cheap predicates.
 
-The JSON Schema in `schemas/io.journeys/touchpoint/jsonschema/1-0-0` is the authority that
+The JSON Schema in `schemas/io.journeys/touchpoint/jsonschema/1-0-1` is the authority that
 departments code against; these predicates say the same thing in a form the hot path can
 afford (no regex per event). The property tests in tests/unit/test_schema_agreement.py
 prove both give the same verdict, so a change here without the schema (or the reverse)
@@ -28,6 +28,7 @@ REJECTION_CODES: dict[str, str] = {
     "not_utf8": "the message bytes are not valid UTF-8",
     "not_json": "the message is not valid JSON",
     "not_object": "the message is JSON but not a JSON object",
+    "too_deep": "arrays and objects nest deeper than 32 levels (the message itself is the first)",
     "unsupported_schema_version": "schema_version names a contract version this pipeline lacks",
     "missing_field": "a required field (event_id, occurred_at, customer_id, department, type) "
     "is absent",
@@ -40,8 +41,12 @@ REJECTION_CODES: dict[str, str] = {
     "naive_timestamp": "occurred_at has no UTC offset (naive timestamps are ambiguous)",
     "bad_timestamp": "occurred_at is not an RFC 3339 timestamp (or not a real date and time)",
     "future_timestamp": "occurred_at lies further in the future than the clock-skew tolerance",
+    "early_timestamp": "occurred_at lies before the earliest accepted time (1900-01-01 by default)",
     "missing_attribute": "an attribute the event type requires is absent",
     "bad_attribute": "an attribute has the wrong type or is out of range",
+    "number_out_of_range": "a number in attributes lies outside the signed 64-bit integer range",
+    "string_too_long": "a string in attributes is over 16,384 characters (a key: over 128)",
+    "too_many_items": "an array or object in attributes has more than 1,024 items",
     "unknown_field": "a top-level field the contract does not define (put extras in attributes)",
 }
 

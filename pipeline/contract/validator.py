@@ -1,22 +1,23 @@
 """Bytes in, a `Touchpoint` or a `Rejection` out: the check every message gets.
 
 Two paths with one verdict. The fast path decodes straight into a typed struct with
-msgspec (lengths, vocabulary and unknown fields are checked in C) and then applies the few
-rules msgspec cannot express. Anything it does not accept goes to the reference path, which
-walks the document field by field in contract order and names the first problem precisely.
-Only bad events pay for the reference path; the property tests check both paths against
-the JSON Schema.
+msgspec (lengths, vocabulary, unknown fields and the bounds of attributes are checked in
+C; it never recurses) and then applies the few rules msgspec cannot express. Anything it
+does not accept goes to the reference path, which walks the document field by field in
+contract order and names the first problem precisely. Only bad events, and the rare valid
+ones with arrays or objects in attributes, pay for the reference path; the property tests
+check both paths against the JSON Schema.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import msgspec
 
-from pipeline.contract import rules
+from pipeline.contract import bounds, rules
 from pipeline.contract.diagnose import diagnose
 from pipeline.contract.touchpoint import CHANNELS, EVENT_TYPES, Rejection, Touchpoint
 
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 Message = bytes | bytearray | memoryview | str | None
 DEFAULT_MAX_BYTES = 65_536
 DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
+DEFAULT_EARLIEST = bounds.EARLIEST
 
 _Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=rules.MAX_IDENTIFIER)]
 _EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
@@ -44,7 +46,7 @@ class _Wire(msgspec.Struct, forbid_unknown_fields=True):
     journey_id: _Identifier | None = None
     stage: str | None = None
     channel: _Channel | None = None
-    attributes: dict[str, Any] = {}
+    attributes: bounds.ATTRIBUTES = {}
     schema_version: int = 1
 
 
@@ -55,19 +57,24 @@ _DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeErr
 
 
 class Validator:
-    """The contract's validator with its two settings: size limit and clock-skew tolerance."""
+    """The contract's validator with its settings: size limit, clock-skew tolerance and the
+    earliest event time accepted."""
 
     def __init__(
         self,
         max_bytes: int = DEFAULT_MAX_BYTES,
         future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
+        earliest: datetime = DEFAULT_EARLIEST,
     ) -> None:
         if max_bytes < 1:
             raise ValueError(f"max_bytes: got {max_bytes}, expected a positive number of bytes")
         if future_tolerance < timedelta(0):
             raise ValueError(f"future_tolerance: got {future_tolerance}, expected >= 0")
+        if earliest.tzinfo is None:
+            raise ValueError(f"earliest: got naive {earliest.isoformat()}, expected aware")
         self.max_bytes = max_bytes
         self.future_tolerance = future_tolerance
+        self.earliest = earliest
         self._horizon_until = 0.0  # wall-clock seconds until which _horizon holds
         self._horizon = datetime.min.replace(tzinfo=UTC)
 
@@ -77,6 +84,7 @@ class Validator:
         return cls(
             max_bytes=settings.contract_max_bytes,
             future_tolerance=timedelta(seconds=settings.contract_future_tolerance_seconds),
+            earliest=settings.contract_earliest_occurred_at,
         )
 
     def validate(self, raw: Message, now: datetime | None = None) -> Touchpoint | Rejection:
@@ -94,7 +102,7 @@ class Validator:
 
     def _accept(self, wire: _Wire, now: datetime | None) -> Touchpoint | None:
         occurred = rules.parse_timestamp(wire.occurred_at)
-        if occurred is None or self._in_future(occurred, now):
+        if occurred is None or occurred < self.earliest or self._in_future(occurred, now):
             return None
         # A set lookup first: departments and stages repeat, so is_slug is rarely called.
         if wire.department not in _SLUGS and not rules.is_slug(wire.department):
@@ -139,7 +147,7 @@ class Validator:
         return wall + self.future_tolerance
 
     def _diagnosed(self, raw: bytes, now: datetime | None) -> Touchpoint | Rejection:
-        return diagnose(raw, self.horizon(now))
+        return diagnose(raw, self.horizon(now), self.earliest)
 
     def _too_large(self, raw: bytes) -> Rejection:
         message = f"message: {len(raw)} bytes, expected at most {self.max_bytes} bytes"
@@ -166,6 +174,8 @@ _DEPARTMENT_DECODER = msgspec.json.Decoder(_DepartmentOnly)
 def _department_of(raw: bytes) -> str:
     """The department of an oversized message, when it can be read (for per-department
     counts of rejections)."""
+    if bounds.nesting_depth(raw) > bounds.MAX_DEPTH:  # skipping it would recurse as deep
+        return ""
     try:
         department = _DEPARTMENT_DECODER.decode(raw).department
     except _DECODE_ERRORS:

@@ -73,6 +73,50 @@ CASES: list[tuple[str, bytes, str, str]] = [
     ("feb 30", event(occurred_at="2025-02-30T10:00:00Z"), "bad_timestamp", "occurred_at"),
     ("date only", event(occurred_at="2025-03-01"), "bad_timestamp", "occurred_at"),
     ("future", event(occurred_at="2025-03-01T12:06:00Z"), "future_timestamp", "occurred_at"),
+    ("year 0001", event(occurred_at="0001-01-01T00:00:00Z"), "early_timestamp", "occurred_at"),
+    (
+        "1899 in UTC",
+        event(occurred_at="1900-01-01T00:30:00+01:00"),
+        "early_timestamp",
+        "occurred_at",
+    ),
+    (
+        "deep",
+        event(
+            attributes={"notes": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[0]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}
+        ),
+        "too_deep",
+        "attributes.notes",
+    ),
+    ("deep message", b"[" * 10_000 + b"]" * 10_000, "too_deep", "message"),
+    ("int > 64 bits", event(attributes={"n": 2**64}), "number_out_of_range", "attributes.n"),
+    (
+        "nested int",
+        event(attributes={"a": [{"n": -(2**63) - 1}]}),
+        "number_out_of_range",
+        "attributes.a[0].n",
+    ),
+    (
+        "float 1e400",
+        event(attributes={"x": 0}).replace(b'"x": 0', b'"x": 1e400'),
+        "number_out_of_range",
+        "attributes.x",
+    ),
+    (
+        "amount 1e19",
+        typed("invoice_issued", amount=1e19),
+        "number_out_of_range",
+        "attributes.amount",
+    ),
+    ("long string", event(attributes={"note": "x" * 16_385}), "string_too_long", "attributes.note"),
+    ("long key", event(attributes={"a": {"k" * 129: 1}}), "string_too_long", "attributes.a"),
+    ("long array", event(attributes={"a": [0] * 1025}), "too_many_items", "attributes.a"),
+    (
+        "wide object",
+        event(attributes={str(i): 0 for i in range(1025)}),
+        "too_many_items",
+        "attributes",
+    ),
     ("extra field", event(priority="high"), "unknown_field", "priority"),
     ("version 2", event(schema_version=2), "unsupported_schema_version", "schema_version"),
     ("handoff", typed("handoff"), "missing_attribute", "attributes.to_department"),
@@ -227,11 +271,27 @@ def test_first_problem_in_contract_order_wins() -> None:
 
 
 def test_limits_come_from_the_operators_settings() -> None:
-    settings = load_settings(contract_max_bytes=100, contract_future_tolerance_seconds=7200)
+    settings = load_settings(
+        contract_max_bytes=100,
+        contract_future_tolerance_seconds=7200,
+        contract_earliest_occurred_at="2000-01-01T00:00:00+01:00",
+    )
     validator = Validator.from_settings(settings)
     assert (validator.max_bytes, validator.future_tolerance) == (100, timedelta(hours=2))
+    assert validator.earliest == datetime(1999, 12, 31, 23, tzinfo=UTC)
     defaults = Validator.from_settings(load_settings())
     assert (defaults.max_bytes, defaults.future_tolerance) == (65_536, timedelta(minutes=5))
+    assert defaults.earliest == datetime(1900, 1, 1, tzinfo=UTC)
+
+
+def test_earliest_occurred_at_is_configurable_and_years_of_backfill_pass() -> None:
+    backfill = event(occurred_at="1950-06-01T08:00:00+01:00")
+    assert isinstance(validate(backfill, now=NOW), Touchpoint)
+    strict = Validator(earliest=datetime(2000, 1, 1, tzinfo=UTC))
+    rejection = strict.validate(backfill, now=NOW)
+    assert isinstance(rejection, Rejection) and rejection.code == "early_timestamp"
+    assert "2000-01-01T00:00:00+00:00" in rejection.message
+    assert isinstance(strict.validate(event(), now=NOW), Touchpoint)
 
 
 def test_validator_settings_are_checked() -> None:
@@ -239,6 +299,8 @@ def test_validator_settings_are_checked() -> None:
         Validator(max_bytes=0)
     with pytest.raises(ValueError, match="future_tolerance"):
         Validator(future_tolerance=timedelta(seconds=-1))
+    with pytest.raises(ValueError, match="earliest"):
+        Validator(earliest=datetime(1900, 1, 1))  # noqa: DTZ001 (naive on purpose)
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,13 @@ path, which names the reasons.
 
 Rules the schema cannot express, kept out of the generated documents on purpose (and stated
 in docs/departments.md): the future-timestamp tolerance (the clock is pinned far ahead of
-every generated timestamp), the size limit (documents stay small), calendar validity such as
-2024-02-30 (days stop at 28) and years before 0001 in UTC (years 1970-2099), and Python's
-`$` matching before a final newline (generated strings contain no newline).
+every generated timestamp), the size limit (documents stay under 64 KiB), calendar validity
+such as 2024-02-30 (days stop at 28), years before 0001 in UTC and the earliest occurred_at
+compared in UTC rather than as written (no generated time lies within a day of 1900-01-01),
+and Python's `$` matching before a final newline (generated strings contain no newline).
+
+The bounds of 1-0-1 (nesting depth, 64-bit numbers, string, key and array sizes, years
+from 1900) are generated at and just past each limit.
 """
 
 from __future__ import annotations
@@ -24,12 +28,12 @@ import jsonschema
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from pipeline.contract import Touchpoint, Validator
+from pipeline.contract import Touchpoint, Validator, bounds
 from pipeline.contract.diagnose import diagnose
 from pipeline.contract.rules import ATTRIBUTE_RULES, CONTRACT_FIELDS, REQUIRED_FIELDS
 from pipeline.contract.touchpoint import CHANNELS, EVENT_TYPES
 
-SCHEMA_PATH = Path(__file__).parents[2] / "schemas/io.journeys/touchpoint/jsonschema/1-0-0"
+SCHEMA_PATH = Path(__file__).parents[2] / "schemas/io.journeys/touchpoint/jsonschema/1-0-1"
 SCHEMA = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
 PINNED_NOW = datetime(2100, 1, 1, tzinfo=UTC)  # after every generated timestamp
 VALIDATOR = Validator()
@@ -46,7 +50,7 @@ SLUGS = st.builds(
     st.sampled_from("abcdefghijklmnopqrstuvwxyz"),
     st.text("abcdefghijklmnopqrstuvwxyz0123456789_", max_size=63),
 )
-NUMBERS = st.integers(-(2**63), 2**63) | st.floats(allow_nan=False, allow_infinity=False)
+NUMBERS = st.integers(-(2**63), 2**63 - 1) | st.floats(-9e18, 9e18)
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | NUMBERS | TEXT,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
@@ -55,14 +59,16 @@ JSON_VALUES = st.recursive(
 
 
 @st.composite
-def timestamps(draw: st.DrawFn) -> str:
-    # Seconds since 1970 with days capped at 28 of each month: every combination is real.
-    moment = draw(st.integers(0, 130 * 12 * 28 * 86400 - 1))
+def timestamps(draw: st.DrawFn, first_years: st.SearchStrategy[int] | None = None) -> str:
+    # Seconds since 1900-01-02 with days capped at 28 of each month: every combination is
+    # real, and no offset takes one before 1900 in UTC.
+    moment = draw(st.integers(86400, 200 * 12 * 28 * 86400 - 1))
     days, second_of_day = divmod(moment, 86400)
     months, day = divmod(days, 28)
     year, month = divmod(months, 12)
     minute_of_day, second = divmod(second_of_day, 60)
-    date = f"{1970 + year:04d}-{month + 1:02d}-{day + 1:02d}"
+    first = 1900 if first_years is None else draw(first_years)
+    date = f"{first + year:04d}-{month + 1:02d}-{day + 1:02d}"
     time = f"{minute_of_day // 60:02d}:{minute_of_day % 60:02d}:{second:02d}"
     fraction = draw(st.sampled_from(["", ".5", ".123", ".123456", ".123456789"]))
     offset_minutes = draw(st.integers(-(24 * 60 - 1), 24 * 60 - 1))
@@ -133,6 +139,29 @@ def valid_documents(draw: st.DrawFn) -> dict[str, Any]:
     return {name: value for name, value in document.items() if value is not _ABSENT}
 
 
+def _nested(depth: int, leaf: Any) -> Any:
+    """`leaf` inside `depth` arrays and objects, alternating."""
+    for level in range(depth):
+        leaf = [leaf] if level % 2 else {"k": leaf}
+    return leaf
+
+
+# Values at and just past each bound of 1-0-1, for an attribute (the attributes object is
+# level 2 of nesting, so a value nested 30 levels deep reaches the limit of 32).
+AT_THE_BOUNDS = st.one_of(
+    st.sampled_from([2**63 - 1, -(2**63), 2**63, -(2**63) - 1, 10**30, 9.2e18, 9.3e18, 1e19,
+                     float(2**63), float(-(2**63)), 1e308, -1e308]),
+    st.builds(_nested, st.integers(bounds.MAX_DEPTH - 4, bounds.MAX_DEPTH + 2), NUMBERS),
+    st.sampled_from([bounds.MAX_STRING, bounds.MAX_STRING + 1]).map(lambda n: "x" * n),
+    st.sampled_from([bounds.MAX_KEY, bounds.MAX_KEY + 1]).map(lambda n: {"k" * n: 1}),
+    st.sampled_from([bounds.MAX_ITEMS, bounds.MAX_ITEMS + 1]).map(lambda n: [0] * n),
+    st.sampled_from([bounds.MAX_ITEMS, bounds.MAX_ITEMS + 1]).map(
+        lambda n: {str(i): 0 for i in range(n)}
+    ),
+    st.builds(lambda v: [1, {"x": v}], st.sampled_from([2**63, "x" * (bounds.MAX_STRING + 1)])),
+)  # fmt: skip
+
+
 BAD_TIMESTAMPS = st.sampled_from(
     ["2024-05-01T09:30:00", "2024-05-01 09:30:00Z", "2024-05-01T09:30Z", "2024-05-01",
      "2024-05-01T09:30:00+0200", "2024-05-01T09:30:00.Z", "2024-13-01T09:30:00Z",
@@ -147,7 +176,7 @@ def mutated_documents(draw: st.DrawFn) -> dict[str, Any]:
     """A valid document with one thing changed; most are invalid, a few stay valid."""
     document = draw(valid_documents())
     event_type = document["type"]
-    mutation = draw(st.integers(0, 11))
+    mutation = draw(st.integers(0, 13))
     if mutation == 0:
         del document[draw(st.sampled_from(REQUIRED_FIELDS))]
     elif mutation == 1:
@@ -167,6 +196,12 @@ def mutated_documents(draw: st.DrawFn) -> dict[str, Any]:
         document[draw(TEXT.filter(lambda k: k not in CONTRACT_FIELDS))] = draw(JSON_VALUES)
     elif mutation == 8:
         document["schema_version"] = draw(st.integers(-3, 3) | st.sampled_from([2.0, 1.5, "1"]))
+    elif mutation == 9:
+        document["occurred_at"] = draw(timestamps(st.integers(1, 1699)))  # before 1900
+    elif mutation == 10:
+        names = {rule.name for rule in ATTRIBUTE_RULES[event_type]}
+        key = draw(TEXT.filter(lambda k: k not in names))
+        document.setdefault("attributes", {})[key] = draw(AT_THE_BOUNDS)
     else:
         _mutate_attributes(draw, document, event_type)
     return document

@@ -15,13 +15,16 @@ from typing import Any
 import jsonschema
 import pytest
 
-from pipeline.contract import CHANNELS, EVENT_TYPES
+from pipeline.contract import CHANNELS, EVENT_TYPES, bounds
 from pipeline.contract.rules import ATTRIBUTE_RULES, REQUIRED_FIELDS, SCHEMA_VERSIONS
 
 SCHEMAS = Path(__file__).parents[2] / "schemas"
 PUBLISHED = {
     "io.journeys/touchpoint/jsonschema/1-0-0": (
         "9d46f505b9536b68c8c19e2318b72e9014890120102ae51e43848102f7904ce0"
+    ),
+    "io.journeys/touchpoint/jsonschema/1-0-1": (
+        "63d3bdf3cbcb64015f5513a5e5b3ec2d658faa494a7eb787467bf27dd642f909"
     ),
 }
 SCHEMA_FILES = sorted(
@@ -90,3 +93,21 @@ def test_touchpoint_schema_covers_the_package_vocabulary() -> None:
         assert sorted(attributes["properties"]) == sorted(rule.name for rule in rules)
         required = [rule.name for rule in rules if rule.required]
         assert attributes.get("required", []) == required, event_type
+
+
+def test_the_latest_schema_states_the_validators_bounds() -> None:
+    """1-0-1 adds bounds to 1-0-0 and changes nothing else a department relies on."""
+    old = _load(SCHEMAS / "io.journeys/touchpoint/jsonschema/1-0-0")
+    new = _load(SCHEMAS / "io.journeys/touchpoint/jsonschema/1-0-1")
+    assert new["allOf"] == old["allOf"] and new["required"] == old["required"]
+    attributes = new["properties"]["attributes"]
+    assert attributes["maxProperties"] == bounds.MAX_ITEMS
+    assert attributes["propertyNames"] == {"maxLength": bounds.MAX_KEY}
+    scalar = new["$defs"]["scalar_bounds"]
+    assert (scalar["minimum"], scalar["maximum"]) == (bounds.INT_MIN, bounds.INT_MAX)
+    assert scalar["maxLength"] == bounds.MAX_STRING
+    levels = sorted(int(name.rsplit("_", 1)[1]) for name in new["$defs"] if "depth" in name)
+    assert levels == list(range(3, bounds.MAX_DEPTH + 2))  # the message is level 1
+    assert "array" not in new["$defs"][f"value_at_depth_{bounds.MAX_DEPTH + 1}"]["type"]
+    assert new["properties"]["occurred_at"]["pattern"].startswith("^(19")
+    assert bounds.EARLIEST.year == 1900
