@@ -183,3 +183,12 @@ def test_every_deployment_makes_its_own_kafka_cluster_id(
     # `:?` refuses an empty value as well as an unset one.
     cluster_id = compose["services"]["kafka"]["environment"]["CLUSTER_ID"]
     assert cluster_id.startswith("${KAFKA_CLUSTER_ID:?"), cluster_id
+
+
+def test_the_worker_gets_time_to_stop_by_itself(compose: dict[str, Any]) -> None:
+    from pipeline.settings import load_settings
+
+    grace = compose["services"]["worker"].get("stop_grace_period", "10s")
+    assert grace.endswith("s") and grace[:-1].isdigit(), grace
+    # The worker's own deadline ends first, so compose never has to SIGKILL it.
+    assert load_settings().worker_stop_seconds + 2 <= int(grace[:-1])

@@ -14,6 +14,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -234,6 +235,18 @@ class WorkerRun:
         assert self.process is not None
         self.process.kill()
         self.process.wait(10)
+
+    def terminate(self) -> tuple[int, float]:
+        """SIGTERM; the exit code and the seconds until the process ended (KILL after 30)."""
+        assert self.process is not None
+        started = time.monotonic()
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            code = self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = -9
+        return code, time.monotonic() - started
 
     def stop(self) -> None:
         assert self.process is not None
@@ -488,12 +501,134 @@ def test_readiness_fails_when_kafka_goes_away_and_names_it(
         run.start()
         ready = run.wait_for_page("/readyz", lambda st, _: st == 200, 120, "ready")
         assert set(ready["checks"]) == {"kafka", "store", "flush", "lag"}
+        run.wait_for(caught_up, 90, "partitions assigned")  # a group to lose, not a join
         broker.stop()
         body = run.wait_for_page("/readyz", lambda st, _: st == 503, 60, "not ready")
         assert "kafka" in body["failed"], body
         assert run.page("/healthz")[0] == 200
+        time.sleep(5)  # five seconds of outage: the client's errors are said, not flooded
+        outage_lines = run.tail().count("\n")
+        # A stop with the broker gone ends within the grace period, exit 0, left to replay.
+        code, seconds = run.terminate()
+        assert (code, seconds < STOP_GRACE) == (0, True), (code, seconds, run.tail())
+        assert outage_lines < 200, run.tail()
     finally:
-        if run is not None:
-            run.kill()  # its broker is gone: a clean stop would wait on it
+        if run is not None and run.process is not None and run.process.poll() is None:
+            run.kill()
         if broker.state() is not None:
             broker.stop()
+
+
+STOP_GRACE = 10.0  # seconds docker compose (and most supervisors) wait before SIGKILL
+
+
+def test_a_loaded_worker_stops_within_the_grace_and_resumes_exactly(
+    bootstrap_servers: str, unique_name: str, tmp_path: Path
+) -> None:
+    touchpoints = scripted_touchpoints(5000, seed=5)
+    messages = as_messages(touchpoints) + [(None, raw) for raw in MALFORMED]
+    create_topic(bootstrap_servers, unique_name)
+    stopped = WorkerRun(tmp_path, bootstrap_servers, unique_name, "stopped")
+    stopped.command = [str(Path(PYTHON).with_name("journeys")), "run", "--loglevel", "info"]
+    half = len(messages) // 2
+    produce(bootstrap_servers, messages[:half], unique_name)
+    sender = threading.Thread(
+        target=produce_at_rate, args=(bootstrap_servers, messages[half:], unique_name, 5000)
+    )
+    try:
+        stopped.start()
+        stopped.wait_for(lambda m: m["flushes"] >= 1, 120, "flushing under load")
+        sender.start()  # 5,000 events/s arriving while it stops
+        time.sleep(1)
+        code, seconds = stopped.terminate()
+        assert (code, seconds < STOP_GRACE) == (0, True), (code, seconds, stopped.tail())
+        assert "checkpoint not done" not in stopped.tail()
+        sender.join(60)
+        stopped.start()
+        stopped.settled(180)
+    finally:
+        stopped.stop()
+    reference = WorkerRun(tmp_path, bootstrap_servers, unique_name, "reference")
+    reference.start()
+    try:
+        reference.settled(180)
+    finally:
+        reference.stop()
+    expected, got = reference.dump(), stopped.dump()
+    assert_matches_engine(got, touchpoints)
+    # Everything taken before the stop was stored and committed: nothing was replayed, so
+    # not one touchpoint row was written twice, and every table equals the unstopped run's.
+    assert got["touchpoint_rows"][0]["n"] == len(touchpoints)
+    final, reference_final = comparable(got), comparable(expected)
+    for table, rows in reference_final.items():
+        assert final[table] == rows, table
+
+
+def produce_at_rate(
+    bootstrap: str, messages: list[tuple[bytes | None, bytes]], topic: str, rate: float
+) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    started, chunk = time.monotonic(), max(int(rate / 20), 1)
+    for start in range(0, len(messages), chunk):
+        for key, value in messages[start : start + chunk]:
+            producer.send(topic, key=key, value=value)
+        time.sleep(max(started + (start + chunk) / rate - time.monotonic(), 0))
+    producer.flush()
+    producer.close()
+
+
+def test_an_idle_embedded_worker_exits_0_on_every_stop(
+    bootstrap_servers: str, unique_name: str, tmp_path: Path
+) -> None:
+    create_topic(bootstrap_servers, unique_name)
+    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "idle")
+    run.command = [str(Path(PYTHON).with_name("journeys")), "run", "--loglevel", "info"]
+    run.env["JOURNEYS_WORKER_HEALTH_SAMPLE_SECONDS"] = "1"  # the store busy with its inserts
+    outcomes = []
+    for _ in range(5):
+        run.start()
+        run.wait_for(caught_up, 90, "assigned and caught up")
+        time.sleep(1.5)
+        outcomes.append(run.terminate())
+    # A signal death (chdb's teardown crashed with SIGSEGV: -11) is not a clean stop.
+    assert [code for code, _ in outcomes] == [0] * 5, (outcomes, run.tail())
+    assert max(seconds for _, seconds in outcomes) < STOP_GRACE, outcomes
+
+
+def test_touchpoints_a_late_event_moves_are_filed_under_the_journey_that_exists(
+    bootstrap_servers: str, unique_name: str, tmp_path: Path
+) -> None:
+    # A customer without journey_id: the journey is named after its first event, so an
+    # earlier event arriving late renames it, and the stored touchpoints must follow.
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=2)
+    closed = Touchpoint(event_id="late-1", occurred_at=at, customer_id="late-customer",
+                        department="sales", type="journey_closed", attributes={})  # fmt: skip
+    earlier = Touchpoint(
+        event_id="late-0", occurred_at=at - timedelta(hours=1), customer_id="late-customer",
+        department="customer_service", type="contact", channel="phone",
+        attributes={"resolved": True},
+    )  # fmt: skip
+    create_topic(bootstrap_servers, unique_name)
+    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "moved")
+    run.start()
+    try:
+        produce(bootstrap_servers, as_messages([closed]), unique_name)
+        run.wait_for(lambda m: m["flushes"] >= 1 and m["accepted"] == 1, 90, "first stored")
+        produce(bootstrap_servers, [(b"late-customer", encode_touchpoint(earlier))], unique_name)
+        run.wait_for(lambda m: m["accepted"] == 2 and m["buffered_rows"] == 0, 90, "moved")
+    finally:
+        run.stop()
+    dump = run.dump(
+        {
+            "journeys": "SELECT journey_id, touchpoint_count FROM journeys FINAL",
+            "touchpoints": "SELECT event_id, journey_id FROM touchpoints FINAL ORDER BY event_id",
+            "raw": "SELECT event_id, journey_id FROM touchpoints ORDER BY event_id",
+        }
+    )
+    assert [row["touchpoint_count"] for row in dump["journeys"]] == [2]
+    (journey_id,) = {row["journey_id"] for row in dump["journeys"]}
+    assert dump["touchpoints"] == [
+        {"event_id": "late-0", "journey_id": journey_id},
+        {"event_id": "late-1", "journey_id": journey_id},
+    ]
+    assert dump["raw"] == dump["touchpoints"]  # the superseded row is gone, not just hidden

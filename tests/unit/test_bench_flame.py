@@ -10,9 +10,9 @@ FOLDED = """\
 thread (1): MainThread;run (asyncio);EpollSelector.select (selectors.py:468) 40
 thread (1): MainThread;run;Runtime.handle;JourneyProcessor.process (processor.py:96);add 30
 thread (1): MainThread;run;Sender._send_produce_req (sender.py:288) 20
-thread (1): MainThread;run;Runtime._persist;Sender.x 5
+thread (1): MainThread;run;StateTable.persist;Sender.x 5
 thread (1): MainThread;run;Handle._run (events.py:80) 5
-thread (1): MainThread;run;Runtime._send_messages;Outbox.send;Sender.x 10
+thread (1): MainThread;run;Checkpoint.commit;Outbox.send;Sender.x 10
 thread (7): asyncio_0;_worker;Connection.query (chdb) 99
 not a sample line
 """
@@ -24,8 +24,8 @@ def test_shares_per_activity_of_the_main_thread() -> None:
         "idle: waiting in epoll": 40 / 110,
         "processor: validate, route, de-dup, score, build rows": 30 / 110,
         "aiokafka producer: batching and produce requests": 20 / 110,
-        "sending a flush's messages in whole batches (Outbox)": 10 / 110,
-        "state table writes and their changelog (Runtime._persist)": 5 / 110,
+        "sending a checkpoint's messages in whole batches (Outbox)": 10 / 110,
+        "state table writes and their changelog (StateTable.persist)": 5 / 110,
         OTHER: 5 / 110,
     })  # fmt: skip
     assert sum(shares.values()) == pytest.approx(1.0)
