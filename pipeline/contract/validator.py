@@ -74,7 +74,8 @@ class Validator:
             raise ValueError(f"earliest: got naive {earliest.isoformat()}, expected aware")
         self.max_bytes = max_bytes
         self.future_tolerance = future_tolerance
-        self.earliest = earliest
+        # In UTC, as parsed timestamps are: comparing across tzinfo objects costs more.
+        self.earliest = earliest.astimezone(UTC)
         self._horizon_until = 0.0  # wall-clock seconds until which _horizon holds
         self._horizon = datetime.min.replace(tzinfo=UTC)
 
