@@ -11,6 +11,7 @@ values (`attribute_bounds`). The JSON Schema (1-0-1) states the same numbers.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from array import array
@@ -154,6 +155,28 @@ def locate(raw: bytes) -> OutOfBounds | None:
             what = f"number {token[:24].decode()}"
             return OutOfBounds("number_out_of_range", _path(path) or "message", what, _NUMBER)
     return None
+
+
+def top_level_string(raw: bytes, name: str) -> str:
+    """The string a top-level key `name` holds in undecodable `raw` ("" if none): the
+    department of a message too deep to decode, so its rejection is counted as theirs."""
+    key = b'"' + name.encode() + b'"'
+    depth, last, wanted = 0, b"", False
+    for match in _TOKEN.finditer(raw):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+        elif token in (b"]", b"}"):
+            depth -= 1
+        elif wanted and token.startswith(b'"'):
+            try:
+                value = json.loads(token)
+            except ValueError:
+                return ""
+            return value if isinstance(value, str) else ""
+        wanted = depth == 1 and token == b":" and last == key
+        last = token
+    return ""
 
 
 def _overflows(number: bytes) -> bool:

@@ -55,12 +55,19 @@ def diagnose(
         document = _decode(raw)
         return _touchpoint(document, horizon, earliest)
     except _Refused as refused:
+        department = _department_of(document)
+        if document is None and refused.code in _UNDECODABLE:
+            department = rules.readable_department(bounds.top_level_string(raw, "department"))
         return Rejection(
             code=refused.code,
             field=refused.field,
             message=refused.message,
-            department=_department_of(document),
+            department=department,
         )
+
+
+# Valid JSON the decoder must not or cannot read: the department is found by a scan.
+_UNDECODABLE = frozenset({"too_deep", "number_out_of_range"})
 
 
 def _department_of(document: Any) -> str:

@@ -131,3 +131,22 @@ def test_an_early_event_is_refused_by_both_paths_and_the_schema() -> None:
     assert isinstance(fast, Rejection) and fast.code == "early_timestamp"
     assert diagnose(raw, NOW) == fast
     assert not SCHEMA.is_valid(json.loads(raw))
+
+
+@pytest.mark.parametrize(
+    ("raw", "department"),
+    [
+        (b'{"department": "billing", "attributes": {"x": ' + b"[" * 40 + b"]" * 40 + b"}}",
+         "billing"),
+        (b'{"attributes": {"x": ' + b"[" * 40 + b"]" * 40 + b'}, "department": "sales"}', "sales"),
+        (b'{"attributes": {"department": "x", "y": ' + b"[" * 40 + b"]" * 40 + b"}}", ""),
+        (b'{"department": "billing", "attributes": {"amount": 1e400}}', "billing"),
+    ],
+)  # fmt: skip
+def test_an_undecodable_event_is_still_counted_for_its_department(
+    raw: bytes, department: str
+) -> None:
+    rejection = validate(raw, now=NOW)
+    assert isinstance(rejection, Rejection)
+    assert rejection.code in ("too_deep", "number_out_of_range")
+    assert rejection.department == department
