@@ -17,8 +17,10 @@ from typing import Any
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pipeline.contract import Rejection, Touchpoint, Validator, bounds, validate
+from pipeline.contract import REJECTION_CODES, Rejection, Touchpoint, Validator, bounds, validate
 from pipeline.contract.diagnose import diagnose
 
 SCHEMA_PATH = Path(__file__).parents[2] / "schemas/io.journeys/touchpoint/jsonschema/1-0-1"
@@ -150,3 +152,29 @@ def test_an_undecodable_event_is_still_counted_for_its_department(
     assert isinstance(rejection, Rejection)
     assert rejection.code in ("too_deep", "number_out_of_range")
     assert rejection.department == department
+
+
+HOSTILE = st.one_of(
+    st.binary(max_size=300),
+    st.builds(lambda d, o: (o * d).encode(), st.integers(0, 3000), st.sampled_from(["[", '{"a":'])),
+    st.builds(
+        lambda prefix, d, leaf: prefix + b"[" * d + leaf + b"]" * d + b"}}",
+        st.just(b'{"event_id":"e","occurred_at":"2026-03-01T00:00:00Z","customer_id":"c",'
+                b'"department":"sales","type":"contact","attributes":{"x":'),
+        st.integers(0, 2000),
+        st.sampled_from([b"0", b"1e400", b"-1e999", b"123456789012345678901234567890", b'"\\ud800"',
+                         b'"\\u0000"', b"[", b"]", b'"']),
+    ),
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(HOSTILE)
+def test_any_bytes_get_a_verdict_quickly_and_never_an_exception(raw: bytes) -> None:
+    started = time.perf_counter()
+    verdict = HUGE.validate(raw, now=NOW)
+    assert time.perf_counter() - started < 1.0
+    assert isinstance(verdict, Touchpoint | Rejection)
+    if isinstance(verdict, Rejection):
+        assert verdict.code in REJECTION_CODES
+        assert verdict.message.startswith(f"{verdict.field}: ") and "\n" not in verdict.message
