@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     fresh = suite.run(sizes, sections, lambda text: console.log(text))
     previous = orjson.loads(args.results.read_bytes()) if args.results.exists() else {}
     results = merged(previous, fresh, meta)
+    results["summary"] = report.summary(results)
     args.results.write_bytes(orjson.dumps(_finite(results), option=orjson.OPT_INDENT_2))
     args.doc.parent.mkdir(parents=True, exist_ok=True)
     args.doc.write_text(document.render(results))

@@ -8,6 +8,7 @@ rate, each stamped with its send time; latency is stored time minus send time.
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import threading
@@ -195,3 +196,30 @@ def raw_latency(
     return {"sent": len(sent.at), "missing": missing, "caught_up": True, "stored_by": "decode"} | (
         spread.as_dict()
     )
+
+
+def stop_under_load(
+    factory: ContenderFactory, bootstrap: str, messages: list[Message], warm_up: list[Message],
+    workdir: Path, partitions: int, rate: float, after: float = 5.0,
+) -> dict[str, Any]:  # fmt: skip
+    """SIGTERM the contender `after` seconds into input arriving at `rate`: its exit code
+    and the seconds from the signal to the process's end (a supervisor's grace is ~10 s)."""
+    topic = create_topic(bootstrap, partitions)
+    contender = factory(bootstrap, topic, workdir)
+    with running(contender) as process:
+        preload(bootstrap, topic, relabel(warm_up, "warm-"))
+        if not wait_caught_up(bootstrap, topic, 180, settle=1.0, alive=_alive(process)):
+            raise BenchmarkFailed(f"{contender.name} did not start:\n{log_tail(contender)}")
+        sender = threading.Thread(target=send_at_rate, args=(bootstrap, topic, messages, rate))
+        sender.start()
+        time.sleep(after)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(60)
+        except subprocess.TimeoutExpired:
+            code = None
+        seconds = time.monotonic() - signalled
+        sender.join()
+    return {"rate": rate, "after": after, "exit_code": code, "seconds": seconds,
+            "log": log_tail(contender, 5)}  # fmt: skip

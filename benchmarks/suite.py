@@ -142,6 +142,12 @@ def latency(
                 factory, bootstrap, sample, warm_up, workdir / f"latency-{rate}-{name}",
                 PARTITIONS, rate, drain,
             )  # fmt: skip
+    rate = max(sizes.latency_rates)
+    say(f"stop: SIGTERM to the worker 5 s into {rate:,} events/s")
+    found["stop"] = endtoend.stop_under_load(
+        contenders.worker, bootstrap, messages[: int(rate * 10)], warm_up, workdir / "stop",
+        PARTITIONS, rate,
+    )  # fmt: skip
     return found
 
 

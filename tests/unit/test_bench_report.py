@@ -38,8 +38,26 @@ def test_verdicts_compare_each_figure_with_its_target() -> None:
     assert found["worker / naive agent"].met is True
     assert found["p99 event-to-stored at 5,000/s"].met is True
     assert found["slowest panel p95"].met is False
-    assert "Heatmap" in [v.figure for v in report.verdicts(results())][3]
+    assert "Heatmap" in [v.figure for v in report.verdicts(results())][5]
     assert found["worker RSS, 1M active journeys"].met is True
+    assert (found["worker / Faust's per-event floor"].value, found["worker / Faust's "
+            "per-event floor"].met) == ("0.50x", False)  # fmt: skip
+    assert found["SIGTERM to exit 0 at 5,000/s of input"].met is None  # not measured
+
+
+def test_the_summary_is_flat_and_names_the_issue_keys() -> None:
+    stop = {"seconds": 1.5, "exit_code": 0, "rate": 5000}
+    flat = report.summary(results(latency={**results()["latency"], "stop": stop}))
+    assert {k: flat[k] for k in ("throughput_eps_1_worker", "faust_floor_eps",
+            "raw_consumer_eps", "p99_s_at_5000", "stop_seconds_under_load")} == {
+        "throughput_eps_1_worker": 12_000.0, "faust_floor_eps": 24_000.0,
+        "raw_consumer_eps": 240_000.0, "p99_s_at_5000": 1.5, "stop_seconds_under_load": 1.5,
+    }  # fmt: skip
+    assert not any(isinstance(v, dict | list) for v in flat.values())
+    killed = report.summary(results(latency={"stop": {"seconds": 3.0, "exit_code": -11}}))
+    verdict = next(v for v in report.verdicts(results(latency={"stop": {"seconds": 3.0,
+                   "exit_code": -11}})) if v.figure.startswith("SIGTERM"))  # fmt: skip
+    assert killed["stop_exit_code"] == -11 and verdict.met is False  # a crash is no clean stop
 
 
 def test_a_section_not_run_is_said_so_not_failed() -> None:
