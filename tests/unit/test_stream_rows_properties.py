@@ -74,7 +74,15 @@ def moments(draw: st.DrawFn) -> str:
     return local.isoformat(timespec=draw(st.sampled_from(["seconds", "microseconds"])))
 
 
-REQUIRED_VALUES = {"id": IDENTIFIERS, "slug": st.just("billing"), "timestamp": moments()}
+# Timestamps in attributes (due_at) are any real date: the calendar's edges included.
+EDGE_TIMES = st.sampled_from(
+    ["0001-01-01T00:00:00Z", "0001-01-01T23:59:59-23:59", "9999-12-31T23:59:59.999999Z"]
+)
+REQUIRED_VALUES = {
+    "id": IDENTIFIERS,
+    "slug": st.just("billing"),
+    "timestamp": moments() | EDGE_TIMES,
+}
 
 
 @st.composite
