@@ -32,6 +32,7 @@ from pipeline.journey import load_score_model
 from pipeline.store import json_each_row
 from pipeline.stream import rows as build
 from pipeline.stream.books import BookCache
+from pipeline.stream.collector import PacedCollector
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.processor import Inbound, JourneyProcessor
@@ -94,6 +95,17 @@ def batches(messages: list[Message]) -> list[tuple[int, list[Inbound]]]:
 
 def run_processor(work: list[tuple[int, list[Inbound]]]) -> dict[str, int]:
     proc = processor()
+    collector = PacedCollector()  # garbage collection paced by batches, as in the worker
+    collector.start()
+    try:
+        return _run(proc, work, collector)
+    finally:
+        collector.stop()
+
+
+def _run(
+    proc: JourneyProcessor, work: list[tuple[int, list[Inbound]]], collector: PacedCollector
+) -> dict[str, int]:
     rows = 0
     for partition, batch in work:
         output = proc.process(partition, batch, NOW)
@@ -101,6 +113,7 @@ def run_processor(work: list[tuple[int, list[Inbound]]]) -> dict[str, int]:
         for table_rows in output.rows.values():
             json_each_row(table_rows)  # the sink's encoding, done once per flush
         proc.books.snapshot([partition])  # encoding dirty books for the table, per flush
+        collector.after_batch()
     return {"rows": rows}
 
 

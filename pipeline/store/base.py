@@ -35,8 +35,15 @@ TRANSIENT_ERRORS = (
 
 
 def classify_error(message: str) -> type[StoreError]:
-    """The error class for a ClickHouse failure's text: transient (retry) or permanent."""
-    if any(name in message for name in TRANSIENT_ERRORS):
+    """The error class for a ClickHouse failure's text: transient (retry) or permanent.
+
+    ClickHouse ends its messages with the code's name in parentheses; matching the name
+    with them keeps TOO_MANY_PARTITIONS (a batch's shape, permanent) apart from
+    TOO_MANY_PARTS (merges behind, transient).
+    """
+    if any(
+        f"({name})" in message or (" " in name and name in message) for name in TRANSIENT_ERRORS
+    ):
         return TransientStoreError
     return StoreError
 

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from pipeline.contract import Rejection, Touchpoint, Validator
-from pipeline.journey import Changes, JourneyBook, ScoreModel, add, advance, next_deadline
+from pipeline.journey import (
+    Changes,
+    JourneyBook,
+    JourneyScore,
+    ScoreModel,
+    Signal,
+    add,
+    advance,
+    next_deadline,
+)
 from pipeline.journey import promises_due as open_promises
 from pipeline.stream import rows as build
 from pipeline.stream.books import BookCache
@@ -58,12 +67,16 @@ class Output:
 
 @dataclass
 class _Journeys:
-    """The last snapshot and signal state per journey / signal within one batch."""
+    """The last snapshot and signal state per journey / signal within one batch.
 
-    journeys: dict[str, Row] = field(default_factory=dict)
-    signals: dict[str, Row] = field(default_factory=dict)
-    scores: dict[str, tuple[str, bytes]] = field(default_factory=dict)
-    signal_sets: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
+    Kept as engine objects and turned into rows and messages once, at the end of the batch:
+    a journey with five events in a batch is re-scored five times, but only its last
+    snapshot is written (building every one cost a tenth of the processor's time).
+    """
+
+    # journey_id -> its last score, or the row that retires it (a late event merged it)
+    journeys: dict[str, tuple[JourneyScore, Position] | Row] = field(default_factory=dict)
+    signals: dict[str, tuple[Signal, bool, int, Position]] = field(default_factory=dict)
 
 
 class JourneyProcessor:
@@ -101,15 +114,25 @@ class JourneyProcessor:
         for key, touchpoints in grouped.items():
             self._add_all(partition, key, touchpoints, out, batch_state)
         self._wake(partition, at, out, batch_state)
-        for table, collected in (
-            ("journeys", batch_state.journeys),
-            ("journey_signals", batch_state.signals),
-        ):
-            for row in collected.values():
-                out.add_row(table, row)
-        out.scores.extend(batch_state.scores.values())
-        out.signal_sets = batch_state.signal_sets
+        self._write(batch_state, out)
         return out
+
+    @staticmethod
+    def _write(state: _Journeys, out: Output) -> None:
+        """The batch's last state of each journey and signal as rows and messages."""
+        for journey_id, last in state.journeys.items():
+            if isinstance(last, dict):  # retired
+                out.add_row("journeys", last)
+                out.signal_sets[journey_id] = (last["version"], frozenset())
+                continue
+            score, at = last
+            row = build.journey_row(score, at)
+            out.add_row("journeys", row)
+            out.scores.append((journey_id, build.score_message(score)))
+            current = frozenset(signal.signal_id for signal in score.signals)
+            out.signal_sets[journey_id] = (row["version"], current)
+        for signal, active, version, at in state.signals.values():
+            out.add_row("journey_signals", build.signal_row(signal, active, version, at))
 
     # --- intake ---------------------------------------------------------------------
     def _take(
@@ -209,20 +232,14 @@ class JourneyProcessor:
             state.journeys[journey_id] = build.retired_journey_row(
                 journey_id, book.customer_id, self.model.version, superseding, at
             )
-            state.scores.pop(journey_id, None)
-            state.signal_sets[journey_id] = (superseding, frozenset())
         versions: dict[str, int] = {}
         for score in changes.scores:
-            row = build.journey_row(score, at)
-            versions[score.journey_id] = row["version"]
-            state.journeys[score.journey_id] = row
-            state.scores[score.journey_id] = (score.journey_id, build.score_message(score))
-            current = frozenset(signal.signal_id for signal in score.signals)
-            state.signal_sets[score.journey_id] = (row["version"], current)
+            versions[score.journey_id] = build.journey_version(score)
+            state.journeys[score.journey_id] = (score, at)
         for signals, active in ((changes.appeared, True), (changes.retracted, False)):
             for signal in signals:
                 version = versions.get(signal.journey_id, superseding)
-                state.signals[signal.signal_id] = build.signal_row(signal, active, version, at)
+                state.signals[signal.signal_id] = (signal, active, version, at)
                 self.metrics.add("signals" if active else "signals_retracted")
                 if active and signal.signal == "promise_broken":
                     out.alerts.append(build.promise_broken_alert(signal))

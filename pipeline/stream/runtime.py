@@ -23,6 +23,7 @@ from typing import Any
 from pipeline.journey import JourneyBook
 from pipeline.stream.books import CLOCK_PREFIX, BookCache, clock_key
 from pipeline.stream.checkpoint import Checkpoint, CommitOffsets
+from pipeline.stream.collector import PacedCollector
 from pipeline.stream.intake import Fetched
 from pipeline.stream.outbox import Outbox, Record
 from pipeline.stream.processor import Inbound, JourneyProcessor, Output
@@ -70,6 +71,7 @@ class Runtime:
             topics=names,
         )
         self.failed = False
+        self.collector = PacedCollector()
         self._flush: asyncio.Task[None] | None = None
         self._known: set[int] = set()
         self.last_activity: dict[int, float] = {}
@@ -93,7 +95,11 @@ class Runtime:
             for topic, records in parts:
                 batch.add(topic, records[0].offset, records[-1].offset, len(records))
             self._buffer(batch, output)
+            # A fetch can hold a few hundred milliseconds of work: let the running
+            # checkpoint's produce requests and acks through between partitions.
+            await asyncio.sleep(0)
         self.metrics.buffered_rows = self.sink.buffered_rows
+        self.collector.after_batch()
         if self.sink.due():
             self.start_flush()
         while self.sink.full() and not self.failed:  # backpressure: stored before more

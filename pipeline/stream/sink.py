@@ -216,7 +216,9 @@ def move_touchpoints(store: Store, moved: dict[str, tuple[str, str]]) -> None:
                        for c in _TOUCHPOINT_COLUMNS)  # fmt: skip
     store.execute(
         f"INSERT INTO touchpoints ({columns}) SELECT {chosen} FROM touchpoints"
-        f" WHERE {where} AND journey_id != moved_to",
+        f" WHERE {where} AND journey_id != moved_to"
+        # A customer's history can span more months than one insert may touch by default.
+        " SETTINGS max_partitions_per_insert_block = 0",
         params,
     )
     store.execute(f"DELETE FROM touchpoints WHERE {where} AND journey_id != {target}", params)

@@ -140,6 +140,7 @@ class JourneysApp(faust.App):
                 log.warning("stop: a batch was still being taken in; it is replayed at start")
         if runtime is not None:
             await runtime.close(budget)
+            runtime.collector.stop()
         await super().on_stop()
 
     def close_store(self) -> None:
@@ -209,6 +210,7 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         outbox = Outbox(app.producer._ensure_producer)  # type: ignore[attr-defined]
         runtime = _runtime(app, settings, store, metrics, table, TopicNames.of(topics), outbox)
         app.journeys_runtime = runtime
+        runtime.collector.start()
         app.consumer.on_batch = runtime.handle  # type: ignore[attr-defined]
 
     app.on_first_start_hook = start
@@ -250,6 +252,13 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
             await asyncio.to_thread(store.insert, "pipeline_metrics", rows)
         except Exception as exc:  # a lost sample is a gap in a chart, never lost data
             log.warning("health sample not stored error=%s", str(exc)[:300])
+
+    @app.timer(15.0)
+    async def collect_when_idle() -> None:
+        # Automatic collection is off while the runtime runs (`collector`): an idle worker
+        # handles no batch, so its young garbage is collected here.
+        if app.journeys_runtime is not None:
+            app.journeys_runtime.collector.after_batch()
 
     @app.timer(10.0)
     async def log_counters() -> None:

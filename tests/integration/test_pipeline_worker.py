@@ -37,7 +37,7 @@ PARTITIONS = 3
 WORKER = """
 import os
 from pipeline.settings import load_settings
-from pipeline.store import TransientStoreError, get_store
+from pipeline.store import StoreError, TransientStoreError, get_store
 from pipeline.stream.worker import JourneysWorker, create_app
 
 SINK_TABLES = {"touchpoints", "dead_letters", "journeys", "journey_signals"}
@@ -49,6 +49,8 @@ class Flaky:
     def insert(self, table, *args, **kwargs):
         if table in SINK_TABLES and os.path.exists(os.environ["OUTAGE_FLAG"]):
             raise TransientStoreError("injected outage")
+        if table == "journeys" and os.path.exists(os.environ["OUTAGE_FLAG"] + ".permanent"):
+            raise StoreError("No such column worst_stage in table journeys (injected)")
         return self.inner.insert(table, *args, **kwargs)
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -632,3 +634,34 @@ def test_touchpoints_a_late_event_moves_are_filed_under_the_journey_that_exists(
         {"event_id": "late-1", "journey_id": journey_id},
     ]
     assert dump["raw"] == dump["touchpoints"]  # the superseded row is gone, not just hidden
+
+
+def test_a_permanent_store_error_stops_the_worker_naming_the_table(
+    bootstrap_servers: str, unique_name: str, tmp_path: Path
+) -> None:
+    touchpoints = scripted_touchpoints(20)
+    create_topic(bootstrap_servers, unique_name)
+    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "permanent")
+    Path(str(run.flag) + ".permanent").write_text("a migration not applied")
+    run.start()
+    try:
+        produce(bootstrap_servers, as_messages(touchpoints), unique_name)
+        assert run.process is not None
+        code = run.process.wait(90)  # not retried for ever: it stops by itself
+    finally:
+        if run.process is not None and run.process.poll() is None:
+            run.kill()
+    log = run.tail()
+    assert code == 1, log
+    assert "ClickHouse refused rows for table journeys" in log and "worst_stage" in log, log
+    assert "sink write failed" not in log  # no retry of what a retry cannot fix
+    # Nothing was committed: a restart (after the fix) replays every event.
+    run.process = None
+    Path(str(run.flag) + ".permanent").unlink()
+    run.start()
+    try:
+        final = run.settled()
+    finally:
+        run.stop()
+    assert final["received"] == len(touchpoints)
+    assert_matches_engine(run.dump(), touchpoints)
