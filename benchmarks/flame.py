@@ -62,6 +62,8 @@ def record(pid: int, seconds: float, output: Path) -> subprocess.Popen[bytes] | 
     executable = py_spy()
     if executable is None:
         return None
+    # --nonblocking: pausing every thread for each sample (chdb runs dozens) slowed the
+    # worker under test several times over and stalled its commits.
     argv = [executable, "record", "-p", str(pid), "-d", str(int(seconds)), "--idle",
-            "--threads", "-f", "raw", "-o", str(output)]  # fmt: skip
+            "--threads", "--nonblocking", "-f", "raw", "-o", str(output)]  # fmt: skip
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -38,7 +38,7 @@ class Sizes:
     query_repeats: int
     memory_journeys: int
     baselines_everywhere: bool = True  # False: naive latency runs and no-insert run skipped
-    sample_seconds: float = 30.0  # py-spy sampling of the worker's throughput run (0: none)
+    sample_seconds: float = 12.0  # py-spy sampling of the worker's throughput run (0: none)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -36,6 +36,7 @@ from pipeline.stream.topics import TICK_KEY, TopicNames
 log = logging.getLogger("pipeline.stream")
 
 Stop = Callable[[int], None]  # asks the worker to stop with this exit code
+SLICE = 1000  # records processed between two turns of the event loop
 
 
 class Runtime:
@@ -71,6 +72,7 @@ class Runtime:
             topics=names,
         )
         self.failed = False
+        self.stopping = False
         self.collector = PacedCollector()
         self._flush: asyncio.Task[None] | None = None
         self._known: set[int] = set()
@@ -85,8 +87,11 @@ class Runtime:
         now = datetime.now(UTC)
         by_partition: dict[int, list[tuple[str, list[Any]]]] = {}
         for tp, records in fetched.items():
-            by_partition.setdefault(tp.partition, []).append((tp.topic, records))
-        for partition, parts in sorted(by_partition.items()):
+            for start in range(0, len(records), SLICE):
+                by_partition.setdefault(tp.partition, []).append(
+                    (tp.topic, records[start : start + SLICE])
+                )
+        for partition, parts in self._slices(by_partition):
             inbound = [self._inbound(topic, r) for topic, records in parts for r in records]
             with in_partition(self.touchpoints_topic, partition):
                 self._recover(partition)
@@ -95,8 +100,8 @@ class Runtime:
             for topic, records in parts:
                 batch.add(topic, records[0].offset, records[-1].offset, len(records))
             self._buffer(batch, output)
-            # A fetch can hold a few hundred milliseconds of work: let the running
-            # checkpoint's produce requests and acks through between partitions.
+            # A fetch can hold a second of work: let the running checkpoint's produce
+            # requests and acks through between slices, or it waits for the whole fetch.
             await asyncio.sleep(0)
         self.metrics.buffered_rows = self.sink.buffered_rows
         self.collector.after_batch()
@@ -104,6 +109,16 @@ class Runtime:
             self.start_flush()
         while self.sink.full() and not self.failed:  # backpressure: stored before more
             await self.flush_now()
+
+    @staticmethod
+    def _slices(
+        by_partition: dict[int, list[tuple[str, list[Any]]]],
+    ) -> list[tuple[int, list[tuple[str, list[Any]]]]]:
+        """Each partition's records in slices of at most SLICE, partitions in turn."""
+        out: list[tuple[int, list[tuple[str, list[Any]]]]] = []
+        for partition, parts in sorted(by_partition.items()):
+            out.extend((partition, [part]) for part in parts)
+        return out
 
     def _inbound(self, topic: str, record: Any) -> Inbound:
         if topic != self.touchpoints_topic:
@@ -195,7 +210,13 @@ class Runtime:
         try:
             await self.checkpoint.commit(batches)
         except asyncio.CancelledError:
-            self._fail("stopped in the middle of a checkpoint", None)
+            # Cancelled by the stop's deadline (or Faust's shutdown after it): what it held
+            # is not committed and is replayed at the next start; the stop itself is clean.
+            if self.stopping:
+                self.failed = True
+                log.warning("stop: checkpoint cancelled; its input is replayed at start")
+            else:
+                self._fail("checkpoint cancelled", None)
             raise
         except PermanentSinkError as exc:
             self._fail(f"{exc}; fix the table (a migration not applied?) and restart", exc)
@@ -224,6 +245,7 @@ class Runtime:
     async def close(self, timeout: float) -> None:
         """At a stop, after the intake closed: store and commit what was taken, within
         `timeout`; what is not committed by then is replayed at the next start."""
+        self.stopping = True
         try:
             await asyncio.wait_for(self.flush_now(), timeout)
         except TimeoutError:

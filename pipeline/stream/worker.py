@@ -176,6 +176,7 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
         broker_max_poll_records=settings.worker_batch_size,
+        consumer_max_fetch_size=8 * 1024 * 1024,
         # A worker killed without goodbye holds its partitions this long: the restart waits.
         broker_session_timeout=settings.worker_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_seconds / 3),
