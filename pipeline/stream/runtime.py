@@ -84,6 +84,15 @@ class Runtime:
         """One fetch: each partition's records through the processor into the buffers."""
         if self.failed:
             return  # dropped unprocessed: the restart reads them again
+        try:
+            await self._handle(fetched)
+        except Exception as exc:
+            # A bug, not bad input (the validator rejects that): stopping with exit 1 is
+            # visible to a supervisor, where a stalled intake was not. Memory may be half
+            # updated, so nothing more may be committed.
+            self._fail(f"processing failed: {type(exc).__name__}: {exc}", exc)
+
+    async def _handle(self, fetched: Fetched) -> None:
         now = datetime.now(UTC)
         by_partition: dict[int, list[tuple[str, list[Any]]]] = {}
         for tp, records in fetched.items():

@@ -687,3 +687,26 @@ def test_a_stop_while_the_store_is_down_ends_in_time_and_loses_nothing(
         run.stop()
     assert final["received"] == len(touchpoints)  # nothing was committed before the stop
     assert_matches_engine(run.dump(), touchpoints)
+
+
+def test_a_processing_bug_stops_the_worker_visibly_instead_of_stalling(
+    bootstrap_servers: str, unique_name: str, tmp_path: Path
+) -> None:
+    # Known engine bug (issue 15): a journey_id equal to another event's customer_id key.
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    first = Touchpoint(event_id="k-1", occurred_at=at, customer_id="C-1", department="sales",
+                       type="contact", attributes={})  # fmt: skip
+    second = Touchpoint(event_id="k-2", occurred_at=at, customer_id="C-9", journey_id="C-1",
+                        department="sales", type="contact", attributes={})  # fmt: skip
+    create_topic(bootstrap_servers, unique_name)
+    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "bug")
+    run.start()
+    try:
+        produce(bootstrap_servers, as_messages([first, second]), unique_name)
+        assert run.process is not None
+        code = run.process.wait(90)
+    finally:
+        if run.process is not None and run.process.poll() is None:
+            run.kill()
+    assert code == 1, run.tail()
+    assert "processing failed: ValueError" in run.tail()
