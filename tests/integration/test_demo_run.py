@@ -48,7 +48,7 @@ def test_demo_finds_the_planted_breakdown_first(bootstrap_servers: str, tmp_path
     assert re.search(r"word-of-mouth balance: [+-][\d,]+", found)
     assert re.search(r"rejected events by department: .*delivery \d+", found)
     assert "journeys kafka stop" in done.stdout
-    assert "worker stopped (exit 0)" in done.stdout  # a clean stop, no signal death
+    assert "worker stopped (exit 0)" in done.stderr  # a clean stop, no signal death
 
     html = report.read_text()
     assert "Most experience is lost in <b>billing × renewal</b>" in html
