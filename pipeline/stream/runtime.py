@@ -1,13 +1,13 @@
 """What the Faust app delegates to: fetched batches in, journey state and checkpoints kept in step.
 
-Built once the store is open (`Runtime.open`), with every collaborator: the state table,
-the book cache, the processor, the sink and the checkpoint. The intake hands it whole
+Built by the worker once the store is open, with every collaborator: the state table, the
+book cache, the processor, the sink and the checkpoint. The intake hands it whole
 fetched batches (`handle`); a checkpoint runs when the sink is due (`start_flush`, also
 from a timer) and at a stop (`close`). The order of a checkpoint's effects, which is the
 effectively-once argument, is in `pipeline.stream.checkpoint`.
 
 After a failed checkpoint the worker's memory (books, de-dup ids, clocks) is ahead of what
-was stored, so no later checkpoint may run: the runtime closes the intake, and the worker
+was stored, so no later checkpoint may run: the runtime takes no more input, and the worker
 stops with a non-zero exit and replays from the committed offsets when it starts again.
 """
 
@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from pipeline.journey import JourneyBook
@@ -94,20 +95,23 @@ class Runtime:
 
     async def _handle(self, fetched: Fetched) -> None:
         now = datetime.now(UTC)
-        by_partition: dict[int, list[tuple[str, list[Any]]]] = {}
-        for tp, records in fetched.items():
-            for start in range(0, len(records), SLICE):
-                by_partition.setdefault(tp.partition, []).append(
-                    (tp.topic, records[start : start + SLICE])
-                )
-        for partition, parts in self._slices(by_partition):
-            inbound = [self._inbound(topic, r) for topic, records in parts for r in records]
+        # Each topic-partition's records in slices of at most SLICE, partition by partition
+        # (a stable sort keeps the fetch's order within one).
+        slices = sorted(
+            (
+                (tp.partition, tp.topic, records[start : start + SLICE])
+                for tp, records in fetched.items()
+                for start in range(0, len(records), SLICE)
+            ),
+            key=itemgetter(0),
+        )
+        for partition, topic, records in slices:
+            inbound = [self._inbound(topic, r) for r in records]
             with in_partition(self.touchpoints_topic, partition):
                 self._recover(partition)
                 output = self.processor.process(partition, inbound, now)
             batch = self.sink.batch(partition)
-            for topic, records in parts:
-                batch.add(topic, records[0].offset, records[-1].offset, len(records))
+            batch.add(topic, records[0].offset, records[-1].offset, len(records))
             self._buffer(batch, output)
             # A fetch can hold a second of work: let the running checkpoint's produce
             # requests and acks through between slices, or it waits for the whole fetch.
@@ -118,16 +122,6 @@ class Runtime:
             self.start_flush()
         while self.sink.full() and not self.failed:  # backpressure: stored before more
             await self.flush_now()
-
-    @staticmethod
-    def _slices(
-        by_partition: dict[int, list[tuple[str, list[Any]]]],
-    ) -> list[tuple[int, list[tuple[str, list[Any]]]]]:
-        """Each partition's records in slices of at most SLICE, partitions in turn."""
-        out: list[tuple[int, list[tuple[str, list[Any]]]]] = []
-        for partition, parts in sorted(by_partition.items()):
-            out.extend((partition, [part]) for part in parts)
-        return out
 
     def _inbound(self, topic: str, record: Any) -> Inbound:
         if topic != self.touchpoints_topic:
