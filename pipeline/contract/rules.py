@@ -24,6 +24,7 @@ MAX_SLUG = 64
 SURVEY_ANSWERS: tuple[str, ...] = ("csat", "nps", "ces")
 
 REJECTION_CODES: dict[str, str] = {
+    "tombstone": "the record has no value at all (a Kafka tombstone: value null)",
     "too_large": "the message is bigger than the size limit (64 KiB by default)",
     "not_utf8": "the message bytes are not valid UTF-8",
     "not_json": "the message is not valid JSON",

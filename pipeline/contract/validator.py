@@ -91,7 +91,12 @@ class Validator:
     def validate(self, raw: Message, now: datetime | None = None) -> Touchpoint | Rejection:
         """Check one message. `now` pins the clock for the future-timestamp rule (tests,
         replay); None means the wall clock."""
-        data = raw if type(raw) is bytes else _as_bytes(raw)
+        if type(raw) is bytes:
+            data = raw
+        elif raw is None:
+            return TOMBSTONE
+        else:
+            data = _as_bytes(raw)
         if len(data) > self.max_bytes:
             return self._too_large(data)
         try:
@@ -156,10 +161,16 @@ class Validator:
         return Rejection(code="too_large", field="message", message=message, department=department)
 
 
-def _as_bytes(raw: Message) -> bytes:
-    # A Kafka tombstone has no value at all: an empty message, rejected as not JSON.
-    if raw is None:
-        return b""
+# A record with no value at all (a null value: Kafka's tombstone, which a compacted topic
+# reads as "delete this key") is not an empty message: its producer meant something else.
+TOMBSTONE = Rejection(
+    code="tombstone",
+    field="message",
+    message="message: no value (a Kafka tombstone, value null), expected one JSON object",
+)
+
+
+def _as_bytes(raw: bytes | bytearray | memoryview | str) -> bytes:
     if isinstance(raw, str):
         return raw.encode("utf-8", "surrogatepass")
     return bytes(raw)

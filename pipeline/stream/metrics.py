@@ -34,6 +34,7 @@ _HELP = {
     "too_late": "Touchpoints older than their customer's retained journeys.",
     "rerouted": "Touchpoints re-keyed to their journey key's partition.",
     "routed_in": "Re-keyed touchpoints taken from the routed topic.",
+    "routed_rejected": "Messages of the routed topic rejected (dead-lettered; not received).",
     "ticks": "Idle wall-clock ticks processed.",
     "signals": "Signals that appeared.",
     "signals_retracted": "Signals retracted by a later event.",

@@ -37,12 +37,13 @@ _FAR_US = 10 * 365 * 86_400 * 1_000_000  # "every open promise", for the alert w
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """One consumed message. `tick_us` is set for an idle clock tick (no touchpoint)."""
+    """One consumed message. `tick_us` is set for an idle clock tick (no touchpoint);
+    `value` is None for a record without value (a tombstone), which is rejected."""
 
     topic: str
     partition: int
     offset: int
-    value: bytes
+    value: bytes | None
     produced_at: float = 0.0  # Kafka timestamp, seconds
     tick_us: int | None = None
 
@@ -152,9 +153,13 @@ class JourneyProcessor:
         at = Position(message.topic, partition, message.offset, now)
         result = self.validator.validate(message.value, now=now)
         if isinstance(result, Rejection):
-            self.metrics.reject(result.code)
-            out.dead_letters.append((message.value, at, result))
-            out.add_row("dead_letters", build.dead_letter_row(message.value, result, at))
+            if fresh:
+                self.metrics.reject(result.code)
+            else:  # counted accepted at intake: received = accepted + rejected holds
+                self.metrics.add("routed_rejected")
+            raw = message.value if message.value is not None else b""  # a tombstone: none
+            out.dead_letters.append((raw, at, result))
+            out.add_row("dead_letters", build.dead_letter_row(raw, result, at))
             return
         if fresh:
             self.metrics.add("accepted")
@@ -162,6 +167,7 @@ class JourneyProcessor:
         if target != partition:
             # Keyed or partitioned otherwise than the contract says: its journey lives elsewhere.
             self.metrics.add("rerouted")
+            assert message.value is not None  # accepted: the validator rejects tombstones
             out.reroutes.append((target, result.key, message.value))
             return
         at_us = to_us(result.occurred_at)

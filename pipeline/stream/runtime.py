@@ -125,9 +125,8 @@ class Runtime:
 
     def _inbound(self, topic: str, record: Any) -> Inbound:
         if topic != self.touchpoints_topic:
-            if record.key == TICK_KEY:
-                return Inbound(topic, record.partition, record.offset, b"",
-                               tick_us=int(record.value))  # fmt: skip
+            if record.key == TICK_KEY and (tick_us := _tick_us(record.value)) is not None:
+                return Inbound(topic, record.partition, record.offset, b"", tick_us=tick_us)
         else:
             self.last_activity[record.partition] = time.monotonic()
             self.next_offset[record.partition] = record.offset + 1
@@ -273,3 +272,12 @@ class Runtime:
                 log.info("retracting orphaned signals partition=%d count=%d",
                          batch.partition, len(orphans))  # fmt: skip
                 batch.rows.setdefault("journey_signals", []).extend(orphans)
+
+
+def _tick_us(value: bytes | None) -> int | None:
+    """The moment of an idle tick (epoch microseconds, as the worker sends it); None for
+    any other value, which is then checked as a touchpoint and rejected, not crashed on.
+    At most 17 digits: before the year 5000, which every date conversion can hold."""
+    if value is None or not value.isdigit() or len(value) > 17:
+        return None
+    return int(value)

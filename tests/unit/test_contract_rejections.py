@@ -37,7 +37,8 @@ def typed(event_type: str, **attributes: Any) -> bytes:
 
 
 DUE = "2025-03-05T17:00:00+01:00"
-CASES: list[tuple[str, bytes, str, str]] = [
+CASES: list[tuple[str, bytes | None, str, str]] = [
+    ("tombstone", None, "tombstone", "message"),
     ("not utf-8", b'{"event_id": "\xff"}', "not_utf8", "message"),
     ("not json", b'{"event_id": ', "not_json", "message"),
     ("not json: NaN", b'{"event_id": NaN}', "not_json", "message"),
@@ -185,7 +186,7 @@ CASES: list[tuple[str, bytes, str, str]] = [
 @pytest.mark.parametrize(
     ("raw", "code", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
-def test_rejection_names_code_and_field(raw: bytes, code: str, field: str) -> None:
+def test_rejection_names_code_and_field(raw: bytes | None, code: str, field: str) -> None:
     rejection = validate(raw, now=NOW)
     assert isinstance(rejection, Rejection), rejection
     assert (rejection.code, rejection.field) == (code, field), rejection.message
@@ -253,8 +254,11 @@ def test_tombstones_and_bytes_like_values_are_checked_not_crashed_on() -> None:
     tombstone = validate(None, now=NOW)
     assert (
         isinstance(tombstone, Rejection)
-        and tombstone.message == "message: empty message, expected one JSON object"
+        and tombstone.code == "tombstone"
+        and tombstone.message
+        == "message: no value (a Kafka tombstone, value null), expected one JSON object"
     )
+    assert validate(b"", now=NOW).code == "not_json"  # an empty value is not a tombstone
     assert validate(bytearray(event()), now=NOW) == validate(memoryview(event()), now=NOW)
     assert isinstance(validate(memoryview(event()), now=NOW), Touchpoint)
 

@@ -76,6 +76,26 @@ def test_malformed_messages_are_dead_letters_with_reasons_and_accounting_holds()
     assert counts["received"] == 3 == counts["accepted"] + counts["rejected"]
 
 
+def test_a_tombstone_is_a_dead_letter_with_its_own_code_not_a_crash() -> None:
+    p = processor()
+    out = p.process(0, [Inbound("touchpoints", 0, 7, None), *inbound([touchpoint("e1", 0)], 0, 8)],
+                    NOW)  # fmt: skip
+    (row,) = out.rows["dead_letters"]
+    assert (row["reason_code"], row["raw"], row["source_offset"]) == ("tombstone", "", 7)
+    assert [(raw, rejection.code) for raw, _, rejection in out.dead_letters] == [(b"", "tombstone")]
+    assert [r["event_id"] for r in out.rows["touchpoints"]] == ["e1"]  # the next one goes on
+    counts = p.metrics.counts
+    assert (counts["received"], counts["accepted"], counts["rejected"]) == (2, 1, 1)
+
+
+def test_a_rejected_routed_message_is_dead_lettered_but_not_counted_received_twice() -> None:
+    p = processor()
+    out = p.process(0, [Inbound("routed", 0, 0, b"{junk"), Inbound("routed", 0, 1, None)], NOW)
+    assert [r["reason_code"] for r in out.rows["dead_letters"]] == ["not_json", "tombstone"]
+    counts = p.metrics.counts
+    assert (counts["received"], counts["rejected"], counts["routed_rejected"]) == (0, 0, 2)
+
+
 def test_a_resent_event_is_counted_once_and_stored_once() -> None:
     p = processor()
     first = run(p, [touchpoint("e1", 0), touchpoint("e1", 0)])
