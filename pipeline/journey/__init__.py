@@ -14,11 +14,11 @@ How the stream uses it::
     # changes.appeared   -> journey_signals rows (active=1); changes.retracted -> active=0
     # changes.turned_poor, promises_due(book, now, horizon_seconds) -> journeys.alerts
     # changes.retired / changes.reassigned -> ids superseded by a late event (customer key)
-    table[tp.key] = book.to_bytes()
+    table[book_key(tp)] = book.to_bytes()             # not tp.key: see book.book_key
     # event-time clock: when the partition's clock passes next_deadline(book, model):
     changes = advance(book, now, model)             # fires promise_broken, ... exactly once
 
-State per routing key (the touchpoint's `key`): a book keyed by journey_id holds that one
+State per book key (`book_key(tp)`): a book keyed by journey_id holds that one
 journey; a book keyed by customer_id holds the customer's journeys without journey_id,
 split by the inactivity gap and `journey_closed`, with ids derived from their first event
 (`segments.derive_journey_id`), so identity is stable under replay and arrival order.
@@ -31,7 +31,15 @@ scored on its first events). A book met with another model version is re-scored 
 3 x good - 18 x poor; `department_points` the per-department attribution of a score.
 """
 
-from pipeline.journey.book import JourneyBook, add, advance, next_deadline, promises_due
+from pipeline.journey.book import (
+    JourneyBook,
+    add,
+    advance,
+    book_key,
+    next_deadline,
+    promises_due,
+    routing_key,
+)
 from pipeline.journey.model import (
     DEFAULT_MODEL_PATH,
     ScoreModel,
@@ -61,11 +69,13 @@ __all__ = [
     "Signal",
     "add",
     "advance",
+    "book_key",
     "department_points",
     "derive_journey_id",
     "load_score_model",
     "next_deadline",
     "parse_score_model",
     "promises_due",
+    "routing_key",
     "word_of_mouth",
 ]

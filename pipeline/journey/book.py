@@ -1,7 +1,8 @@
 """The state of one routing key, and the operations the stream applies to it.
 
-The stream keys its table by the touchpoint's key (docs/concepts.md): `journey_id` when the
-event has one, else `customer_id`. So a `JourneyBook` holds either exactly one journey
+The stream keys its table by the touchpoint's journey (docs/concepts.md): `journey_id` when
+the event has one, else `customer_id`, told apart by `book_key` even where the two ids are
+the same string. So a `JourneyBook` holds either exactly one journey
 (keyed by journey id) or a customer's journeys without journey id, segmented by the
 inactivity gap and by `journey_closed` (see `segments`). `add` and `advance` mutate the
 book and return `Changes`; both are deterministic in event time.
@@ -31,6 +32,15 @@ from pipeline.journey.types import Assignment, Changes, JourneyScore, PromiseDue
 
 NEVER = -(2**62)  # an event-time clock that has not started
 
+# A journey id and a customer id are different things that may be the same string (order
+# "10442" of customer "10442"): their books share a Kafka key, so a partition, but never a
+# book key. A journey-keyed book keeps its journey id as key (what state tables held
+# before); a customer's book is prefixed, and a journey id that starts with NUL is
+# escaped, so no id can pose as another kind's key. Other keys starting with NUL are free
+# for whoever stores books (the worker keeps its partition clocks at "\x00clock:<n>").
+CUSTOMER_BOOK_PREFIX = "\x00customer:"
+ESCAPED_JOURNEY_PREFIX = "\x00journey:"
+
 
 class JourneyBook(msgspec.Struct, kw_only=True, dict=True):
     """The journeys of one routing key. Create with `JourneyBook.for_touchpoint(tp)`.
@@ -58,6 +68,13 @@ class JourneyBook(msgspec.Struct, kw_only=True, dict=True):
             by_journey_id=touchpoint.journey_id is not None,
         )
 
+    @property
+    def book_key(self) -> str:
+        """The key this book is stored under: `book_key(tp)` of its touchpoints."""
+        if not self.by_journey_id:
+            return CUSTOMER_BOOK_PREFIX + self.key
+        return self.key if self.key[:1] != "\x00" else ESCAPED_JOURNEY_PREFIX + self.key
+
     def to_bytes(self) -> bytes:
         """Compact msgpack for a RocksDB-backed table."""
         return _ENCODER.encode(self)
@@ -84,6 +101,22 @@ class JourneyBook(msgspec.Struct, kw_only=True, dict=True):
 
 _ENCODER = msgspec.msgpack.Encoder()
 _DECODER = msgspec.msgpack.Decoder(JourneyBook)
+
+
+def book_key(touchpoint: Touchpoint) -> str:
+    """The key of the book `touchpoint` belongs to (see CUSTOMER_BOOK_PREFIX)."""
+    journey_id = touchpoint.journey_id
+    if journey_id is None:
+        return CUSTOMER_BOOK_PREFIX + touchpoint.customer_id
+    return journey_id if journey_id[:1] != "\x00" else ESCAPED_JOURNEY_PREFIX + journey_id
+
+
+def routing_key(key: str) -> str:
+    """The Kafka key (`Touchpoint.key`, which places it on a partition) of a book key."""
+    for prefix in (CUSTOMER_BOOK_PREFIX, ESCAPED_JOURNEY_PREFIX):
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    return key
 
 
 def add(book: JourneyBook, touchpoint: Touchpoint, model: ScoreModel) -> Changes:

@@ -17,7 +17,15 @@ import msgspec
 import orjson
 
 from pipeline.contract import Rejection, validate
-from pipeline.journey import JourneyBook, JourneyScore, ScoreModel, Signal, add, advance
+from pipeline.journey import (
+    JourneyBook,
+    JourneyScore,
+    ScoreModel,
+    Signal,
+    add,
+    advance,
+    book_key,
+)
 from pipeline.simulate.faults import Delivery
 from pipeline.store import Store
 
@@ -52,7 +60,7 @@ def score_offline(
         if isinstance(result, Rejection):
             tables.dead_letters.append(_dead_letter(result, delivery, provenance))
             continue
-        book = books.setdefault(result.key, JourneyBook.for_touchpoint(result))
+        book = books.setdefault(book_key(result), JourneyBook.for_touchpoint(result))
         changes = add(book, result, model)
         if changes.assignment is not None:
             row = msgspec.to_builtins(result)

@@ -9,6 +9,11 @@ identically, from the replayed input.
 Once written, a book stays decoded (clean: equal to its table copy) among the `keep` most
 recently used, so a journey's next event does not read and decode it again; every change
 goes through this cache, so a clean copy cannot fall behind the table.
+
+Books are kept under `book_key` (a customer's book and a journey's book never share a key,
+even when the two ids are the same string). Tables written before that distinction hold a
+customer's book under the bare customer id: `Runtime` re-files those at a partition's start,
+and a read never takes a book of the other kind for the key asked.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from pipeline.contract import Touchpoint
-from pipeline.journey import JourneyBook
+from pipeline.journey import JourneyBook, book_key
 
 CLOCK_PREFIX = "\x00clock:"
 
@@ -44,13 +49,16 @@ class BookCache:
             if raw is None:
                 return None
             book = JourneyBook.from_bytes(raw)
+            if book.book_key != key:  # the other kind's book, filed by an older version
+                return None
         self._books[key] = book  # most recently used last
         return book
 
     def get_or_create(self, touchpoint: Touchpoint) -> JourneyBook:
-        book = self.get(touchpoint.key)
+        key = book_key(touchpoint)
+        book = self.get(key)
         if book is None:
-            book = self._books[touchpoint.key] = JourneyBook.for_touchpoint(touchpoint)
+            book = self._books[key] = JourneyBook.for_touchpoint(touchpoint)
         return book
 
     def touched(self, partition: int, key: str) -> None:

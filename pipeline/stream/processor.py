@@ -22,6 +22,7 @@ from pipeline.journey import (
     Signal,
     add,
     advance,
+    book_key,
     next_deadline,
 )
 from pipeline.journey import promises_due as open_promises
@@ -176,7 +177,7 @@ class JourneyProcessor:
             self.metrics.add("duplicates")
             return
         out.produced_at.append(message.produced_at)
-        grouped.setdefault(result.key, []).append((result, at))
+        grouped.setdefault(book_key(result), []).append((result, at))
 
     # --- journeys -------------------------------------------------------------------
     def _add_all(
@@ -224,7 +225,7 @@ class JourneyProcessor:
             changes = advance(book, from_us(deadline_us + 1), self.model)
             self._collect(changes, at, out, state, book)
         self._alert_due_promises(book, clock_us, out)
-        self.wakeups.schedule(partition, book.key, self.next_wake(book, clock_us))
+        self.wakeups.schedule(partition, book.book_key, self.next_wake(book, clock_us))
 
     def _collect(
         self, changes: Changes, at: Position, out: Output, state: _Journeys, book: JourneyBook

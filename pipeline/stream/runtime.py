@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from pipeline.journey import JourneyBook
+from pipeline.journey import JourneyBook, routing_key
 from pipeline.stream.books import CLOCK_PREFIX, BookCache, clock_key
 from pipeline.stream.checkpoint import Checkpoint, CommitOffsets
 from pipeline.stream.collector import PacedCollector
@@ -107,8 +107,9 @@ class Runtime:
         )
         for partition, topic, records in slices:
             inbound = [self._inbound(topic, r) for r in records]
+            if partition not in self._known:
+                await self._recover(partition)
             with in_partition(self.touchpoints_topic, partition):
-                self._recover(partition)
                 output = self.processor.process(partition, inbound, now)
             batch = self.sink.batch(partition)
             batch.add(topic, records[0].offset, records[-1].offset, len(records))
@@ -170,26 +171,44 @@ class Runtime:
         self.processor.wakeups.forget_partition(partition)
         self.books.evict_clean(keep=0)  # another worker may change its books now
 
-    def _recover(self, partition: int) -> None:
-        """First batch of a partition in this process: restore its clock and wake-ups."""
-        if partition in self._known:
-            return
+    async def _recover(self, partition: int) -> None:
+        """First batch of a partition in this process: restore its clock and wake-ups.
+
+        Books an older version filed under a bare customer id (before `book_key` told a
+        customer's book from a journey's of the same id) are re-filed under their key here,
+        unchanged, so they are the state of the last checkpoint still; the old copy is
+        never read again (`BookCache.get` checks the kind), and is skipped from then on.
+        """
         self._known.add(partition)
-        processor = self.processor
-        raw_clock = self.state.read(clock_key(partition))
-        if raw_clock is not None:
-            processor.clocks.observe(partition, int(raw_clock))
-        clock_us = processor.clocks.now(partition)
-        count = 0
-        for key, raw_book in self.state.items():
-            if key.startswith(CLOCK_PREFIX) or processor.partition_for(key) != partition:
-                continue
-            book = JourneyBook.from_bytes(raw_book)
-            processor.wakeups.schedule(partition, key, processor.next_wake(book, clock_us))
-            count += 1
-        log.info(
-            "partition recovered partition=%d clock_us=%d books=%d", partition, clock_us, count
-        )
+        processor, refile, count = self.processor, {}, 0
+        with in_partition(self.touchpoints_topic, partition):
+            raw_clock = self.state.read(clock_key(partition))
+            if raw_clock is not None:
+                processor.clocks.observe(partition, int(raw_clock))
+            clock_us = processor.clocks.now(partition)
+            for key, raw_book in self.state.items():
+                if key.startswith(CLOCK_PREFIX) or not self._may_hold(partition, key):
+                    continue
+                book = JourneyBook.from_bytes(raw_book)
+                if processor.partition_for(book.key) != partition:
+                    continue
+                if book.book_key != key:
+                    if self.state.read(book.book_key) is not None:
+                        continue  # re-filed before: this copy is stale
+                    refile[book.book_key] = raw_book
+                wake_at = processor.next_wake(book, clock_us)
+                processor.wakeups.schedule(partition, book.book_key, wake_at)
+                count += 1
+        if refile:
+            await self.state.persist({partition: refile})
+        log.info("partition recovered partition=%d clock_us=%d books=%d refiled=%d",
+                 partition, clock_us, count, len(refile))  # fmt: skip
+
+    def _may_hold(self, partition: int, key: str) -> bool:
+        """Whether `key` may be a book of `partition` (decoding the book tells for sure)."""
+        place, routed = self.processor.partition_for, routing_key(key)
+        # An older version kept every book under its Kafka key, prefix-like or not.
+        return place(routed) == partition or (routed != key and place(key) == partition)
 
     # --- checkpoints ----------------------------------------------------------------
     def start_flush(self) -> None:

@@ -114,6 +114,27 @@ def test_a_duplicate_past_the_window_is_still_ignored_by_its_journey() -> None:
     assert "touchpoints" not in out.rows and fresh.metrics.counts["duplicates"] == 1
 
 
+def test_a_journey_id_equal_to_another_customers_id_is_its_own_journey() -> None:
+    # Order "C-1" of customer C-9, and customer C-1's touchpoints without journey_id: one
+    # Kafka key, two books (the engine refused to mix them: ValueError, the worker stopped).
+    table: dict[str, bytes] = {}
+    p = processor(table=table)
+    by_customer = touchpoint("e1", 0, journey_id=None, customer_id="C-1")
+    by_journey = touchpoint("e2", 1, journey_id="C-1", customer_id="C-9")
+    out = run(p, [by_customer, by_journey])
+    assigned = {r["event_id"]: (r["customer_id"], r["journey_id"]) for r in out.rows["touchpoints"]}
+    assert assigned["e2"] == ("C-9", "C-1")
+    assert assigned["e1"][0] == "C-1" and assigned["e1"][1].startswith("C-1@")
+    _, written = p.books.snapshot([0])
+    assert set(written[0]) == {"C-1", "\x00customer:C-1"}
+    table.update(written[0])
+    restarted = processor(table=table)  # both read back, each as its own kind
+    later = run(restarted, [touchpoint("e3", 2, journey_id="C-1", customer_id="C-9"),
+                            touchpoint("e4", 3, journey_id=None, customer_id="C-1")])  # fmt: skip
+    counts = {r["journey_id"]: r["touchpoint_count"] for r in later.rows["journeys"]}
+    assert counts == {"C-1": 2, assigned["e1"][1]: 2}
+
+
 def test_an_event_on_the_wrong_partition_is_rerouted_to_its_journey_key() -> None:
     p = processor(partitions=8)
     target = partitioner(8)("J1")
