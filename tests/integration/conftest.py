@@ -1,4 +1,5 @@
-"""Real services for integration tests: a local Apache Kafka broker and chdb.
+"""Real services for integration tests: a local Apache Kafka broker, chdb, and a ClickHouse
+HTTP endpoint on chdb for the server path (tests/support/clickhouse_http.py).
 
 A service that cannot start fails the tests that need it (the fixture raises); nothing here
 skips. The broker's jars come from the repo's cache (`make jars`), its data from tmp.
@@ -17,6 +18,8 @@ from pipeline.kafka import LocalBroker
 from pipeline.kafka.local import free_port
 from pipeline.store import Store, apply_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
+from pipeline.store.server import ServerStore
+from tests.support.clickhouse_process import ClickHouseProcess
 
 REPO = Path(__file__).resolve().parents[2]
 JARS_DIR = Path(os.environ.get("JOURNEYS_DATA_DIR", REPO / ".journeys")) / "kafka" / "lib"
@@ -74,3 +77,28 @@ def fresh_store(chdb_dir: Path, unique_name: str) -> Iterator[EmbeddedStore]:
     apply_migrations(isolated)
     yield isolated
     isolated.drop_database()
+
+
+@pytest.fixture(scope="session")
+def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseProcess]:
+    """The session's ClickHouse HTTP endpoint: its own process owns its chdb directory.
+
+    It must start (a server that does not answer fails the tests) and stop cleanly.
+    """
+    server = ClickHouseProcess(tmp_path_factory.mktemp("clickhouse_http"))
+    server.start()
+    yield server
+    code = server.stop()
+    assert code == 0, f"the ClickHouse test server exited with {code}:\n{server.tail()}"
+
+
+@pytest.fixture
+def server_store(clickhouse_server: ClickHouseProcess, unique_name: str) -> Iterator[ServerStore]:
+    """A migrated database of this test's own on the server path, dropped afterwards."""
+    isolated = ServerStore(
+        clickhouse_server.url, clickhouse_server.user, clickhouse_server.password, unique_name
+    )
+    apply_migrations(isolated)
+    yield isolated
+    isolated.execute(f"DROP DATABASE IF EXISTS `{unique_name}`")
+    isolated.close()
