@@ -13,13 +13,16 @@ class ServerStore:
         import clickhouse_connect
 
         self.database = database
+        # Rows as the embedded store gives them: DateTime columns as aware datetimes. The
+        # client's default (naive_utc) drops UTC's zone, and a naive time read back fails
+        # every comparison with the aware times the pipeline computes.
+        options: dict[str, Any] = {"dsn": url, "username": user, "password": password,
+                                   "tz_mode": "aware"}  # fmt: skip
         try:
-            bootstrap = clickhouse_connect.get_client(dsn=url, username=user, password=password)
+            bootstrap = clickhouse_connect.get_client(**options)
             bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
             bootstrap.close()
-            self._client = clickhouse_connect.get_client(
-                dsn=url, username=user, password=password, database=database
-            )
+            self._client = clickhouse_connect.get_client(**options, database=database)
         except Exception as exc:
             raise _classify(exc) from exc
 
