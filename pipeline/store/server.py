@@ -13,11 +13,18 @@ class ServerStore:
         import clickhouse_connect
 
         self.database = database
-        # Rows as the embedded store gives them: DateTime columns as aware datetimes. The
-        # client's default (naive_utc) drops UTC's zone, and a naive time read back fails
-        # every comparison with the aware times the pipeline computes.
-        options: dict[str, Any] = {"dsn": url, "username": user, "password": password,
-                                   "tz_mode": "aware"}  # fmt: skip
+        options: dict[str, Any] = {
+            "dsn": url, "username": user, "password": password,
+            # Rows as the embedded store gives them: DateTime columns as aware datetimes.
+            # The default (naive_utc) drops UTC's zone, and a naive time read back fails
+            # every comparison with the aware times the pipeline computes.
+            "tz_mode": "aware",
+            # No session: a session admits one request at a time, and the worker calls its
+            # store from several threads at once (the sink's flush, health samples, the
+            # reconciliation), which then failed as concurrent queries in one session. The
+            # store keeps no session state (no SET, no temporary tables) to lose.
+            "autogenerate_session_id": False,
+        }  # fmt: skip
         try:
             bootstrap = clickhouse_connect.get_client(**options)
             bootstrap.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
