@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pipeline.store.base import Row, StoreError, TransientStoreError, classify_error, json_each_row
+
+# A server takes each bound parameter in one URL or form field of at most 128 KiB
+# (http_max_field_value_size) and refuses the whole statement beyond, while the embedded
+# engine binds any size: a flush moving thousands of touchpoints, or reconciling thousands
+# of journeys, binds more. A String that long is written into the statement as a literal
+# instead (a third of the limit: URL encoding can triple it), the statement's parse limit
+# (max_query_size, 256 KiB) raised to fit.
+_FIELD_BYTES = 40 << 10
+_STRING_PLACEHOLDER = re.compile(r"\{(\w+)\s*:\s*String\s*\}")
 
 
 class ServerStore:
@@ -34,8 +44,9 @@ class ServerStore:
             raise _classify(exc) from exc
 
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        sql, bound, settings = _bind(sql, params)
         try:
-            self._client.command(sql, parameters=dict(params) if params else None)
+            self._client.command(sql, parameters=bound, settings=settings)
         except Exception as exc:
             raise _classify(exc) from exc
 
@@ -56,14 +67,40 @@ class ServerStore:
             raise _classify(exc) from exc
 
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+        sql, bound, settings = _bind(sql, params)
         try:
-            result = self._client.query(sql, parameters=dict(params) if params else None)
+            result = self._client.query(sql, parameters=bound, settings=settings)
         except Exception as exc:
             raise _classify(exc) from exc
         return list(result.named_results())
 
     def close(self) -> None:
         self._client.close()
+
+
+def _bind(
+    sql: str, params: Mapping[str, Any] | None
+) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None]:
+    """The statement, the parameters to bind server-side and the settings it needs: long
+    String parameters inlined as literals (see _FIELD_BYTES), the rest left to bind."""
+    if not params:
+        return sql, None, None
+    long = {name for name, value in params.items()
+            if isinstance(value, str) and len(value.encode()) > _FIELD_BYTES}  # fmt: skip
+    if not long:
+        return sql, dict(params), None
+    inlined: set[str] = set()
+
+    def literal(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in long:
+            return match.group(0)
+        inlined.add(name)
+        return "'" + params[name].replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    sql = _STRING_PLACEHOLDER.sub(literal, sql)
+    bound = {name: value for name, value in params.items() if name not in inlined}
+    return sql, bound or None, {"max_query_size": max(len(sql.encode()) + 4096, 262_144)}
 
 
 def _classify(exc: Exception) -> StoreError:
