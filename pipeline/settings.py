@@ -168,6 +168,14 @@ class Settings(BaseSettings):
     worker_batch_size: int = Field(
         default=5000, ge=1, description="Messages the worker takes from Kafka at most at once."
     )
+    worker_processing_attempts: int = Field(
+        default=2,
+        ge=1,
+        le=10,
+        description="A message whose processing raises this many times (a bug, not bad input; "
+        "the first time in its batch, then alone) is dead-lettered as processing_error. Each "
+        "time, the worker reads its input again from the last checkpoint.",
+    )
     worker_stop_seconds: float = Field(
         default=8.0,
         gt=0,

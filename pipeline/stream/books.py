@@ -61,6 +61,11 @@ class BookCache:
             book = self._books[key] = JourneyBook.for_touchpoint(touchpoint)
         return book
 
+    def clear(self) -> None:
+        """Forget every book, dirty ones too (the runtime replays from the last checkpoint)."""
+        self._books.clear()
+        self._dirty.clear()
+
     def touched(self, partition: int, key: str) -> None:
         self._dirty.setdefault(partition, {})[key] = self.generation
 

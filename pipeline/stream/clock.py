@@ -41,6 +41,9 @@ class PartitionClocks:
     def items(self) -> list[tuple[int, int]]:
         return sorted(self._now.items())
 
+    def clear(self) -> None:
+        self._now.clear()
+
 
 _EMPTIED: set[str] = set()  # stands for a bucket emptied before its time; never filled
 
@@ -120,6 +123,11 @@ class Wakeups:
             del buckets[bucket]
         found.sort()
         return [key for _, key in found]
+
+    def clear(self) -> None:
+        self._current.clear()
+        self._buckets.clear()
+        self._heaps.clear()
 
     def forget_partition(self, partition: int) -> None:
         self._heaps.pop(partition, None)

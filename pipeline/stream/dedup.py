@@ -36,6 +36,13 @@ class RecentEventIds:
     def __len__(self) -> int:
         return len(self._order_ids) - self._head
 
+    def clear(self) -> None:
+        """Forget every id, as a restarted worker starts (books still know their events)."""
+        self._ids.clear()
+        self._order_ids.clear()
+        del self._order_partitions[:], self._order_at_us[:]
+        self._head = 0
+
     def seen(self, partition: int, event_id: str, at_us: int, clock_us: int) -> bool:
         """True when the id was seen recently on this partition; else remember it."""
         ids = self._ids.get(partition)

@@ -11,6 +11,7 @@ import bisect
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -44,6 +45,9 @@ _HELP = {
     "flushes": "Sink flushes ClickHouse acknowledged.",
     "sink_retries": "Sink writes retried after a failure.",
     "sink_failures": "Sink write attempts that failed.",
+    "processing_failures": "Batches whose processing raised (each replays from the last "
+    "checkpoint).",
+    "poison_pills": "Messages dead-lettered as processing_error: their processing kept raising.",
 }
 
 
@@ -71,6 +75,24 @@ class Metrics:
     def reject(self, code: str) -> None:
         self.counts["rejected"] += 1
         self.rejected_by_code[code] += 1
+
+    @contextmanager
+    def counting(self, keep: bool = True) -> Iterator[None]:
+        """Counts made inside are kept only if the block completes and `keep` is true.
+
+        The runtime processes each batch inside: a batch that raises counts nothing, and
+        one read again after a rewind (`pipeline.stream.replays`) counts only messages not
+        counted before, so received = accepted + rejected holds and no counter steps back.
+        """
+        counts, by_code = self.counts, self.rejected_by_code
+        self.counts, self.rejected_by_code = Counter(), Counter()
+        try:
+            yield
+            if keep:
+                counts.update(self.counts)
+                by_code.update(self.rejected_by_code)
+        finally:
+            self.counts, self.rejected_by_code = counts, by_code
 
     def stored(self, latency_seconds: float, events: int = 1) -> None:
         """`events` touchpoints reached ClickHouse `latency_seconds` after they were produced."""

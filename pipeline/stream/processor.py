@@ -106,6 +106,18 @@ class JourneyProcessor:
         self.wakeups = Wakeups()
         self._alerted: OrderedDict[str, None] = OrderedDict()
 
+    def reset(self) -> None:
+        """Forget all that was derived from input: books in memory, de-dup ids, clocks,
+        wake-ups, alerts sent. The runtime resets before it reads the input again from the
+        last checkpoint (`Runtime._rewind`), as a restarted worker would: books are then
+        read from the state table, and a partition's recovery restores its clock and
+        wake-ups from there; the state table holds exactly the last checkpoint."""
+        self.books.clear()
+        self.dedup.clear()
+        self.clocks.clear()
+        self.wakeups.clear()
+        self._alerted.clear()
+
     def process(self, partition: int, batch: list[Inbound], now: datetime) -> Output:
         out, batch_state = Output(), _Journeys()
         grouped: dict[str, list[tuple[Touchpoint, Position]]] = {}

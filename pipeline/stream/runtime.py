@@ -9,6 +9,11 @@ effectively-once argument, is in `pipeline.stream.checkpoint`.
 After a failed checkpoint the worker's memory (books, de-dup ids, clocks) is ahead of what
 was stored, so no later checkpoint may run: the runtime takes no more input, and the worker
 stops with a non-zero exit and replays from the committed offsets when it starts again.
+
+An exception while processing (a bug: bad input is the validator's to reject) leaves memory
+half updated too, but it need not stop the worker: the runtime rewinds to the last
+checkpoint within the process and reads the input again, and a message that keeps failing
+is dead-lettered with `processing_error` (`_rewind`; `pipeline.stream.replays`).
 """
 
 from __future__ import annotations
@@ -16,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
+from pipeline.contract import Rejection
 from pipeline.journey import JourneyBook, routing_key
 from pipeline.stream.books import CLOCK_PREFIX, BookCache, clock_key
 from pipeline.stream.checkpoint import Checkpoint, CommitOffsets
@@ -29,7 +35,8 @@ from pipeline.stream.intake import Fetched
 from pipeline.stream.outbox import Outbox, Record
 from pipeline.stream.processor import Inbound, JourneyProcessor, Output
 from pipeline.stream.reconcile import orphaned_signals
-from pipeline.stream.rows import Position
+from pipeline.stream.replays import Replays, describe
+from pipeline.stream.rows import Position, dead_letter_row
 from pipeline.stream.sink import ClickHouseSink, PartitionBatch, PermanentSinkError
 from pipeline.stream.state import StateTable, in_partition
 from pipeline.stream.topics import TICK_KEY, TopicNames
@@ -37,6 +44,9 @@ from pipeline.stream.topics import TICK_KEY, TopicNames
 log = logging.getLogger("pipeline.stream")
 
 Stop = Callable[[int], None]  # asks the worker to stop with this exit code
+# Seeks the consumer: (topic, partition) -> the offset to read next.
+Rewind = Callable[[dict[tuple[str, int], int]], Awaitable[object]]
+PROCESSING_ERROR = "processing_error"
 SLICE = 1000  # records processed between two turns of the event loop
 
 
@@ -53,6 +63,8 @@ class Runtime:
         touchpoints_topic: str,
         commit_offsets: CommitOffsets,
         stop: Stop,
+        rewind: Rewind,
+        attempts: int = 2,
     ) -> None:
         self.processor = processor
         self.books = books
@@ -61,6 +73,8 @@ class Runtime:
         self.names = names
         self.touchpoints_topic = touchpoints_topic
         self.stop = stop
+        self.rewind_to = rewind
+        self.replays = Replays(attempts)
         self.metrics = processor.metrics
         self.checkpoint = Checkpoint(
             books=books,
@@ -74,6 +88,7 @@ class Runtime:
         )
         self.failed = False
         self.stopping = False
+        self.rewinding = False  # no checkpoint may start: memory is half updated
         self.collector = PacedCollector()
         self._flush: asyncio.Task[None] | None = None
         self._known: set[int] = set()
@@ -87,14 +102,19 @@ class Runtime:
             return  # dropped unprocessed: the restart reads them again
         try:
             await self._handle(fetched)
+        except _ProcessingFailed as failure:
+            await self._rewind(failure)
         except Exception as exc:
-            # A bug, not bad input (the validator rejects that): stopping with exit 1 is
-            # visible to a supervisor, where a stalled intake was not. Memory may be half
-            # updated, so nothing more may be committed.
-            self._fail(f"processing failed: {type(exc).__name__}: {exc}", exc)
+            # Outside a batch's processing (a partition's recovery, a poison pill's dead
+            # letter): no message to set aside. Stopping with exit 1 is visible to a
+            # supervisor, where a stalled intake was not; nothing more may be committed.
+            self._fail(f"processing failed: {describe(exc)}", exc)
 
     async def _handle(self, fetched: Fetched) -> None:
         now = datetime.now(UTC)
+        for tp, records in fetched.items():
+            if records:
+                self.replays.taken(tp.topic, tp.partition, records[0].offset)
         # Each topic-partition's records in slices of at most SLICE, partition by partition
         # (a stable sort keeps the fetch's order within one).
         slices = sorted(
@@ -106,14 +126,10 @@ class Runtime:
             key=itemgetter(0),
         )
         for partition, topic, records in slices:
-            inbound = [self._inbound(topic, r) for r in records]
             if partition not in self._known:
                 await self._recover(partition)
-            with in_partition(self.touchpoints_topic, partition):
-                output = self.processor.process(partition, inbound, now)
-            batch = self.sink.batch(partition)
-            batch.add(topic, records[0].offset, records[-1].offset, len(records))
-            self._buffer(batch, output)
+            for run, counted in self.replays.runs(topic, partition, records):
+                self._take(topic, partition, run, now, counted)
             # A fetch can hold a second of work: let the running checkpoint's produce
             # requests and acks through between slices, or it waits for the whole fetch.
             await asyncio.sleep(0)
@@ -123,6 +139,28 @@ class Runtime:
             self.start_flush()
         while self.sink.full() and not self.failed:  # backpressure: stored before more
             await self.flush_now()
+
+    def _take(
+        self, topic: str, partition: int, records: Sequence[Any], now: datetime, counted: bool
+    ) -> None:
+        """Records of one topic-partition into its buffer: processed, or, for a poison pill,
+        dead-lettered. `counted` false: read again after a rewind, counted before."""
+        first, last = records[0].offset, records[-1].offset
+        error = self.replays.poison(topic, partition, first) if first == last else None
+        batch = self.sink.batch(partition)
+        if error is not None:
+            self._buffer(batch, self._poison_pill(topic, records[0], error, now, counted))
+        else:
+            try:
+                inbound = [self._inbound(topic, r) for r in records]
+                counting = self.metrics.counting(keep=counted)
+                with in_partition(self.touchpoints_topic, partition), counting:
+                    output = self.processor.process(partition, inbound, now)
+                self._buffer(batch, output)
+            except Exception as exc:
+                raise _ProcessingFailed(topic, partition, [r.offset for r in records]) from exc
+        batch.add(topic, first, last, len(records))
+        self.replays.processed(topic, partition, last)
 
     def _inbound(self, topic: str, record: Any) -> Inbound:
         if topic != self.touchpoints_topic:
@@ -162,10 +200,92 @@ class Runtime:
         for key, body in output.scores:
             batch.scores[key.encode()] = body
 
+    # --- poison pills ---------------------------------------------------------------
+    async def _rewind(self, failure: _ProcessingFailed) -> None:
+        """Back to the last checkpoint, to read the input again; the message that failed is
+        processed alone, and dead-lettered once it has failed `attempts` times.
+
+        Why nothing is lost or counted twice: the running checkpoint is awaited (it holds
+        only batches processed before the failure); every batch buffered since is dropped,
+        and so is all memory derived from input (`JourneyProcessor.reset`, and each
+        partition's recovery runs again); the consumer seeks to the offsets the last
+        checkpoint committed (or the first taken since the partition was assigned). The
+        state table, the store and the committed offsets then stand at one checkpoint, and
+        memory is that of a worker started there: the replay is the restart that the
+        checkpoint's argument covers (`pipeline.stream.checkpoint`), within the process.
+        Only the counters carry over, and the replay does not count again what they hold.
+        """
+        exc = failure.__cause__ or failure
+        error = describe(exc)
+        topic, partition, offsets = failure.topic, failure.partition, failure.offsets
+        self.metrics.add("processing_failures")
+        attempt = self.replays.failed(topic, partition, offsets, error)
+        log.error(
+            "processing failed topic=%s partition=%d offsets=%d-%d attempt=%s error=%s; "
+            "reading again from the last checkpoint%s", topic, partition, offsets[0],
+            offsets[-1], attempt or "-", error,
+            " (it is dead-lettered there)" if attempt >= self.replays.attempts else
+            " (each of these messages alone)" if not attempt else "",
+            exc_info=exc,
+        )  # fmt: skip
+        self.rewinding = True
+        try:
+            if self._flush is not None and not self._flush.done():
+                await asyncio.wait([self._flush])  # a failed one stops the worker
+            if self.failed:
+                return
+            self.sink.take()  # dropped: read again
+            self.processor.reset()
+            self._known.clear()
+            self.next_offset.clear()
+            self.replays.rewound()
+            await self.rewind_to(dict(self.replays.replay_from))
+        except Exception as exc:
+            self._fail(f"reading again after a processing failure failed: {describe(exc)}", exc)
+        finally:
+            self.rewinding = False
+            self.metrics.buffered_rows = self.sink.buffered_rows
+
+    def _poison_pill(
+        self, topic: str, record: Any, error: str, now: datetime, counted: bool
+    ) -> Output:
+        """The dead letter of a message whose processing kept raising."""
+        raw = record.value if record.value is not None else b""
+        at = Position(topic, record.partition, record.offset, now)
+        rejection = Rejection(
+            code=PROCESSING_ERROR,
+            field="message",
+            message=f"message: processing raised {error} ({self.replays.attempts} attempts), "
+            "expected none: a bug in the pipeline, not in the event; set aside so that "
+            "the pipeline goes on",
+            department=self._department_of(raw, now),
+        )
+        output = Output()
+        output.dead_letters.append((raw, at, rejection))
+        output.add_row("dead_letters", dead_letter_row(raw, rejection, at))
+        if counted:  # else dead-lettered before a later rewind, and counted then
+            if topic == self.touchpoints_topic:
+                self.metrics.add("received")
+                self.metrics.reject(PROCESSING_ERROR)
+            else:
+                self.metrics.add("routed_rejected")
+            self.metrics.add("poison_pills")
+            log.error("poison pill dead-lettered topic=%s partition=%d offset=%d code=%s "
+                      "error=%s", topic, record.partition, record.offset, PROCESSING_ERROR,
+                      error)  # fmt: skip
+        return output
+
+    def _department_of(self, raw: bytes, now: datetime) -> str:
+        try:
+            return self.processor.validator.validate(raw, now).department
+        except Exception:  # the validator may be what raised
+            return ""
+
     # --- recovery -------------------------------------------------------------------
     def forget(self, partition: int) -> None:
         """The partition moved to another worker: drop what was derived from its state."""
         self._known.discard(partition)
+        self.replays.forget(partition)
         self.last_activity.pop(partition, None)
         self.next_offset.pop(partition, None)
         self.processor.wakeups.forget_partition(partition)
@@ -212,7 +332,9 @@ class Runtime:
 
     # --- checkpoints ----------------------------------------------------------------
     def start_flush(self) -> None:
-        if not self.failed and (self._flush is None or self._flush.done()):
+        if self.failed or self.rewinding:
+            return
+        if self._flush is None or self._flush.done():
             self._flush = asyncio.ensure_future(self._checkpoint())
 
     async def flush_now(self) -> None:
@@ -245,6 +367,10 @@ class Runtime:
         except Exception as exc:
             self._fail(f"checkpoint failed: {type(exc).__name__}: {exc}", exc)
             return
+        self.replays.committed(
+            {tp: offset for b in batches if b.partition in self._known
+             for tp, offset in b.next_offsets().items()}
+        )  # fmt: skip
         self.metrics.buffered_rows = self.sink.buffered_rows
         self.metrics.flushed()
         log.info(
@@ -300,3 +426,11 @@ def _tick_us(value: bytes | None) -> int | None:
     if value is None or not value.isdigit() or len(value) > 17:
         return None
     return int(value)
+
+
+class _ProcessingFailed(Exception):
+    """Processing these records of one topic-partition raised (the cause)."""
+
+    def __init__(self, topic: str, partition: int, offsets: list[int]) -> None:
+        super().__init__(f"{topic}-{partition} offsets {offsets[0]}-{offsets[-1]}")
+        self.topic, self.partition, self.offsets = topic, partition, offsets

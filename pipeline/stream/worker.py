@@ -311,10 +311,22 @@ def _runtime(
                      "them onto stored state: %s", offsets)  # fmt: skip
         return bool(committed)
 
+    async def rewind(offsets: dict[tuple[str, int], int]) -> None:
+        # In the consumer's own thread (seek_wait), as Faust seeks: aiokafka's consumer is
+        # not thread-safe. Prefetched records of these partitions are dropped by the seek.
+        assigned = app.consumer.assignment()
+        seeks = {TP(topic, partition): offset for (topic, partition), offset in offsets.items()
+                 if TP(topic, partition) in assigned}  # fmt: skip
+        if seeks:
+            await app.consumer.seek_wait(seeks)
+        log.info(
+            "consumer rewound to %s", {f"{tp.topic}-{tp.partition}": o for tp, o in seeks.items()}
+        )
+
     return Runtime(
         processor=processor, books=books, sink=sink, state=state, outbox=outbox, names=names,
         touchpoints_topic=settings.topic_touchpoints, commit_offsets=commit_offsets,
-        stop=app.request_stop,
+        stop=app.request_stop, rewind=rewind, attempts=settings.worker_processing_attempts,
     )  # fmt: skip
 
 
