@@ -183,7 +183,9 @@ class LagProbe:
         """(messages of `topic` committed by its consumer group, that group's lag over every
         topic it reads), or None when the broker cannot say right now (coordinator loading).
         The lag covers the worker's internal (re-keyed) topic too, so zero means the whole
-        pipeline has caught up, not only its first stage."""
+        pipeline has caught up, not only its first stage; one message per partition of an
+        internal topic is not lag: a caught-up worker sends its idle partitions a clock tick
+        there every few seconds (`pipeline/stream/ticks.py`), consumed a moment later."""
         try:
             groups = [group["group_id"] for group in self.admin.list_groups()]
             offsets = self.admin.list_group_offsets(groups) if groups else {}
@@ -192,7 +194,10 @@ class LagProbe:
                 if not any(tp.topic == topic for tp in committed):
                     continue  # another run's group (a cut-off baseline keeps its lag)
                 ends = self.consumer.end_offsets(list(committed))
-                lag += sum(max(ends.get(tp, 0) - meta.offset, 0) for tp, meta in committed.items())
+                lag += sum(
+                    max(ends.get(tp, 0) - meta.offset - (tp.topic != topic), 0)
+                    for tp, meta in committed.items()
+                )
                 committed_on_topic += sum(
                     meta.offset for tp, meta in committed.items() if tp.topic == topic
                 )

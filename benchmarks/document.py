@@ -164,8 +164,9 @@ def _profiles(results: dict[str, Any]) -> str:
     shares = (worker or {}).get("main_thread")
     if shares:
         rows = [[name, f"{share * 100:.1f}%"] for name, share in shares.items()]
-        out.append("The worker's event loop (main thread) sampled with py-spy for 30 s of the "
-                   "throughput run, by what it was doing:\n\n"
+        out.append("The worker's event loop (main thread) sampled with py-spy in a second "
+                   "throughput run (sampling slows the process it samples, so the rate above "
+                   "is from an unsampled run), by what it was doing:\n\n"
                    + report.table(["activity", "share of samples"], rows) + "\n")  # fmt: skip
     produced = (worker or {}).get("produced")
     if produced:

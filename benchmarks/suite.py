@@ -119,8 +119,19 @@ def throughput(
         say(f"throughput: {name}, {count:,} events")
         found[name] = endtoend.throughput(
             factory, bootstrap, messages[:count], workdir / f"throughput-{name}", PARTITIONS,
-            timeout, sample=sizes.sample_seconds if name == "worker" else 0.0,
+            timeout,
         )  # fmt: skip
+    if sizes.sample_seconds:
+        # A run of its own: py-spy takes CPU from the process it samples (and on two cores
+        # from everything else), which cost the measured run a fifth of its rate.
+        say(f"throughput: worker again, sampled by py-spy for {sizes.sample_seconds:.0f} s")
+        profiled = endtoend.throughput(
+            contenders.worker, bootstrap, messages[: sizes.throughput_events],
+            workdir / "throughput-worker-profiled", PARTITIONS, 1800.0,
+            sample=sizes.sample_seconds,
+        )  # fmt: skip
+        found["worker"]["main_thread"] = profiled["main_thread"]
+        found["worker"]["profiled_rate"] = profiled["rate"]
     return found
 
 
