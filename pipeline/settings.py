@@ -59,6 +59,15 @@ class Settings(BaseSettings):
         description="How long a command (emit, simulate) tries to reach Kafka before it gives "
         "up and names the address it tried.",
     )
+    kafka_max_message_bytes: int = Field(
+        default=1_048_576,
+        ge=65_536,
+        le=1 << 30,
+        description="Largest message the worker sends, headers included: at most the "
+        "producer's max.request.size and the dead-letter topic's max.message.bytes (Kafka's "
+        "defaults: 1048576 and 1048588). A dead letter that would be larger is sent with its "
+        "payload cut to fit, and the whole payload's size and sha256 in headers.",
+    )
     kafka_local_port: int = Field(
         default=9092,
         ge=1,

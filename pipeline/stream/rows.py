@@ -8,6 +8,7 @@ size, never from the wall clock, so a replay after a crash writes the same versi
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -91,12 +92,16 @@ def touchpoint_row(touchpoint: Touchpoint, assignment: Assignment | None, at: Po
 
 
 def dead_letter_row(raw: bytes, rejection: Rejection, at: Position) -> Row:
+    """The whole payload, with its size and sha256: the dead-letter topic's copy may be cut
+    to the topic's message size (`Runtime._dead_letter`); these name what it was."""
     return {
         "received_at": at.ingested_at,
         "reason_code": rejection.code,
         "reason": rejection.message,
         "department": rejection.department,
         "raw": raw.decode("utf-8", "replace"),
+        "raw_size": len(raw),
+        "raw_sha256": hashlib.sha256(raw).hexdigest(),
         "source_topic": at.topic,
         "source_partition": at.partition,
         "source_offset": at.offset,

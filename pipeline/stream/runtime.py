@@ -19,6 +19,7 @@ is dead-lettered with `processing_error` (`_rewind`; `pipeline.stream.replays`).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -65,6 +66,7 @@ class Runtime:
         stop: Stop,
         rewind: Rewind,
         attempts: int = 2,
+        max_message_bytes: int = 1_048_576,
     ) -> None:
         self.processor = processor
         self.books = books
@@ -74,6 +76,7 @@ class Runtime:
         self.touchpoints_topic = touchpoints_topic
         self.stop = stop
         self.rewind_to = rewind
+        self.max_message_bytes = max_message_bytes
         self.replays = Replays(attempts)
         self.metrics = processor.metrics
         self.checkpoint = Checkpoint(
@@ -183,22 +186,47 @@ class Runtime:
         batch.moved.update(output.moved)
         names = self.names
         for raw, at, rejection in output.dead_letters:
-            headers = (
-                ("reason_code", rejection.code.encode()),
-                ("reason", rejection.message.encode()),
-                ("field", rejection.field.encode()),
-                ("department", rejection.department.encode()),
-                ("source_topic", at.topic.encode()),
-                ("source_partition", str(at.partition).encode()),
-                ("source_offset", str(at.offset).encode()),
-            )
-            batch.messages.append(Record(names.dead_letters, None, raw, headers=headers))
+            batch.messages.append(self._dead_letter(raw, at, rejection))
         for target, key, raw in output.reroutes:
             batch.messages.append(Record(names.routed, key.encode(), raw, partition=target))
         for key, body in output.alerts:
             batch.messages.append(Record(names.alerts, key.encode(), body))
         for key, body in output.scores:
             batch.scores[key.encode()] = body
+
+    def _dead_letter(self, raw: bytes, at: Position, rejection: Rejection) -> Record:
+        """The dead-letter topic's message: the payload as received, the reason in headers.
+
+        A payload near the broker's size limit does not fit once the headers are added
+        (the broker refuses the batch, and the checkpoint with it): it is cut to fit
+        `max_message_bytes`, and `raw_size` and `raw_sha256` name the whole payload, which
+        the dead_letters row keeps.
+        """
+        headers = [
+            ("reason_code", _utf8(rejection.code)),
+            ("reason", _utf8(rejection.message)),
+            ("field", _utf8(rejection.field)),
+            ("department", _utf8(rejection.department)),
+            ("source_topic", _utf8(at.topic)),
+            ("source_partition", str(at.partition).encode()),
+            ("source_offset", str(at.offset).encode()),
+            ("raw_size", str(len(raw)).encode()),
+            ("raw_sha256", hashlib.sha256(raw).hexdigest().encode()),
+            ("raw_truncated", b"0"),
+        ]
+        # A record batch of one: its header (61 bytes), the record's own varints, and
+        # each header's length prefixes, generously.
+        overhead = 128 + sum(len(key) + len(value) + 10 for key, value in headers)
+        room = self.max_message_bytes - overhead
+        if len(raw) > room:
+            log.warning(
+                "dead letter cut to fit the topic topic=%s partition=%d offset=%d bytes=%d "
+                "kept=%d code=%s", at.topic, at.partition, at.offset, len(raw), max(room, 0),
+                rejection.code,
+            )  # fmt: skip
+            raw = raw[: max(room, 0)]
+            headers[-1] = ("raw_truncated", b"1")
+        return Record(self.names.dead_letters, None, raw, headers=tuple(headers))
 
     # --- poison pills ---------------------------------------------------------------
     async def _rewind(self, failure: _ProcessingFailed) -> None:
@@ -417,6 +445,10 @@ class Runtime:
                 log.info("retracting orphaned signals partition=%d count=%d",
                          batch.partition, len(orphans))  # fmt: skip
                 batch.rows.setdefault("journey_signals", []).extend(orphans)
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "backslashreplace")  # a lone surrogate cannot stop a flush
 
 
 def _tick_us(value: bytes | None) -> int | None:

@@ -181,6 +181,7 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         broker_session_timeout=settings.worker_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_seconds / 3),
         producer_acks=-1,
+        producer_max_request_size=settings.kafka_max_message_bytes,
         table_standby_replicas=0,
         Worker=JourneysWorker,
     )
@@ -327,6 +328,7 @@ def _runtime(
         processor=processor, books=books, sink=sink, state=state, outbox=outbox, names=names,
         touchpoints_topic=settings.topic_touchpoints, commit_offsets=commit_offsets,
         stop=app.request_stop, rewind=rewind, attempts=settings.worker_processing_attempts,
+        max_message_bytes=settings.kafka_max_message_bytes,
     )  # fmt: skip
 
 
