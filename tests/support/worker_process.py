@@ -1,0 +1,135 @@
+"""`journeys` commands as subprocesses with settings of their own, for end-to-end tests.
+
+A worker is watched through its metrics page, never by sleeping: it is `settled` once it
+has caught up on every partition, ticked its clock after that and stored everything.
+What it stored is read by another `journeys`-settings process (`dump`), since an embedded
+store belongs to one process at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipeline.kafka.local import free_port
+
+JOURNEYS = str(Path(sys.executable).with_name("journeys"))
+
+DUMP = """
+import json, sys
+from pipeline.settings import load_settings
+from pipeline.store import get_store
+store = get_store(load_settings())
+print(json.dumps({name: store.query(sql) for name, sql in json.loads(sys.argv[1]).items()},
+                 default=str))
+store.close()
+"""
+
+
+def worker_env(
+    home: Path, bootstrap: str, topic: str, name: str, partitions: int
+) -> dict[str, str]:
+    """Settings for a worker of its own (consumer group, internal topics, data, web port)
+    on a shared input topic; small batches and a 1 s idle clock, so a test settles fast."""
+    return os.environ | {
+        "JOURNEYS_DATA_DIR": str(home / name),
+        "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "JOURNEYS_TOPIC_TOUCHPOINTS": topic,
+        "JOURNEYS_TOPIC_PARTITIONS": str(partitions),
+        **{f"JOURNEYS_TOPIC_{kind.upper()}": f"{topic}.{kind}.{name}"
+           for kind in ("routed", "dead_letters", "scores", "alerts")},
+        "JOURNEYS_WORKER_ID": f"{topic}-{name}",
+        "JOURNEYS_WORKER_WEB_PORT": str(free_port()),
+        "JOURNEYS_WORKER_BATCH_SIZE": "500",
+        "JOURNEYS_CLOCK_IDLE_SECONDS": "1",
+        "JOURNEYS_WORKER_SESSION_TIMEOUT_SECONDS": "8",
+    }  # fmt: skip
+
+
+class WorkerProcess:
+    """One `journeys run`, its log in `<home>/<name>.log`."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        self.env, self.log = env, log
+        self.partitions = int(env["JOURNEYS_TOPIC_PARTITIONS"])
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [JOURNEYS, "run", "--loglevel", "info"], env=self.env, stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def metrics(self) -> dict[str, Any] | None:
+        url = f"http://127.0.0.1:{self.env['JOURNEYS_WORKER_WEB_PORT']}/metrics.json"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return dict(json.loads(reply.read()))
+        except OSError:
+            return None
+
+    def wait_for(
+        self, check: Callable[[dict[str, Any]], bool], timeout: float, what: str
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None and self.process.poll() is None, self.tail()
+            metrics = self.metrics()
+            if metrics is not None and check(metrics):
+                return metrics
+            time.sleep(0.25)
+        raise AssertionError(f"worker never {what}; last metrics {self.metrics()}\n{self.tail()}")
+
+    def settled(self, timeout: float = 120) -> dict[str, Any]:
+        """Caught up on every partition, ticked after that, and everything stored."""
+
+        def done(m: dict[str, Any]) -> bool:
+            lag = m["consumer_lag"]
+            caught_up = len(lag) == self.partitions and not any(lag.values())
+            return caught_up and m["ticks"] >= self.partitions * 2 and m["buffered_rows"] == 0
+
+        return self.wait_for(done, timeout, "settled")
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM; the exit code (-9 when it had to be killed after `timeout` seconds)."""
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+            return -9
+
+    def tail(self) -> str:
+        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+
+
+def journeys(*args: str, env: dict[str, str], timeout: float = 180) -> str:
+    """Run a `journeys` command to its end; what it said (stderr: progress and summaries,
+    then stdout), or an AssertionError with it."""
+    done = subprocess.run(
+        [JOURNEYS, *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"journeys {' '.join(args)}: {done.stdout}\n{done.stderr}"
+    return done.stderr + done.stdout
+
+
+def dump(env: dict[str, str], queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Each query's rows, read through the store those settings name, as JSON values."""
+    done = subprocess.run(
+        [sys.executable, "-c", DUMP, json.dumps(queries)], env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
