@@ -59,6 +59,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
@@ -364,9 +365,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         started = time.monotonic()
-        body = self._body()
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        response, what = self.server.app.answer(self.command, self.path, headers, body)
+        try:
+            body = self._body()
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            response, what = self.server.app.answer(self.command, self.path, headers, body)
+        except Exception as exc:
+            # A bug of this server, answered as one (a dropped connection would read as an
+            # outage, a transient error, to the client) and logged in full.
+            traceback.print_exc()
+            error = ClickHouseError.of(1001, "STD_EXCEPTION", f"test server bug: {exc!r}")
+            headers_out = {"X-ClickHouse-Exception-Code": "1001", "Connection": "close"}
+            response, what = Response(500, error.body("test"), headers_out), "-> test server bug"
+            self.close_connection = True
         self.send_response(response.status)
         for name, value in response.headers.items():
             self.send_header(name, value)
