@@ -434,17 +434,22 @@ class Runtime:
                         self.sink.buffered_events)  # fmt: skip
 
     async def _reconcile(self, batches: list[PartitionBatch]) -> None:
-        for batch in batches:
-            if not batch.signal_sets:
-                continue
-            at = Position("reconcile", batch.partition, 0, datetime.now(UTC))
-            orphans = await asyncio.to_thread(
-                orphaned_signals, self.sink.store, batch.signal_sets, at
-            )
-            if orphans:
-                log.info("retracting orphaned signals partition=%d count=%d",
-                         batch.partition, len(orphans))  # fmt: skip
-                batch.rows.setdefault("journey_signals", []).extend(orphans)
+        """One query for every batch's journeys (one per partition cost a tenth of a
+        checkpoint at 5,000 events/s); each retraction goes to its journey's batch."""
+        owner = {journey: batch for batch in batches for journey in batch.signal_sets}
+        if not owner:
+            return
+        signal_sets = {journey: sets for batch in batches for journey, sets in
+                       batch.signal_sets.items()}  # fmt: skip
+        at = Position("reconcile", 0, 0, datetime.now(UTC))
+        orphans = await asyncio.to_thread(orphaned_signals, self.sink.store, signal_sets, at)
+        for row in orphans:
+            batch = owner[row["journey_id"]]
+            row["_partition"] = batch.partition
+            batch.rows.setdefault("journey_signals", []).append(row)
+        if orphans:
+            log.info("retracting orphaned signals count=%d journeys=%d", len(orphans),
+                     len({row["journey_id"] for row in orphans}))  # fmt: skip
 
 
 def _utf8(text: str) -> bytes:
