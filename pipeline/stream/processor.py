@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import msgspec
+
 from pipeline.contract import Rejection, Touchpoint, Validator
 from pipeline.journey import (
     Changes,
@@ -36,8 +38,7 @@ from pipeline.stream.rows import Position, Row
 _FAR_US = 10 * 365 * 86_400 * 1_000_000  # "every open promise", for the alert wake-up
 
 
-@dataclass(frozen=True, slots=True)
-class Inbound:
+class Inbound(msgspec.Struct, frozen=True, gc=False):
     """One consumed message. `tick_us` is set for an idle clock tick (no touchpoint);
     `value` is None for a record without value (a tombstone), which is rejected."""
 

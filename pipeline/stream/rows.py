@@ -9,7 +9,6 @@ size, never from the wall clock, so a replay after a crash writes the same versi
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,9 +29,9 @@ _SIZE_MAX = (1 << 12) - 1
 _CLOCK_MAX = (1 << _CLOCK_BITS) - 1
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
-    """Where a message came from, and when the worker took it in."""
+class Position(msgspec.Struct, frozen=True, gc=False):
+    """Where a message came from, and when the worker took it in. (A Struct: one per
+    event, built in a tenth of a frozen dataclass's time.)"""
 
     topic: str
     partition: int
