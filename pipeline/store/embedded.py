@@ -96,7 +96,7 @@ class EmbeddedStore:
                 if use and engine.current_database != self.database:
                     engine.session.query(f"USE `{self.database}`")
                     engine.current_database = self.database
-                return engine.session.query(sql, fmt, params=dict(params) if params else None)
+                return engine.session.query(sql, fmt, params=_escaped(params) if params else None)
             except Exception as exc:  # chdb raises its own RuntimeError subclasses
                 raise classify_error(str(exc))(f"{exc} [statement: {sql[:300]}]") from exc
 
@@ -168,6 +168,15 @@ def _identity(value: Any) -> Any:
 
 def _nullable(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda value: None if value is None else convert(value)
+
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _escaped(params: Mapping[str, Any]) -> dict[str, Any]:
+    """Parameters as chdb parses them: in ClickHouse's escaped (TSV) form, as the server's
+    HTTP interface does, so a backslash, tab or newline in a value binds as itself."""
+    return {k: v.translate(_ESCAPES) if isinstance(v, str) else v for k, v in params.items()}
 
 
 def open_embedded(path: Path, database: str) -> EmbeddedStore:

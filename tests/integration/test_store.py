@@ -116,3 +116,10 @@ def test_store_errors_carry_the_reason(fresh_store: EmbeddedStore) -> None:
 def test_the_embedded_engine_refuses_a_second_directory(chdb_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot also open"):
         EmbeddedStore(tmp_path / "other", "journeys")
+
+
+@pytest.mark.parametrize("value", ["back\\slash", "tab\there", "new\nline", "cr\rnul\0", "\\t"])
+def test_a_string_parameter_binds_as_itself(fresh_store: EmbeddedStore, value: str) -> None:
+    # chdb reads parameter values in ClickHouse's escaped form: unescaped, a backslash
+    # changed the value and a tab or newline was refused (an id in a reconcile query).
+    assert fresh_store.query("SELECT {v:String} AS v", {"v": value}) == [{"v": value}]
