@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from pipeline.store.base import Store, StoreError, split_statements
 
@@ -59,20 +60,75 @@ def load_migrations(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return migrations
 
 
-def applied_migrations(store: Store) -> dict[int, str]:
-    store.execute(LEDGER_DDL)
+class Layout(Protocol):
+    """How the migrations reach the database: as written (one server, or chdb), or rendered
+    for a sharded, replicated cluster (pipeline/store/cluster.py)."""
+
+    clustered: bool
+
+    def setup(self) -> list[str]:
+        """What must exist before the ledger is read: the ledger itself, at least."""
+
+    def statements(self, migration: Migration) -> list[str]:
+        """The statements that apply `migration` in this layout."""
+
+
+class SingleNode:
+    clustered = False
+
+    def setup(self) -> list[str]:
+        return [LEDGER_DDL]
+
+    def statements(self, migration: Migration) -> list[str]:
+        return migration.statements
+
+
+SINGLE_NODE = SingleNode()
+
+
+def applied_migrations(store: Store, layout: Layout = SINGLE_NODE) -> dict[int, str]:
+    for statement in layout.setup():
+        store.execute(statement)
     rows = store.query("SELECT version, checksum FROM schema_migrations FINAL")
     return {int(r["version"]): str(r["checksum"]) for r in rows}
+
+
+def _check_ledger(store: Store, layout: Layout, pending: list[Migration]) -> None:
+    """Refuse to apply a migration in the other layout than the database's: single-node
+    DDL on one node of a cluster would create plain tables beside Distributed ones. The
+    worker applies migrations at start too, which stays a no-op on an up-to-date cluster."""
+    rows = store.query(
+        "SELECT engine FROM system.tables "
+        "WHERE database = currentDatabase() AND name = 'schema_migrations'"
+    )
+    engine = str(rows[0]["engine"]) if rows else ""
+    if engine.startswith("Replicated") == layout.clustered:
+        return
+    waiting = ", ".join(f"{m.version:04d}_{m.name}" for m in pending)
+    if layout.clustered:
+        raise StoreError(
+            f"database {store.database} was migrated for one server (schema_migrations is "
+            f"{engine}); a cluster layout needs a database of its own, or keep migrating "
+            "this one without --cluster"
+        )
+    raise StoreError(
+        f"database {store.database} is laid out for a cluster (schema_migrations is {engine})"
+        f" and {waiting} is not applied yet: apply it with `journeys migrate --cluster NAME`"
+    )
 
 
 def apply_migrations(
     store: Store,
     migrations: list[Migration] | None = None,
     say: Callable[[str], None] = lambda _: None,
+    layout: Layout = SINGLE_NODE,
 ) -> list[Migration]:
     """Apply what is not applied yet, in order; return the migrations applied now."""
     migrations = load_migrations() if migrations is None else migrations
-    done = applied_migrations(store)
+    done = applied_migrations(store, layout)
+    pending = [m for m in migrations if m.version not in done]
+    if pending:
+        _check_ledger(store, layout, pending)
     applied = []
     for migration in migrations:
         if migration.version in done:
@@ -83,7 +139,7 @@ def apply_migrations(
                 )
             continue
         say(f"applying {migration.version:04d}_{migration.name}")
-        for statement in migration.statements:
+        for statement in layout.statements(migration):
             store.execute(statement)
         store.insert(
             "schema_migrations",
