@@ -22,7 +22,7 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
@@ -92,6 +92,7 @@ class Runtime:
         self.failed = False
         self.stopping = False
         self.rewinding = False  # no checkpoint may start: memory is half updated
+        self.moving = False  # a rebalance began: no input is taken until the assignment
         self.collector = PacedCollector()
         self._flush: asyncio.Task[None] | None = None
         self._known: set[int] = set()
@@ -101,8 +102,8 @@ class Runtime:
     # --- batches --------------------------------------------------------------------
     async def handle(self, fetched: Fetched) -> None:
         """One fetch: each partition's records through the processor into the buffers."""
-        if self.failed:
-            return  # dropped unprocessed: the restart reads them again
+        if self.failed or self.moving:
+            return  # dropped unprocessed: the restart (the assignment) reads them again
         try:
             await self._handle(fetched)
         except _ProcessingFailed as failure:
@@ -129,8 +130,10 @@ class Runtime:
             key=itemgetter(0),
         )
         for partition, topic, records in slices:
-            if partition not in self._known:
+            if partition not in self._known and not self.moving:
                 await self._recover(partition)
+            if self.moving:
+                break  # the rest is read again after the assignment (see `revoke`)
             for run, counted in self.replays.runs(topic, partition, records):
                 self._take(topic, partition, run, now, counted)
             # A fetch can hold a second of work: let the running checkpoint's produce
@@ -308,6 +311,34 @@ class Runtime:
             return self.processor.validator.validate(raw, now).department
         except Exception:  # the validator may be what raised
             return ""
+
+    # --- rebalances -----------------------------------------------------------------
+    async def revoke(self, partitions: Iterable[int]) -> None:
+        """The group takes partitions away (every one: Faust's rebalances are eager).
+
+        What was taken from them is stored and committed now, while this worker still
+        owns them; then its memory of them is dropped (`forget`), since their next owner
+        changes their books, clock and wake-ups. Between the two, no input may be taken:
+        a fetch being taken in when the rebalance began (`handle` yields between slices,
+        and the revoke runs there) would otherwise buffer the rest of its records after
+        this checkpoint took the buffers, and the next checkpoint would store them, write
+        their books to the state table's changelog and try to commit them while their
+        next owner reads and writes the same partitions: an older book written after the
+        next owner's overwrites it at every later recovery, and this worker's own copy of
+        the partition would record the changelog as read up to there, skipping what the
+        next owner wrote before it. So `moving` stops the intake until the assignment
+        (`assigned`); the records left untaken were never buffered, processed or counted,
+        and are read again: the consumer starts every partition it is assigned, kept or
+        new, at its committed offset.
+        """
+        self.moving = True
+        await self.flush_now()
+        for partition in partitions:
+            self.forget(partition)
+
+    def assigned(self) -> None:
+        """The group's new assignment: input is taken again (`revoke`)."""
+        self.moving = False
 
     # --- recovery -------------------------------------------------------------------
     def forget(self, partition: int) -> None:

@@ -114,6 +114,13 @@ class JourneysApp(faust.App):
         consumer.batch_topics = self.batch_topics
         return consumer
 
+    async def _on_partitions_assigned(self, assigned: Any, generation_id: int = 0) -> None:
+        # First: the consumer starts each partition of the new assignment at its committed
+        # offset, so input may be taken again (the revoke stopped it: `Runtime.revoke`).
+        if self.journeys_runtime is not None:
+            self.journeys_runtime.assigned()
+        await super()._on_partitions_assigned(assigned, generation_id)
+
     async def on_first_start(self) -> None:
         await super().on_first_start()
         quiet_root_logger()
@@ -237,10 +244,8 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
             return
         # What was taken from every partition is stored and committed before the group
         # moves any: the next owner starts where this worker stopped, on stored state.
-        await runtime.flush_now()
-        for tp in revoked:
-            if tp.topic == settings.topic_touchpoints:
-                runtime.forget(tp.partition)
+        await runtime.revoke([tp.partition for tp in revoked
+                              if tp.topic == settings.topic_touchpoints])  # fmt: skip
 
     sampler = HealthSampler(f"{socket.gethostname()}:{os.getpid()}", settings.topic_touchpoints)
 
