@@ -35,10 +35,21 @@ async def tick_idle_partitions(
 
 
 async def _lag(app: Any, runtime: Runtime, tp: Any) -> int:
-    """Messages of the partition not processed yet (fetched or not)."""
+    """Messages of the partition not processed yet (fetched or not).
+
+    Before this worker processed any of the partition since it was assigned, that is
+    everything after its committed offset, where the consumer started it. Not the fetch
+    position: that is past whatever was fetched and not yet processed, and a partition
+    fetched to its end at once (a backlog after a rebalance or a restart) looked caught
+    up: its wall-clock tick fired every deadline before the backlog's events, which then
+    came too late for their journeys (a replay of history diverging from the live run).
+    """
     highwater = app.consumer.highwater(tp)
-    position = await app.consumer.position(tp)
-    if highwater is None or position is None:
+    processed = runtime.next_offset.get(tp.partition)
+    if processed is None:
+        # Faust's record of the committed offsets: read at the assignment (None: none, or
+        # 0), kept up to date by the checkpoint's commits (`Consumer._commit_offsets`).
+        processed = app.consumer._committed_offset.get(tp)
+    if highwater is None or processed is None:
         return 1  # unknown: not caught up
-    processed = runtime.next_offset.get(tp.partition, position)
     return max(int(highwater) - int(processed), 0)

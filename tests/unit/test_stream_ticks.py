@@ -1,0 +1,76 @@
+"""Idle ticks go only to partitions whose input is all processed.
+
+A partition just assigned (a rebalance, a restart) is fetched before it is processed: a
+fetch can reach the partition's end at once, so the consumer's position says "caught up"
+while the backlog waits in the fetch. A tick then would move the partition's clock to
+the wall clock before the backlog's events, firing their journeys' deadlines early. The
+consumer here is a stand-in holding what Faust's would report (no broker runs in unit
+tests); the runtime, its metrics and the tick function are the worker's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from faust.types import TP
+
+from pipeline.settings import Settings
+from pipeline.stream.ticks import tick_idle_partitions
+from tests.unit.conftest import TOPIC, RuntimeRig
+
+PARTITION = TP(TOPIC, 0)
+
+
+class Consumer:
+    """What Faust's consumer reports of a partition fetched to its end (offset 10) after
+    an assignment at committed offset 4."""
+
+    def __init__(self) -> None:
+        self._committed_offset: dict[Any, int | None] = {PARTITION: 4}
+
+    def assignment(self) -> set[Any]:
+        return {PARTITION}
+
+    def highwater(self, tp: Any) -> int:
+        return 10
+
+    async def position(self, tp: Any) -> int:
+        return 10  # the fetch position: past the six records not processed yet
+
+
+class App:
+    consumer = Consumer()
+
+
+class Routed:
+    def __init__(self) -> None:
+        self.ticks: list[int | None] = []
+
+    async def send(self, *, key: bytes, value: bytes, partition: int | None = None) -> None:
+        self.ticks.append(partition)
+
+
+def ticked(rig: RuntimeRig) -> list[int | None]:
+    routed = Routed()
+    settings = Settings(topic_touchpoints=TOPIC, clock_idle_seconds=1)
+    asyncio.run(tick_idle_partitions(App(), rig.runtime, routed, settings, rig.metrics))
+    return routed.ticks
+
+
+def test_a_partition_fetched_but_not_processed_gets_no_tick(
+    runtime_factory: Callable[..., RuntimeRig],
+) -> None:
+    rig = runtime_factory()
+    assert ticked(rig) == []
+    assert rig.metrics.consumer_lag == {"0": 6}
+
+
+def test_a_partition_processed_to_its_end_gets_its_tick(
+    runtime_factory: Callable[..., RuntimeRig],
+) -> None:
+    rig = runtime_factory()
+    rig.runtime.next_offset[0] = 10  # what `Runtime.handle` notes of each record taken
+    assert ticked(rig) == [0]
+    assert rig.metrics.consumer_lag == {"0": 0}
