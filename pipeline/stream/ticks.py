@@ -47,9 +47,11 @@ async def _lag(app: Any, runtime: Runtime, tp: Any) -> int:
     highwater = app.consumer.highwater(tp)
     processed = runtime.next_offset.get(tp.partition)
     if processed is None:
-        # Faust's record of the committed offsets: read at the assignment (None: none, or
-        # 0), kept up to date by the checkpoint's commits (`Consumer._commit_offsets`).
-        processed = app.consumer._committed_offset.get(tp)
-    if highwater is None or processed is None:
+        # Faust's record of the committed offsets, read at the assignment and kept up to
+        # date by the checkpoint's commits (`Consumer._commit_offsets`). None: 0, nothing
+        # committed (the consumer starts at the beginning), or not read yet (too early to
+        # say; then the partition counts as not caught up unless it is empty).
+        processed = app.consumer._committed_offset.get(tp) or 0
+    if highwater is None:
         return 1  # unknown: not caught up
     return max(int(highwater) - int(processed), 0)

@@ -24,24 +24,26 @@ PARTITION = TP(TOPIC, 0)
 
 
 class Consumer:
-    """What Faust's consumer reports of a partition fetched to its end (offset 10) after
-    an assignment at committed offset 4."""
+    """What Faust's consumer reports of a partition fetched to its end (`highwater`) after
+    an assignment at a committed offset (Faust keeps None for 0 or none)."""
 
-    def __init__(self) -> None:
-        self._committed_offset: dict[Any, int | None] = {PARTITION: 4}
+    def __init__(self, highwater: int, committed: int | None) -> None:
+        self._highwater = highwater
+        self._committed_offset: dict[Any, int | None] = {PARTITION: committed}
 
     def assignment(self) -> set[Any]:
         return {PARTITION}
 
     def highwater(self, tp: Any) -> int:
-        return 10
+        return self._highwater
 
     async def position(self, tp: Any) -> int:
-        return 10  # the fetch position: past the six records not processed yet
+        return self._highwater  # the fetch position: past what is not processed yet
 
 
 class App:
-    consumer = Consumer()
+    def __init__(self, consumer: Consumer) -> None:
+        self.consumer = consumer
 
 
 class Routed:
@@ -52,10 +54,10 @@ class Routed:
         self.ticks.append(partition)
 
 
-def ticked(rig: RuntimeRig) -> list[int | None]:
-    routed = Routed()
+def ticked(rig: RuntimeRig, highwater: int = 10, committed: int | None = 4) -> list[int | None]:
+    routed, app = Routed(), App(Consumer(highwater, committed))
     settings = Settings(topic_touchpoints=TOPIC, clock_idle_seconds=1)
-    asyncio.run(tick_idle_partitions(App(), rig.runtime, routed, settings, rig.metrics))
+    asyncio.run(tick_idle_partitions(app, rig.runtime, routed, settings, rig.metrics))
     return routed.ticks
 
 
@@ -65,6 +67,7 @@ def test_a_partition_fetched_but_not_processed_gets_no_tick(
     rig = runtime_factory()
     assert ticked(rig) == []
     assert rig.metrics.consumer_lag == {"0": 6}
+    assert ticked(rig, committed=None) == []  # nothing committed: all ten are waiting
 
 
 def test_a_partition_processed_to_its_end_gets_its_tick(
@@ -74,3 +77,9 @@ def test_a_partition_processed_to_its_end_gets_its_tick(
     rig.runtime.next_offset[0] = 10  # what `Runtime.handle` notes of each record taken
     assert ticked(rig) == [0]
     assert rig.metrics.consumer_lag == {"0": 0}
+
+
+def test_an_empty_partition_never_committed_gets_its_tick(
+    runtime_factory: Callable[..., RuntimeRig],
+) -> None:
+    assert ticked(runtime_factory(), highwater=0, committed=None) == [0]
