@@ -23,6 +23,28 @@ from pipeline.kafka.local import free_port
 
 JOURNEYS = str(Path(sys.executable).with_name("journeys"))
 
+# The stored result, without what records the path rather than the result: wall-clock
+# and provenance columns, snapshot versions (a worker may reach its result in other
+# event-time steps), retracted signals (see test_pipeline_worker.comparable). Two runs of
+# the same input must store these row for row, however their input was batched or moved.
+RESULT = {
+    "journeys": "SELECT journey_id, customer_id, started_at, last_event_at, status, score,"
+    " operational_score, survey_score, band, touchpoint_count, lost_points, gained_points,"
+    " lost_points_beyond_front_desk, worst_department, worst_stage, score_model"
+    " FROM journeys FINAL ORDER BY journey_id",
+    "signals": "SELECT signal_id, journey_id, customer_id, signal, department, stage, impact,"
+    " effective_at, evidence_event_ids, reason, score_model FROM journey_signals FINAL"
+    " WHERE active = 1 ORDER BY signal_id",
+    "touchpoints": "SELECT event_id, occurred_at, customer_id, journey_id, department, stage,"
+    " channel, type, attributes FROM touchpoints FINAL ORDER BY event_id",
+    "dead_letters": "SELECT reason_code, reason, department, raw, source_partition,"
+    " source_offset FROM dead_letters FINAL ORDER BY source_partition, source_offset",
+    "lost_points": "SELECT department, stage, sum(impact) AS points, count() AS signals"
+    " FROM journey_signals FINAL WHERE active = 1 AND impact < 0"
+    " GROUP BY department, stage ORDER BY department, stage",
+}
+
+
 DUMP = """
 import json, sys
 from pipeline.settings import load_settings

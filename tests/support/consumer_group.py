@@ -1,0 +1,53 @@
+"""A consumer group's progress as the broker sees it: committed offsets against end offsets.
+
+Several workers share one group, so no one worker's metrics say when the group is done; the
+offsets the group committed do, and a worker commits only after ClickHouse acknowledged
+what it derived from them (`pipeline.stream.checkpoint`). Polled, never slept on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+
+
+def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp.partition: offset for tp, offset in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offset per partition of `topic` (the next one to read)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+    finally:
+        admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+
+def wait_committed_to_end(
+    bootstrap: str, group: str, topic: str, timeout: float,
+    alive: Callable[[], bool] = lambda: True,
+) -> dict[int, int]:  # fmt: skip
+    """Wait until `group` committed every partition of `topic` to its end; the offsets.
+    Raises at the timeout, or at once when the consumers are no longer `alive`."""
+    ends = end_offsets(bootstrap, topic)
+    deadline, last = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline:
+        assert alive(), "the group's workers stopped before it caught up"
+        try:
+            last = committed(bootstrap, group, topic)
+        except KafkaError:  # the coordinator is moving or loading: ask again
+            last = {}
+        if all(last.get(partition, 0) >= end for partition, end in ends.items()):
+            return last
+        time.sleep(0.25)
+    raise AssertionError(f"group {group} never committed {topic} to its end {ends}: {last}")
