@@ -36,6 +36,7 @@ from pipeline.stream.collector import PacedCollector
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.processor import Inbound, JourneyProcessor
+from pipeline.stream.sink import PartitionBatch
 from pipeline.stream.worker import partitioner
 
 PARTITIONS = 4
@@ -108,9 +109,12 @@ def _run(
 ) -> dict[str, int]:
     rows = 0
     for partition, batch in work:
-        output = proc.process(partition, batch, NOW)
-        rows += sum(len(r) for r in output.rows.values())
-        for table_rows in output.rows.values():
+        # As the worker does: journey and signal rows built at the checkpoint (`seal`).
+        output = proc.process(partition, batch, NOW, build_rows=False)
+        sealed = PartitionBatch(partition, rows=output.rows, latest=output.latest)
+        sealed.seal()
+        rows += sealed.row_count
+        for table_rows in sealed.rows.values():
             json_each_row(table_rows)  # the sink's encoding, done once per flush
         proc.books.snapshot([partition])  # encoding dirty books for the table, per flush
         collector.after_batch()

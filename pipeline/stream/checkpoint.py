@@ -6,7 +6,8 @@ the sink's buffers (every source message taken since the last checkpoint):
 
 1. Snapshot the dirty journey books and the event-time clock of each batch's partition:
    the state that produced the batches' rows and messages (input taken later may change
-   the books again; it belongs to the next checkpoint).
+   the books again; it belongs to the next checkpoint); the batches' journey and signal
+   rows and score messages are built from the journeys' last states here, once.
 2. Reconcile: signals a replay no longer produces (the journey's current set lost them) get
    retraction rows, so a replay after a crash cannot leave a stale signal stored.
 3. Rows: one insert per table into ClickHouse with a deterministic deduplication token
@@ -94,6 +95,8 @@ class Checkpoint:
         if not batches:
             return
         marks = [time.monotonic()]
+        for batch in batches:
+            batch.seal()
         generation, books = self.books.snapshot(b.partition for b in batches)
         state = {
             b.partition: {**books[b.partition], clock_key(b.partition): self._clock(b.partition)}

@@ -19,9 +19,7 @@ from pipeline.contract import Rejection, Touchpoint, Validator
 from pipeline.journey import (
     Changes,
     JourneyBook,
-    JourneyScore,
     ScoreModel,
-    Signal,
     add,
     advance,
     book_key,
@@ -33,7 +31,7 @@ from pipeline.stream.books import BookCache
 from pipeline.stream.clock import PartitionClocks, Wakeups, from_us, to_us
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
-from pipeline.stream.rows import Position, Row
+from pipeline.stream.rows import Latest, Position, Row
 
 _FAR_US = 10 * 365 * 86_400 * 1_000_000  # "every open promise", for the alert wake-up
 
@@ -63,23 +61,12 @@ class Output:
     signal_sets: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
     # event_id -> (customer_id, journey_id): stored touchpoints moved to another journey.
     moved: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # With `process(..., build_rows=False)`: the batch's journey and signal states, not yet
+    # built into rows, scores and signal sets (the runtime builds them per checkpoint).
+    latest: Latest = field(default_factory=Latest)
 
     def add_row(self, table: str, row: Row) -> None:
         self.rows.setdefault(table, []).append(row)
-
-
-@dataclass
-class _Journeys:
-    """The last snapshot and signal state per journey / signal within one batch.
-
-    Kept as engine objects and turned into rows and messages once, at the end of the batch:
-    a journey with five events in a batch is re-scored five times, but only its last
-    snapshot is written (building every one cost a tenth of the processor's time).
-    """
-
-    # journey_id -> its last score, or the row that retires it (a late event merged it)
-    journeys: dict[str, tuple[JourneyScore, Position] | Row] = field(default_factory=dict)
-    signals: dict[str, tuple[Signal, bool, int, Position]] = field(default_factory=dict)
 
 
 class JourneyProcessor:
@@ -119,8 +106,14 @@ class JourneyProcessor:
         self.wakeups.clear()
         self._alerted.clear()
 
-    def process(self, partition: int, batch: list[Inbound], now: datetime) -> Output:
-        out, batch_state = Output(), _Journeys()
+    def process(
+        self, partition: int, batch: list[Inbound], now: datetime, *, build_rows: bool = True
+    ) -> Output:
+        """Everything `batch` causes. The journeys' and signals' last states become rows,
+        score messages and signal sets here, or with `build_rows=False` are left in
+        `Output.latest` for the caller to build later (once for many batches)."""
+        out = Output()
+        batch_state = out.latest
         grouped: dict[str, list[tuple[Touchpoint, Position]]] = {}
         for message in batch:
             self._take(partition, message, now, out, grouped)
@@ -129,25 +122,21 @@ class JourneyProcessor:
         for key, touchpoints in grouped.items():
             self._add_all(partition, key, touchpoints, out, batch_state)
         self._wake(partition, at, out, batch_state)
-        self._write(batch_state, out)
+        if build_rows:
+            self._write(out)
         return out
 
     @staticmethod
-    def _write(state: _Journeys, out: Output) -> None:
+    def _write(out: Output) -> None:
         """The batch's last state of each journey and signal as rows and messages."""
-        for journey_id, last in state.journeys.items():
-            if isinstance(last, dict):  # retired
-                out.add_row("journeys", last)
-                out.signal_sets[journey_id] = (last["version"], frozenset())
-                continue
-            score, at = last
-            row = build.journey_row(score, at)
-            out.add_row("journeys", row)
-            out.scores.append((journey_id, build.score_message(score)))
-            current = frozenset(signal.signal_id for signal in score.signals)
-            out.signal_sets[journey_id] = (row["version"], current)
-        for signal, active, version, at in state.signals.values():
-            out.add_row("journey_signals", build.signal_row(signal, active, version, at))
+        built = out.latest.build()
+        out.latest = Latest()
+        if built.journey_rows:
+            out.rows.setdefault("journeys", []).extend(built.journey_rows)
+        if built.signal_rows:
+            out.rows.setdefault("journey_signals", []).extend(built.signal_rows)
+        out.scores.extend(built.scores)
+        out.signal_sets.update(built.signal_sets)
 
     # --- intake ---------------------------------------------------------------------
     def _take(
@@ -199,7 +188,7 @@ class JourneyProcessor:
         key: str,
         touchpoints: list[tuple[Touchpoint, Position]],
         out: Output,
-        state: _Journeys,
+        state: Latest,
     ) -> None:
         book = self.books.get_or_create(touchpoints[0][0])
         for touchpoint, at in touchpoints:
@@ -214,7 +203,7 @@ class JourneyProcessor:
         self._catch_up(partition, book, touchpoints[-1][1], out, state)
         self.books.touched(partition, key)
 
-    def _wake(self, partition: int, at: Position, out: Output, state: _Journeys) -> None:
+    def _wake(self, partition: int, at: Position, out: Output, state: Latest) -> None:
         for key in self.wakeups.due(partition, self.clocks.now(partition)):
             book = self.books.get(key)
             if book is not None:
@@ -222,7 +211,7 @@ class JourneyProcessor:
                 self.books.touched(partition, key)
 
     def _catch_up(
-        self, partition: int, book: JourneyBook, at: Position, out: Output, state: _Journeys
+        self, partition: int, book: JourneyBook, at: Position, out: Output, state: Latest
     ) -> None:
         """Advance the book to the partition clock one deadline at a time.
 
@@ -241,7 +230,7 @@ class JourneyProcessor:
         self.wakeups.schedule(partition, book.book_key, self.next_wake(book, clock_us))
 
     def _collect(
-        self, changes: Changes, at: Position, out: Output, state: _Journeys, book: JourneyBook
+        self, changes: Changes, at: Position, out: Output, state: Latest, book: JourneyBook
     ) -> None:
         # Rows of journeys that no longer exist (a late event merged or re-identified them)
         # outrank every earlier row of theirs: the book's clock is at least theirs.

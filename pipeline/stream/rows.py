@@ -9,8 +9,9 @@ size, never from the wall clock, so a replay after a crash writes the same versi
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import orjson
@@ -203,3 +204,49 @@ def turned_poor_alert(score: JourneyScore) -> tuple[str, bytes]:
             "updated_at": score.updated_at,
         },
     )
+
+
+class Built(NamedTuple):
+    journey_rows: list[Row]
+    signal_rows: list[Row]
+    scores: list[tuple[str, bytes]]  # journey_id -> its `journeys.scores` message
+    # journey_id -> (version, ids of its current signals): lets the checkpoint retract
+    # signals a replay after a crash no longer produces (`pipeline.stream.reconcile`).
+    signal_sets: dict[str, tuple[int, frozenset[str]]]
+
+
+@dataclass
+class Latest:
+    """The last snapshot of each journey and the last state of each signal, kept as engine
+    objects and built into rows and messages once (`build`): a journey with five events
+    before a checkpoint is re-scored five times, but only its last snapshot is written
+    (building every one cost a tenth of the processor's time)."""
+
+    # journey_id -> its last score, or the row that retires it (a late event merged it)
+    journeys: dict[str, tuple[JourneyScore, Position] | Row] = field(default_factory=dict)
+    signals: dict[str, tuple[Signal, bool, int, Position]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.journeys) + len(self.signals)
+
+    def merge(self, later: Latest) -> None:
+        """Take the states of `later` (processed after these) over these."""
+        self.journeys.update(later.journeys)
+        self.signals.update(later.signals)
+
+    def build(self) -> Built:
+        built = Built([], [], [], {})
+        for journey_id, last in self.journeys.items():
+            if isinstance(last, dict):  # retired
+                built.journey_rows.append(last)
+                built.signal_sets[journey_id] = (last["version"], frozenset())
+                continue
+            score, at = last
+            row = journey_row(score, at)
+            built.journey_rows.append(row)
+            built.scores.append((journey_id, score_message(score)))
+            current = frozenset(signal.signal_id for signal in score.signals)
+            built.signal_sets[journey_id] = (row["version"], current)
+        for signal, active, version, at in self.signals.values():
+            built.signal_rows.append(signal_row(signal, active, version, at))
+        return built

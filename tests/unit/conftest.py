@@ -85,7 +85,11 @@ class RuntimeRig:
         asyncio.run(self.runtime.handle(fetched))
 
     def buffered(self, table: str) -> list[dict[str, Any]]:
-        return [row for b in self.runtime.sink._batches.values() for row in b.rows.get(table, [])]
+        """The rows the next checkpoint writes (journeys and signals are built at its start)."""
+        batches = list(self.runtime.sink._batches.values())
+        for batch in batches:
+            batch.seal()
+        return [row for b in batches for row in b.rows.get(table, [])]
 
 
 @pytest.fixture
