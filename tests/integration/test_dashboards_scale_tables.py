@@ -253,7 +253,8 @@ def test_0005_fills_its_tables_from_history_stored_before_it(
         apply_migrations(store, earlier)
         for table, rows in SAMPLE.tables().items():  # insert_sample would refresh 0005's view
             store.insert(table, rows)
-        assert [m.version for m in apply_migrations(store)] == [5]
+        later = [m.version for m in load_migrations() if m.version >= 5]
+        assert [m.version for m in apply_migrations(store)] == later  # 0005 and what follows
         refresh_now(store)
         assert_heatmap_matches_raw(store)
         for sql in [
