@@ -370,7 +370,7 @@ class Runtime:
             if raw_clock is not None:
                 processor.clocks.observe(partition, int(raw_clock))
             clock_us = processor.clocks.now(partition)
-            for key, raw_book in self.state.items():
+            for key, raw_book in self.state.items(partition):
                 if key.startswith(CLOCK_PREFIX) or not self._may_hold(partition, key):
                     continue
                 book = JourneyBook.from_bytes(raw_book)
