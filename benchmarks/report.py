@@ -75,12 +75,26 @@ def verdicts(results: dict[str, Any]) -> list[Verdict]:
     ]  # fmt: skip
 
 
+def _scale_rate(results: dict[str, Any], workers: int) -> float:
+    """Aggregate events/s of `workers` worker processes sharing one store (NaN: not run)."""
+    value = results.get("scale", {}).get("runs", {}).get(str(workers), {}).get("rate")
+    return math.nan if value is None else float(value)
+
+
 def summary(results: dict[str, Any]) -> dict[str, Any]:
-    """The flat figures `results.json` carries under `summary` (NaN: not measured)."""
+    """The flat figures `results.json` carries under `summary` (NaN: not measured).
+
+    `throughput_eps_1_worker` is the embedded worker's (the throughput section);
+    `throughput_eps_{1,2,3}_worker(s)_server` come from the scale section, where the
+    workers share one store in server mode, the only mode several processes can share.
+    """
     run = results.get("latency", {}).get("5000", {}).get("worker")
     stop = results.get("latency", {}).get("stop", {})
     return {
         "throughput_eps_1_worker": _rate(results, "worker"),
+        "throughput_eps_1_worker_server": _scale_rate(results, 1),
+        "throughput_eps_2_workers": _scale_rate(results, 2),
+        "throughput_eps_3_workers": _scale_rate(results, 3),
         "faust_floor_eps": _rate(results, "faust-floor"),
         "raw_consumer_eps": _rate(results, "raw"),
         "naive_agent_eps": _rate(results, "naive"),
@@ -124,6 +138,20 @@ def throughput_rows(results: dict[str, Any]) -> list[list[str]]:
         rows.append([label, f"{run['events']:,}", human_rate(rate),
                      human_ratio(ratio(worker, rate)) if name != "worker" else "1.00x",
                      per_event])  # fmt: skip
+    return rows
+
+
+def scale_rows(results: dict[str, Any]) -> list[list[str]]:
+    """Per worker count: aggregate rate, per worker, speed-up, CPU per event, engine CPU."""
+    runs = results.get("scale", {}).get("runs", {})
+    one = _scale_rate(results, 1)
+    rows = []
+    for workers, run in sorted(runs.items(), key=lambda kv: int(kv[0])):
+        rate = _scale_rate(results, int(workers))
+        rows.append([workers, f"{run['events']:,}", human_rate(rate),
+                     human_rate(rate / int(workers)), human_ratio(ratio(rate, one)),
+                     f"{run['worker_cpu_us_per_event']:.0f} us",
+                     f"{run['endpoint_cpu_us_per_row']:.0f} us"])  # fmt: skip
     return rows
 
 

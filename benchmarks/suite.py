@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import contenders, endtoend
+from benchmarks import contenders, endtoend, scale
 from benchmarks.broker import local_broker
 from benchmarks.events import simulated
 
-SECTIONS = ("micro", "throughput", "latency", "queries", "memory")
+SECTIONS = ("micro", "throughput", "latency", "scale", "queries", "memory")
 PARTITIONS = 4
 
 
@@ -39,6 +39,7 @@ class Sizes:
     memory_journeys: int
     baselines_everywhere: bool = True  # False: naive latency runs and no-insert run skipped
     sample_seconds: float = 12.0  # py-spy sampling of the worker's throughput run (0: none)
+    scale_events: int = 100_000  # per run of one, two and three worker processes
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,7 +54,7 @@ QUICK = Sizes(
     throughput_events=20_000, naive_events=500, naive_no_insert_events=3_000,
     naive_seconds=15, latency_seconds=5, latency_rates=(1000, 5000), micro_events=5_000,
     touchpoints=200_000, journeys=20_000, query_repeats=5, memory_journeys=20_000,
-    baselines_everywhere=False, sample_seconds=0.0,
+    baselines_everywhere=False, sample_seconds=0.0, scale_events=20_000,
 )  # fmt: skip
 
 
@@ -162,6 +163,16 @@ def latency(
     return found
 
 
+def scale_out(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """One, two and three worker processes in one group, sharing one store (`scale`)."""
+    messages, source = simulated(sizes.scale_events)
+    with (
+        local_broker(workdir / "kafka-scale") as bootstrap,
+        scale.clickhouse_endpoint(workdir / "clickhouse-scale") as server,
+    ):
+        return scale.scale(bootstrap, server, messages, workdir, say) | {"source": source}
+
+
 def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
@@ -173,8 +184,8 @@ def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[st
             if name in ("throughput", "latency"):
                 results.update(streaming(sizes, sections, workdir, say))
             else:
-                results[name] = {"micro": micro, "queries": queries, "memory": memory}[name](
-                    sizes, workdir, say
-                )
+                section = {"micro": micro, "scale": scale_out, "queries": queries,
+                           "memory": memory}[name]  # fmt: skip
+                results[name] = section(sizes, workdir, say)
             say(f"{name} done in {time.monotonic() - started:.0f} s")
     return results

@@ -7,6 +7,7 @@ from typing import Any
 
 from benchmarks import document, report
 from benchmarks.__main__ import _finite, merged
+from benchmarks.stats import human_rate
 
 PANEL = {"dashboard": "ops", "panel": "Touchpoints per minute", "type": "timeseries",
          "rows": 60, "p50": 0.02, "p95": 0.04, "p99": 0.05, "max": 0.05, "count": 20}  # fmt: skip
@@ -110,3 +111,23 @@ def test_a_partial_run_keeps_the_other_sections() -> None:
     assert out["runs"] == {"memory": "new (?)"}  # queries keeps no time it never had
     again = merged(out, {"queries": {"queries": []}}, {"started": "newer", "mode": "full"})
     assert again["runs"] == {"memory": "new (?)", "queries": "newer (full)"}
+
+
+def test_two_and_three_workers_come_from_the_scale_section() -> None:
+    runs = {str(n): {"workers": n, "events": 1000, "rate": rate, "worker_cpu_us_per_event": 210.0,
+                     "endpoint_cpu_us_per_row": 31.0}
+            for n, rate in ((1, 4000.0), (2, 6000.0), (3, 6600.0))}  # fmt: skip
+    scale = {"runs": runs, "partitions": 6, "insert": {"rows": 10_000, "seconds": 0.25,
+                                                       "rows_per_second": 40_000.0}}  # fmt: skip
+    flat = report.summary(results(scale=scale))
+    assert {k: flat[k] for k in ("throughput_eps_1_worker", "throughput_eps_1_worker_server",
+            "throughput_eps_2_workers", "throughput_eps_3_workers")} == {
+        "throughput_eps_1_worker": 12_000.0, "throughput_eps_1_worker_server": 4000.0,
+        "throughput_eps_2_workers": 6000.0, "throughput_eps_3_workers": 6600.0,
+    }  # fmt: skip
+    assert report.scale_rows(results(scale=scale))[1] == [
+        "2", "1,000", human_rate(6000.0), human_rate(3000.0), "1.50x", "210 us", "31 us"
+    ]  # fmt: skip
+    page = document.render(results(scale=scale))
+    assert "## Scale-out" in page and "40,000 rows/s" in page
+    assert math.isnan(report.summary(results())["throughput_eps_2_workers"])  # not run
