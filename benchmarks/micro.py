@@ -116,7 +116,8 @@ def _run(
         rows += sealed.row_count
         for table_rows in sealed.rows.values():
             json_each_row(table_rows)  # the sink's encoding, done once per flush
-        proc.books.snapshot([partition])  # encoding dirty books for the table, per flush
+        generation, _ = proc.books.snapshot([partition])  # the books for the table, per flush
+        proc.books.persisted(partition, generation)  # stored: clean until touched again
         collector.after_batch()
     return {"rows": rows}
 
