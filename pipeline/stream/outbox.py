@@ -10,6 +10,7 @@ all of them (acks=all, idempotent producer) before the flush acks its input.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,8 +30,12 @@ class Record:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
+@functools.lru_cache(maxsize=65_536)
 def partition_of(key: bytes, partitions: int) -> int:
-    """Kafka's default partitioner, as the Java client and Faust place keyed messages."""
+    """Kafka's default partitioner, as the Java client and Faust place keyed messages.
+
+    Cached: the same journeys' score snapshots go out at every checkpoint, and murmur2 in
+    Python was 2% of the worker's main thread at 5,000 events/s."""
     return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
