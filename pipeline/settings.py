@@ -224,6 +224,58 @@ class Settings(BaseSettings):
         default=None, description="Score model TOML; the built-in v1 model when unset."
     )
 
+    # --- HTTP collector (journeys collect) -----------------------------------------------
+    collector_host: str = Field(
+        default="127.0.0.1",
+        description="Address the HTTP collector listens on (0.0.0.0 in a container).",
+    )
+    collector_port: int = Field(
+        default=8080, ge=1, le=65535, description="Port of the HTTP collector."
+    )
+    collector_tokens: SecretStr | None = Field(
+        default=None,
+        description="Bearer tokens of the collector, as a JSON object mapping each token to the "
+        'departments it may emit for, e.g. {"s3cr3t-billing": ["billing"]}; ["*"] for all.',
+    )
+    collector_tokens_file: Path | None = Field(
+        default=None,
+        description="A file holding the collector's tokens in the same JSON format (instead "
+        "of JOURNEYS_COLLECTOR_TOKENS).",
+    )
+    collector_max_body_bytes: int = Field(
+        default=5 * 1024 * 1024,
+        ge=1024,
+        le=1 << 30,
+        description="Largest request body the collector reads (413 above).",
+    )
+    collector_max_events: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="Most events in one request (413 above)."
+    )
+    collector_rate_events_per_second: float = Field(
+        default=10_000,
+        gt=0,
+        description="Events per second each token may send, on average (429 above).",
+    )
+    collector_rate_burst_events: int = Field(
+        default=50_000,
+        ge=1,
+        description="Events a token may send at once after a quiet spell (the rate limit's "
+        "bucket); at least JOURNEYS_COLLECTOR_MAX_EVENTS.",
+    )
+    collector_ack_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="How long a request waits for Kafka's acknowledgement before the collector "
+        "answers 503 (keep it below the departments' HTTP timeouts).",
+    )
+    collector_max_pending_events: int = Field(
+        default=200_000,
+        ge=1,
+        description="Events waiting for Kafka's acknowledgement at which the collector answers "
+        "503 to further requests until Kafka catches up.",
+    )
+
     # --- ClickHouse --------------------------------------------------------------------
     clickhouse_mode: Literal["embedded", "server"] = Field(
         default="embedded",
@@ -278,6 +330,16 @@ class Settings(BaseSettings):
         if value.tzinfo is None:
             raise ValueError(f"expected a time with its UTC offset, got {value.isoformat()!r}")
         return value
+
+    @model_validator(mode="after")
+    def _burst_holds_a_request(self) -> Settings:
+        # A smaller bucket would answer 429 to a full-size request forever.
+        if self.collector_rate_burst_events < self.collector_max_events:
+            raise ValueError(
+                f"JOURNEYS_COLLECTOR_RATE_BURST_EVENTS ({self.collector_rate_burst_events}) must "
+                f"be at least JOURNEYS_COLLECTOR_MAX_EVENTS ({self.collector_max_events})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _sasl_needs_credentials(self) -> Settings:

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "pipeline.cli.simulate:simulate_command",
     "report": "pipeline.cli.report:report",
     "emit": "pipeline.cli.emit:emit",
+    "collect": "pipeline.cli.collect:collect",
     "run": "pipeline.cli.run:run",
 }
 

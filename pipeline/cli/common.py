@@ -46,6 +46,21 @@ def errors_as_exit(*kinds: type[Exception]) -> Iterator[None]:
         fail(str(exc))
 
 
+def kafka_unreachable(settings: Settings, error: Exception) -> str:
+    """Why a command could not reach Kafka, and what to check."""
+    waited = f"{settings.kafka_connect_timeout_seconds:g} s"
+    hint = (
+        "check JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"
+        if "kafka_bootstrap_servers" in settings.model_fields_set
+        else "start the local broker with `journeys kafka start`, or set "
+        "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"
+    )
+    return (
+        f"cannot reach Kafka at {settings.bootstrap_servers} within {waited} "
+        f"(JOURNEYS_KAFKA_CONNECT_TIMEOUT_SECONDS): {error}; {hint}"
+    )
+
+
 class Group(click.Group):
     """A command group whose listing shows each command's first sentence in full, wrapped:
     click cuts it to fit one line ("..."), which at 80 columns left no summary readable."""
@@ -76,6 +91,7 @@ __all__ = [
     "console",
     "errors_as_exit",
     "fail",
+    "kafka_unreachable",
     "out",
     "say",
     "settings_or_exit",

@@ -11,9 +11,8 @@ from typing import IO, Any
 from kafka.errors import KafkaError
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipeline.cli.common import click, console, fail, out, settings_or_exit
+from pipeline.cli.common import click, console, fail, kafka_unreachable, out, settings_or_exit
 from pipeline.emit import EmitReport, Emitter
-from pipeline.settings import Settings
 
 EXIT_REJECTED = 1  # some lines broke the contract (the valid ones were still sent)
 EXIT_UNDELIVERED = 3  # Kafka unreachable, or some valid lines not acknowledged
@@ -37,7 +36,7 @@ def emit(source: IO[bytes], topic: str | None, dry_run: bool, show: int, as_json
     except ValueError as error:  # an illegal --topic
         fail(f"--topic: {error}", code=2)
     except KafkaError as error:
-        fail(_unreachable(settings, error), EXIT_UNDELIVERED)
+        fail(kafka_unreachable(settings, error), EXIT_UNDELIVERED)
     emitter.report.keep = max(show, 0)
     with emitter, _progress(source, emitter.report) as advance:
         for number, line in enumerate(source, start=1):
@@ -54,20 +53,6 @@ def emit(source: IO[bytes], topic: str | None, dry_run: bool, show: int, as_json
         raise SystemExit(EXIT_REJECTED)
     if report.failed or (report.sent < report.accepted and not dry_run):
         raise SystemExit(EXIT_UNDELIVERED)
-
-
-def _unreachable(settings: Settings, error: KafkaError) -> str:
-    waited = f"{settings.kafka_connect_timeout_seconds:g} s"
-    hint = (
-        "check JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"
-        if "kafka_bootstrap_servers" in settings.model_fields_set
-        else "start the local broker with `journeys kafka start`, or set "
-        "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"
-    )
-    return (
-        f"cannot reach Kafka at {settings.bootstrap_servers} within {waited} "
-        f"(JOURNEYS_KAFKA_CONNECT_TIMEOUT_SECONDS): {error}; {hint}"
-    )
 
 
 @contextmanager
