@@ -8,6 +8,7 @@ import logging
 import click
 
 from pipeline.cli.common import fail, kafka_unreachable, say, settings_or_exit
+from pipeline.stream.logs import RepeatLimiter
 
 EXIT_UNREACHABLE = 3  # as `journeys emit`: Kafka could not be reached
 
@@ -56,7 +57,10 @@ def collect(host: str | None, port: int | None, dry_run: bool, openapi: bool) ->
         else f"to {settings.topic_touchpoints} at {settings.bootstrap_servers}"
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # its retries say each failure
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        # With the broker down, aiokafka says the same error ten times a second.
+        handler.addFilter(RepeatLimiter())
 
     def ready(url: str) -> None:
         say(f"collecting on {url}/v1/touchpoints ({len(collector.tokens)} tokens), {target}")

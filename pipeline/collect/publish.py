@@ -116,9 +116,17 @@ class KafkaPublisher:
         self._producer = producer
 
     async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()  # sends what it holds first
-            self._producer = None
+        """Send what the producer holds, for at most the acknowledgement timeout: with the
+        brokers gone it would retry for ever, and what it holds belongs to requests that
+        were answered 503 (or are being), which their senders will send again."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            await asyncio.wait_for(producer.stop(), self.timeout)
+        except TimeoutError:
+            log.warning("stopped before Kafka acknowledged what the producer held (%.0f s); "
+                        "its requests were answered 503", self.timeout)  # fmt: skip
 
     @property
     def producer(self) -> AIOKafkaProducer:

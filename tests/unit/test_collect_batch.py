@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from kafka.partitioner.default import murmur2 as kafka_murmur2
 
 from pipeline.collect.auth import Grant, parse_tokens
 from pipeline.collect.batch import (
@@ -21,6 +22,7 @@ from pipeline.collect.batch import (
     split_events,
 )
 from pipeline.collect.dead_letters import dead_letter
+from pipeline.collect.publish import partition_of
 from pipeline.contract import REJECTION_CODES, Rejection, Touchpoint, Validator
 from tests.unit.conftest import TOPIC, RuntimeRig, record
 
@@ -125,6 +127,15 @@ def test_property_every_event_is_answered_once_and_accepted_only_if_valid_and_al
         if line in refused_lines:
             verdict = VALIDATOR.validate(raw)
             assert isinstance(verdict, Rejection) or not grant.allows(verdict.department)
+
+
+@given(st.binary(min_size=1, max_size=200), st.integers(1, 64))
+def test_property_a_key_gets_the_partition_every_kafka_client_gives_it(
+    key: bytes, partitions: int
+) -> None:
+    """kafka-python's murmur2 (the emitter's, written apart from aiokafka's), as the Java
+    client: a journey's events share a partition whichever way they were sent."""
+    assert partition_of(key, partitions) == (kafka_murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def test_a_dead_letter_has_the_workers_headers_with_the_collector_as_its_source(
