@@ -80,6 +80,7 @@ def render(results: dict[str, Any]) -> str:
         _section("Throughput", THROUGHPUT, THROUGHPUT_COLUMNS, report.throughput_rows(results)),
         _section("Latency", LATENCY, LATENCY_COLUMNS, report.latency_rows(results)),
         _section("Scale-out", _scale_intro(results), SCALE_COLUMNS, report.scale_rows(results)),
+        _section("HTTP collector", COLLECTOR, COLLECTOR_COLUMNS, report.collector_rows(results)),
         _section("Hot path", MICRO, ["step", "per event, one core"], report.micro_rows(results)),
         _section("Dashboard queries", _queries_intro(results), QUERY_COLUMNS,
                  report.query_rows(results)),
@@ -141,6 +142,8 @@ THROUGHPUT_COLUMNS = ["consumer", "events", "sustained rate", "worker / this", "
 LATENCY_COLUMNS = ["input rate", "consumer", "p50", "p99", "max", "never stored", "stored is"]
 SCALE_COLUMNS = ["worker processes", "events", "aggregate rate", "per worker", "x one worker",
                  "worker CPU per event", "engine CPU per stored row"]  # fmt: skip
+COLLECTOR_COLUMNS = ["sender", "events", "rate", "p50 request", "p99 request", "outcome",
+                     "collector CPU per event"]  # fmt: skip
 QUERY_COLUMNS = ["dashboard", "panel", "rows", "p50", "p95", "<= 100 ms"]
 MEMORY_COLUMNS = ["table store", "active journeys", "RSS", "peak RSS", "encoded state",
                   "per journey", "<= 1 GiB"]  # fmt: skip
@@ -226,6 +229,16 @@ SCALE = (
     "between 10% and 90% of what was left once the send finished. CPU columns: the "
     "workers' CPU time over those events, and the endpoint's over the rows they stored "
     "(parsing, inserts, the dashboards' views, the reconciliation queries)."
+)
+COLLECTOR = (
+    "The same input (the simulator's traffic, about 1% malformed) sent to one local broker "
+    "(4 partitions) by `journeys collect` and by `journeys emit` (`benchmarks/collector.py`). "
+    "The collector gets POSTs of 500 events (JSON Lines) from four keep-alive connections on "
+    "loopback and answers each once Kafka acknowledged it (acks=all, idempotent): a "
+    "request's latency is from its first byte sent to its answer read, and the rate is every "
+    "event over the wall time from the first request to the last answer. The loader runs in "
+    "the benchmark's process and shares the two cores with the collector and the broker. "
+    "`journeys emit` is the command's wall time, its start-up included."
 )
 QUERIES = (
     "Every panel and variable query of the committed dashboards and every alert rule, expanded "

@@ -20,6 +20,7 @@ TARGETS = {
     "p99_at_5000": 2.0,  # seconds, event to stored
     "panel_p95": 0.100,  # seconds, every panel at 10M touchpoints
     "rss": float(GIB),  # worker RSS with 1M active journeys
+    "collector": 20_000.0,  # events/s through journeys collect, POSTs of 500 on loopback
 }
 
 
@@ -72,6 +73,9 @@ def verdicts(results: dict[str, Any]) -> list[Verdict]:
                  bool(slowest and slowest["p95"] <= TARGETS["panel_p95"])),
         _verdict("worker RSS, 1M active journeys (RocksDB)", rss, human_bytes(rss),
                  f"<= {human_bytes(TARGETS['rss'])}", rss <= TARGETS["rss"]),
+        _verdict("HTTP collector, POSTs of 500 events", flat["collector_eps"],
+                 human_rate(flat["collector_eps"]), f">= {human_rate(TARGETS['collector'])}",
+                 flat["collector_eps"] >= TARGETS["collector"]),
     ]  # fmt: skip
 
 
@@ -101,8 +105,36 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "p99_s_at_5000": seconds(run["p99"]) if run else math.nan,
         "stop_seconds_under_load": stop.get("seconds", math.nan),
         "stop_exit_code": stop.get("exit_code"),
+        **_collector_summary(results),
         "measured_at": results.get("runs", {}).get("throughput", results.get("started")),
     }
+
+
+def _collector_summary(results: dict[str, Any]) -> dict[str, float]:
+    """The collector section's figures (NaN: not measured): its events/s and p99 request
+    latency, and `journeys emit`'s events/s on the same input in the same run."""
+    found = results.get("collector", {})
+    return {
+        "collector_eps": float(found.get("rate", math.nan)),
+        "collector_p99_s": float(found.get("p99", math.nan)),
+        "emit_eps": float(found.get("emit", {}).get("rate", math.nan)),
+    }
+
+
+def collector_rows(results: dict[str, Any]) -> list[list[str]]:
+    found = results.get("collector")
+    if not found:
+        return []
+    emitted = found["emit"]
+    return [
+        [f"journeys collect, POSTs of {found['batch']} from {found['connections']} connections",
+         f"{found['events']:,}", human_rate(found["rate"]), human_seconds(found["p50"]),
+         human_seconds(found["p99"]), f"{found['accepted']:,} acked, {found['rejected']:,} "
+         f"refused, {found['on_topic']:,} on the topic", f"{found['cpu_us_per_event']:.0f} us"],
+        ["journeys emit FILE (kafka-python; start-up included)", f"{emitted['events']:,}",
+         human_rate(emitted["rate"]), "", "", f"{emitted['sent']:,} acked, "
+         f"{emitted['rejected']:,} refused, {emitted['on_topic']:,} on the topic", ""],
+    ]  # fmt: skip
 
 
 def _verdict(figure: str, value: float, shown: str, target: str, met: bool) -> Verdict:

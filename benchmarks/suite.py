@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import contenders, endtoend, scale
+from benchmarks import collector, contenders, endtoend, scale
 from benchmarks.broker import local_broker
 from benchmarks.events import simulated
 
-SECTIONS = ("micro", "throughput", "latency", "scale", "queries", "memory")
+SECTIONS = ("micro", "throughput", "latency", "scale", "collector", "queries", "memory")
 PARTITIONS = 4
 
 
@@ -40,6 +40,7 @@ class Sizes:
     baselines_everywhere: bool = True  # False: naive latency runs and no-insert run skipped
     sample_seconds: float = 12.0  # py-spy sampling of the worker's throughput run (0: none)
     scale_events: int = 100_000  # per run of one, two and three worker processes
+    collector_events: int = 200_000  # through journeys collect, and journeys emit
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -55,6 +56,7 @@ QUICK = Sizes(
     naive_seconds=15, latency_seconds=5, latency_rates=(1000, 5000), micro_events=5_000,
     touchpoints=200_000, journeys=20_000, query_repeats=5, memory_journeys=20_000,
     baselines_everywhere=False, sample_seconds=0.0, scale_events=20_000,
+    collector_events=20_000,
 )  # fmt: skip
 
 
@@ -173,6 +175,13 @@ def scale_out(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[s
         return scale.scale(bootstrap, server, messages, workdir, say) | {"source": source}
 
 
+def http_collector(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """`journeys collect` against `journeys emit` on the same input (`collector`)."""
+    messages, source = simulated(sizes.collector_events)
+    with local_broker(workdir / "kafka-collector") as bootstrap:
+        return collector.collector(bootstrap, messages, workdir, say) | {"source": source}
+
+
 def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
@@ -185,7 +194,7 @@ def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[st
                 results.update(streaming(sizes, sections, workdir, say))
             else:
                 section = {"micro": micro, "scale": scale_out, "queries": queries,
-                           "memory": memory}[name]  # fmt: skip
+                           "memory": memory, "collector": http_collector}[name]  # fmt: skip
                 results[name] = section(sizes, workdir, say)
             say(f"{name} done in {time.monotonic() - started:.0f} s")
     return results
