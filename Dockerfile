@@ -24,6 +24,8 @@ ENV JOURNEYS_DATA_DIR=/data \
 VOLUME ["/data"]
 # Faust's web server: health, counters (JSON and Prometheus text).
 EXPOSE 6066
+# `journeys collect`: the HTTP collector.
+EXPOSE 8080
 
 ENTRYPOINT ["journeys"]
 CMD ["run"]

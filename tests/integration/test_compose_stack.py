@@ -13,7 +13,7 @@ from pipeline.cli import COMMANDS
 
 REPO = Path(__file__).resolve().parents[2]
 VARIABLE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?:[:?-][^}]*)?\}")
-LONG_RUNNING = ("kafka", "clickhouse", "worker", "grafana")
+LONG_RUNNING = ("kafka", "clickhouse", "worker", "collector", "grafana")
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_variables_read_by_mounted_config_reach_their_container(compose: dict[st
 
 
 def test_containers_run_registered_journeys_commands(compose: dict[str, Any]) -> None:
-    for name in ("migrate", "worker", "simulator"):
+    for name in ("migrate", "worker", "collector", "simulator"):
         command = compose["services"][name]["command"][0]
         assert command in COMMANDS, f"{name} runs `journeys {command}`, which is not registered"
 
@@ -171,7 +171,7 @@ def test_unauthenticated_listeners_are_published_on_loopback_only(
 ) -> None:
     """Kafka's external listener, ClickHouse's HTTP port and the worker's metrics take
     connections without credentials: reachable from this host, not from the network."""
-    for name in ("kafka", "clickhouse", "worker"):
+    for name in ("kafka", "clickhouse", "worker", "collector"):
         for published in compose["services"][name]["ports"]:
             assert str(published).startswith("127.0.0.1:"), f"{name} publishes {published}"
 
@@ -192,3 +192,29 @@ def test_the_worker_gets_time_to_stop_by_itself(compose: dict[str, Any]) -> None
     assert grace.endswith("s") and grace[:-1].isdigit(), grace
     # The worker's own deadline ends first, so compose never has to SIGKILL it.
     assert load_settings().worker_stop_seconds + 2 <= int(grace[:-1])
+
+
+def test_the_collector_takes_its_tokens_from_a_secret_and_is_checked_on_its_health_page(
+    compose: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    """Tokens in a variable would show in `docker inspect`; a file secret does not."""
+    from pipeline.settings import Settings
+
+    collector = compose["services"]["collector"]
+    environment = collector["environment"]
+    assert "JOURNEYS_COLLECTOR_TOKENS" not in environment
+    secret = environment["JOURNEYS_COLLECTOR_TOKENS_FILE"]
+    assert secret == f"/run/secrets/{collector['secrets'][0]}"
+    source = compose["secrets"][collector["secrets"][0]]["file"]
+    assert (
+        source.startswith("${COLLECTOR_TOKENS_FILE:?")
+        and env_example["COLLECTOR_TOKENS_FILE"] == ""
+    )
+    port = Settings.model_fields["collector_port"].default
+    assert collector["ports"] == [f"127.0.0.1:${{COLLECTOR_PORT:-{port}}}:{port}"]
+    assert f"http://127.0.0.1:{port}/healthz" in " ".join(collector["healthcheck"]["test"])
+    assert environment["JOURNEYS_COLLECTOR_HOST"] == "0.0.0.0"
+    # Kafka only: no ClickHouse credentials in a service that needs none.
+    assert not [v for v in environment if "CLICKHOUSE" in v]
+    grace = int(collector["stop_grace_period"].rstrip("s"))
+    assert Settings.model_fields["collector_ack_timeout_seconds"].default + 2 <= grace
