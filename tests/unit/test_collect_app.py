@@ -3,6 +3,7 @@ publisher (tests/integration/test_collector.py runs the command on the real brok
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 from collections.abc import Iterator
@@ -112,6 +113,23 @@ def test_expect_100_continue_is_refused_before_the_body_is_sent(server: Collecto
         assert sock.recv(4096) == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.sendall(body)
         assert sock.recv(4096).startswith(b"HTTP/1.1 202 ")
+
+
+def test_a_gzip_body_is_read_and_its_limit_is_on_what_it_inflates_to(
+    server: CollectorThread, publisher: MemoryPublisher
+) -> None:
+    headers = {"Content-Encoding": "gzip"}
+    status, _, answer = server.post(gzip.compress(event()), **headers)
+    assert (status, answer["accepted"]) == (202, 1)
+    assert publisher.events[-1].raw == event()
+    bomb = gzip.compress(b" " * 50_000_000)  # 48 KB in, 50 MB out
+    status, _, answer = server.post(bomb, **headers)
+    assert (status, answer["error"]) == (413, "too_large")
+
+
+def test_an_expectation_other_than_100_continue_is_refused(server: CollectorThread) -> None:
+    status, _, answer = server.post(event(), Expect="something-else")
+    assert (status, answer["error"]) == (417, "unsupported_expectation")
 
 
 def test_a_token_past_its_rate_gets_429_with_retry_after() -> None:
