@@ -5,20 +5,22 @@ process per data directory, so embedded workers cannot share a database. The sto
 the test suite's ClickHouse HTTP endpoint (`tests/support/clickhouse_http.py`): one
 process, one chdb session, statements one at a time, on the same machine. Each run:
 
-1. a fresh topic of `PARTITIONS` partitions (divisible by 1, 2 and 3) and a fresh,
-   migrated database (migrated once up front: workers that start together would each
-   apply the pending migrations);
-2. `workers` worker processes in one consumer group, each with its own data directory
-   (RocksDB state) and web port, started on the empty topic and left to settle: the rate
-   is measured with every member assigned, not across the joins' rebalances;
-3. the simulated messages sent as fast as the client goes, then the group's committed
-   offsets polled until they reach the end: the rate is events per second between 10%
-   and 90% of what was left once the send finished (the sender no longer competes for
-   the CPU), and events are stored when committed, which the worker does only after
-   ClickHouse acknowledged their rows.
+1. a fresh topic of `PARTITIONS` partitions (divisible by 1, 2 and 3) holding all the
+   simulated messages, sent before any worker starts (the sender does not compete for the
+   CPU), and a fresh, migrated database (migrated once up front: workers that start
+   together would each apply the pending migrations);
+2. `workers` worker processes started together in one consumer group, each with its own
+   data directory (RocksDB state) and web port;
+3. the group's committed offsets polled from the moment it is stable with every member
+   assigned until they reach the end: the rate is what was left then over the time to the
+   last commit (the joins and their rebalances are not in it; no figure when more than
+   half went before). Events are stored when committed, which the worker does only after
+   ClickHouse acknowledged their rows; commits come in steps (a checkpoint takes whatever
+   was taken in while the previous one ran, so with a backlog they grow to hundreds of
+   thousands of rows), so only the whole span says how fast the backlog was stored.
 
-CPU seconds of the workers and of the endpoint from the send's end to the last commit give
-the cost of an event in a worker and of a stored row in the engine. Then one 10,000-row insert into
+CPU seconds of the workers and of the endpoint from then to the last commit give the cost
+of an event in a worker and of a stored row in the engine. Then one 10,000-row insert into
 `touchpoints` (its materialized views included) through clickhouse-connect gives the
 insert figure. Everything shares the machine's cores: the broker, the endpoint, the
 workers and this process.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,7 +39,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient
 
-from benchmarks import contenders, stats
+from benchmarks import contenders
 from benchmarks.broker import LagProbe, create_topic, preload
 from benchmarks.contenders import Contender, cpu_seconds, log_tail
 from benchmarks.endtoend import BenchmarkFailed
@@ -91,30 +94,28 @@ def run(
         apply_migrations(store)
     finally:
         store.close()
+    count = preload(bootstrap, topic, messages)
     group = f"bench-scale-{uuid.uuid4().hex[:6]}"
     members = [member(bootstrap, topic, workdir / f"worker-{n}", group, server, database)
                for n in range(1, workers + 1)]  # fmt: skip
+    probe = LagProbe(bootstrap)
     with contextlib.ExitStack() as running:
+        running.callback(probe.close)
+        started = time.monotonic()
         processes = [running.enter_context(contenders.running(m)) for m in members]
         alive = lambda: all(p.poll() is None for p in processes)  # noqa: E731
         if not stable(bootstrap, group, workers, 180, alive):
             raise BenchmarkFailed(f"{workers} workers never formed a stable group:\n"
                                   + "\n".join(log_tail(m) for m in members))  # fmt: skip
-        sent_from = time.monotonic()
-        count = preload(bootstrap, topic, messages)
-        sent_at, probe = time.monotonic(), LagProbe(bootstrap)
         cpu = {"workers": sum(cpu_seconds(p.pid) for p in processes),
                "endpoint": endpoint_cpu(server)}  # fmt: skip
-        try:
-            progress = wait_committed(probe, topic, count, 900, alive)
-        finally:
-            probe.close()
+        progress = wait_committed(probe, topic, count, 900, alive)
         if not progress or progress[-1][1] < count:
             raise BenchmarkFailed(f"{workers} workers committed {progress[-1:]} of {count}:\n"
                                   + "\n".join(log_tail(m, 30) for m in members))  # fmt: skip
         cpu = {"workers": sum(cpu_seconds(p.pid) for p in processes) - cpu["workers"],
                "endpoint": endpoint_cpu(server) - cpu["endpoint"]}  # fmt: skip
-    found = summarise(progress, count, sent_from, sent_at, cpu, stored(server, database), workers)
+    found = summarise(progress, count, started, cpu, stored(server, database), workers)
     return found | {"database": database}
 
 
@@ -170,26 +171,27 @@ def wait_committed(
 
 
 def summarise(
-    progress: list[tuple[float, int]], count: int, sent_from: float, sent_at: float,
-    cpu: dict[str, float], rows: dict[str, int], workers: int,
+    progress: list[tuple[float, int]], count: int, started: float, cpu: dict[str, float],
+    rows: dict[str, int], workers: int,
 ) -> dict[str, Any]:  # fmt: skip
-    """The rate over 10-90% of what was left once the send finished (see the module)."""
-    done_at_send = progress[0][1]  # read as the send finished
-    left = max(count - done_at_send, 1)
-    rate = stats.progress_rate([(at, done - done_at_send) for at, done in progress], left)
-    window = left * 0.8 / rate if rate == rate and rate > 0 else float("nan")
+    """The rate from the moment the group was stable to the last commit (see the module)."""
+    done_when_stable = progress[0][1]  # read as the group became stable
+    left = count - done_when_stable
+    seconds = progress[-1][0] - progress[0][0]
+    # No figure when most of it went before every worker had joined.
+    rate = left / seconds if left >= count / 2 and seconds > 0 else math.nan
     rows_in_window = sum(rows.values()) * left / count  # rows an event stores, on average
     return {
         "workers": workers,
         "events": count,
-        "committed_during_send": done_at_send,
-        "send_seconds": sent_at - sent_from,
+        "committed_before_stable": done_when_stable,
+        "stable_seconds": progress[0][0] - started,
+        "measured_seconds": seconds,
         "rate": rate,
         "rate_per_worker": rate / workers,
-        "all_committed_seconds": progress[-1][0] - sent_from,
-        "window_seconds": window,
-        "worker_cpu_us_per_event": cpu["workers"] / left * 1e6,
-        "endpoint_cpu_us_per_row": cpu["endpoint"] / rows_in_window * 1e6,
+        "wall_rate": count / (progress[-1][0] - started),  # from the first start, joins included
+        "worker_cpu_us_per_event": cpu["workers"] / max(left, 1) * 1e6,
+        "endpoint_cpu_us_per_row": cpu["endpoint"] / max(rows_in_window, 1) * 1e6,
         "rows_per_event": sum(rows.values()) / count,
         "rows": rows,
     }

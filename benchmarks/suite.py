@@ -39,7 +39,7 @@ class Sizes:
     memory_journeys: int
     baselines_everywhere: bool = True  # False: naive latency runs and no-insert run skipped
     sample_seconds: float = 12.0  # py-spy sampling of the worker's throughput run (0: none)
-    scale_events: int = 100_000  # per run of one, two and three worker processes
+    scale_events: int = 300_000  # per run of one, two and three worker processes
     collector_events: int = 200_000  # through journeys collect, and journeys emit
 
     def as_dict(self) -> dict[str, Any]:
@@ -55,7 +55,7 @@ QUICK = Sizes(
     throughput_events=20_000, naive_events=500, naive_no_insert_events=3_000,
     naive_seconds=15, latency_seconds=5, latency_rates=(1000, 5000), micro_events=5_000,
     touchpoints=200_000, journeys=20_000, query_repeats=5, memory_journeys=20_000,
-    baselines_everywhere=False, sample_seconds=0.0, scale_events=20_000,
+    baselines_everywhere=False, sample_seconds=0.0, scale_events=60_000,
     collector_events=20_000,
 )  # fmt: skip
 
