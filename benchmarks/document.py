@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from benchmarks import report
-from benchmarks.broker import JARS_DIR, REPO
+from benchmarks.broker import JARS_DIR
 
 NOTES = Path(__file__).with_name("notes.md")
 
@@ -56,6 +57,9 @@ def machine() -> dict[str, Any]:
                                               "orjson", "kafka-python", "rocksdict")},
         "load_average": os.getloadavg(),
     }  # fmt: skip
+
+
+_CHECKOUT = re.compile(r"(?<![\w/])/[^\s:]*?/(?=(?:pipeline|benchmarks)/[\w/]+\.py:)")
 
 
 def _section(title: str, intro: str, headers: list[str], rows: list[list[str]]) -> str:
@@ -189,7 +193,8 @@ def _profiles(results: dict[str, Any]) -> str:
         out.append(f"Messages the worker produced to Kafka per input event: {per_event}.\n")
     profile = results.get("micro", {}).get("profile")
     if profile:
-        profile = profile.replace(str(REPO) + "/", "").replace(site_packages(), "")
+        # Paths relative to the checkout, wherever it was (a run may be from a worktree).
+        profile = _CHECKOUT.sub("", profile.replace(site_packages(), ""))
         out.append("cProfile of the processor alone (no Faust, no Kafka, no ClickHouse), by "
                    "own time:\n\n```\n" + profile.strip() + "\n```\n")  # fmt: skip
     return "\n".join(out)
