@@ -55,12 +55,12 @@ class PartitionBatch:
         """Build the batch's journey and signal rows, score messages and signal sets from
         the latest states (the checkpoint's first step). Once per checkpoint, not once per
         fetch: at 5,000 events/s a fetch holds tens of events, and building a journey's
-        row and score message per fetch made it nearly once per event (a fifth of the
-        worker's time)."""
+        row and score message per fetch made it nearly once per event."""
         if not self.latest:
             return
         built = self.latest.build()
-        self.rows.setdefault("journeys", []).extend(built.journey_rows)
+        if built.journey_rows:
+            self.rows.setdefault("journeys", []).extend(built.journey_rows)
         if built.signal_rows:
             self.rows.setdefault("journey_signals", []).extend(built.signal_rows)
         self.scores.update((key.encode(), body) for key, body in built.scores)
@@ -150,6 +150,8 @@ class ClickHouseSink:
         tables = sorted({table for batch in batches for table in batch.rows})
         for table in tables:
             table_rows = [row for batch in batches for row in batch.rows.get(table, [])]
+            if not table_rows:
+                continue
             token = f"{table}:" + ";".join(batch.ranges() for batch in batches)
             for rows, part_token in split_by_partition(table, table_rows, token):
                 body = json_each_row(rows)
