@@ -115,9 +115,13 @@ class WorkerProcess:
         """Caught up on every partition, ticked after that, and everything stored."""
 
         def done(m: dict[str, Any]) -> bool:
-            lag = m["consumer_lag"]
+            lag = m["consumer_lag"]  # the touchpoints topic's; re-keyed events must be back
             caught_up = len(lag) == self.partitions and not any(lag.values())
-            return caught_up and m["ticks"] >= self.partitions * 2 and m["buffered_rows"] == 0
+            back = m["routed_in"] + m.get("routed_rejected", 0) >= m["rerouted"]
+            return (
+                caught_up and back and m["ticks"] >= self.partitions * 2
+                and m["buffered_rows"] == 0
+            )  # fmt: skip
 
         return self.wait_for(done, timeout, "settled")
 
