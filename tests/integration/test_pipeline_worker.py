@@ -36,6 +36,7 @@ from pipeline.journey import (
 )
 from pipeline.kafka.local import free_port
 from pipeline.stream.outbox import partition_of
+from tests.support.worker_process import caught_up as caught_up_on
 
 pytestmark = pytest.mark.integration
 PYTHON = sys.executable
@@ -289,12 +290,7 @@ class WorkerRun:
 
 
 def caught_up(metrics: dict[str, Any]) -> bool:
-    """No lag on the touchpoints topic, and every event this worker re-keyed came back
-    (the lag it reports is the touchpoints topic's: a worker stopped when only that one
-    was drained left the re-keyed events of its last checkpoint unread)."""
-    lag = metrics["consumer_lag"]
-    back = metrics["routed_in"] + metrics.get("routed_rejected", 0) >= metrics["rerouted"]
-    return len(lag) == PARTITIONS and not any(lag.values()) and back
+    return caught_up_on(metrics, PARTITIONS)
 
 
 def produce(bootstrap: str, messages: list[tuple[bytes | None, bytes]], topic: str) -> None:

@@ -76,6 +76,15 @@ def worker_env(
     }  # fmt: skip
 
 
+def caught_up(metrics: dict[str, Any], partitions: int) -> bool:
+    """No lag on the touchpoints topic, and every event the worker re-keyed came back
+    (the lag it reports is the touchpoints topic's: a worker stopped when only that one
+    was drained left the re-keyed events of its last checkpoint unread)."""
+    lag = metrics["consumer_lag"]
+    back = metrics["routed_in"] + metrics.get("routed_rejected", 0) >= metrics["rerouted"]
+    return len(lag) == partitions and not any(lag.values()) and back
+
+
 class WorkerProcess:
     """One `journeys run`, its log in `<home>/<name>.log`."""
 
@@ -115,11 +124,8 @@ class WorkerProcess:
         """Caught up on every partition, ticked after that, and everything stored."""
 
         def done(m: dict[str, Any]) -> bool:
-            lag = m["consumer_lag"]  # the touchpoints topic's; re-keyed events must be back
-            caught_up = len(lag) == self.partitions and not any(lag.values())
-            back = m["routed_in"] + m.get("routed_rejected", 0) >= m["rerouted"]
             return (
-                caught_up and back and m["ticks"] >= self.partitions * 2
+                caught_up(m, self.partitions) and m["ticks"] >= self.partitions * 2
                 and m["buffered_rows"] == 0
             )  # fmt: skip
 
