@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, Literal, Self
 
 from grafana_foundation_sdk.cog import builder
-from grafana_foundation_sdk.cog import runtime as cogruntime
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models.dashboard import DataSourceRef
 
@@ -65,13 +64,6 @@ class ClickHouseQuery(cogvariants.Dataquery):
             else None,
             hide=data.get("hide"),
         )
-
-
-def clickhouse_query_variant_config() -> cogruntime.DataqueryConfig:
-    """Lets the SDK decode dashboards that hold ClickHouse queries (JSON -> objects)."""
-    return cogruntime.DataqueryConfig(
-        identifier=PLUGIN_ID, from_json_hook=ClickHouseQuery.from_json
-    )
 
 
 class ClickHouseQueryBuilder(builder.Builder[ClickHouseQuery]):
