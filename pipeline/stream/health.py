@@ -2,17 +2,18 @@
 dashboard and the lag alert read.
 
 Without these rows the dashboard's lag and sink-retry panels stay empty and the lag alert
-never fires, so the worker writes a sample every `worker_health_sample_seconds`. The names:
+never fires, so the worker writes a sample every `worker_health_sample_seconds`. The names,
+each one a panel or the alert reads (`pipeline/dashboards/pipeline_health.py`, `alerts.py`):
 
 - `consumer_lag`: messages behind (log end offset - committed offset), per input topic and
   partition, every ~15 s for each assigned partition.
 - `sink_retries`: ClickHouse writes retried since the previous sample (0 included), with
   topic '' and partition -1, every ~15 s.
-- `sink_batch_seconds`: seconds the last batch insert took, topic = the table, per flush.
 
 Throughput and event-to-stored latency need nothing here: they come from the touchpoints'
-`_ingested_at - occurred_at` through `touchpoints_ingested_per_minute`. The schema lives
-here, with the only writer, so the worker imports nothing of the dashboards package.
+`_ingested_at - occurred_at` through `touchpoints_ingested_per_minute`. The row schema lives
+here, with its only writer, so the worker imports nothing of the dashboards package; the
+dashboard tests build their samples with `metric_row` too.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from pipeline.stream.metrics import Metrics
 
-METRIC_NAMES = ("consumer_lag", "sink_retries", "sink_batch_seconds")
+METRIC_NAMES = ("consumer_lag", "sink_retries")
 
 
 class MetricError(ValueError):

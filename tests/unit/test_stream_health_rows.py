@@ -1,4 +1,5 @@
-"""pipeline_metrics rows: the names the dashboards read, and clear errors for bad ones."""
+"""pipeline_metrics rows (the health sampler's schema): the names the dashboards read, and clear
+errors for bad ones."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pipeline.dashboards.metrics import MetricError, metric_row
+from pipeline.stream.health import MetricError, metric_row
 
 AT = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
