@@ -248,7 +248,7 @@ COLLECTOR = (
 )
 QUERIES = (
     "Every panel and variable query of the committed dashboards and every alert rule, expanded "
-    "by `pipeline.dashboards.macros.expand` for the dashboard's default time range, after one "
+    "by `tests/support/dashboards/macros.py` for the dashboard's default time range, after one "
     "warm-up run; data made inside ClickHouse through the public tables, so every materialized "
     "view filled its aggregate as the worker's inserts do."
 )

@@ -32,8 +32,8 @@ UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 def panel_queries() -> list[Any]:
     from pipeline.dashboards import DASHBOARDS, REPO_DASHBOARDS_DIR
     from pipeline.dashboards.alerts import RULES
-    from pipeline.dashboards.panels import PanelQuery
-    from pipeline.dashboards.panels import panel_queries as queries_of
+    from tests.support.dashboards.queries import PanelQuery
+    from tests.support.dashboards.queries import panel_queries as queries_of
 
     found = []
     for name in DASHBOARDS:
@@ -44,7 +44,7 @@ def panel_queries() -> list[Any]:
 
 
 def context(time_from: str, anchor: datetime, variables: dict[str, str]) -> Any:
-    from pipeline.dashboards.macros import QueryContext
+    from tests.support.dashboards.macros import QueryContext
 
     match = RANGE.match(time_from)
     span = timedelta(**{UNITS[match.group(2)]: int(match.group(1))}) if match else timedelta(1)
@@ -64,7 +64,7 @@ def generate(store: Store, anchor: datetime, scale: dashboard_data.Scale) -> lis
 def refresh(store: Store) -> list[dict]:
     """Refresh the scheduled aggregates one by one, timed: ClickHouse runs each of these on its
     own every one to five minutes in production, so their cost is part of the answer."""
-    from pipeline.dashboards.refresh import REFRESHED_VIEWS
+    from pipeline.store.refresh import REFRESHED_VIEWS
 
     steps = []
     for view in REFRESHED_VIEWS:
@@ -109,7 +109,7 @@ def time_query(store: Store, sql: str, repeats: int) -> dict[str, Any]:
 
 
 def run(directory: Path, scale: dashboard_data.Scale, repeats: int) -> dict[str, Any]:
-    from pipeline.dashboards.macros import expand
+    from tests.support.dashboards.macros import expand
 
     store = open_embedded(directory, "journeys")
     apply_migrations(store)

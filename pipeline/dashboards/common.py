@@ -2,7 +2,9 @@
 
 Every panel reads the ClickHouse datasource provisioned as `DATASOURCE_UID` and carries a
 description (docs/dashboards.md repeats them for readers outside Grafana). Text variables
-reach SQL only through `text_var`, never as `'$var'`: see `pipeline.dashboards.macros`.
+reach SQL only through `text_var`, never as `'$var'`: Grafana puts a single value in raw,
+so a quote in it would end the literal (docs/dashboards.md#variables-and-quoting; the tests
+expand every panel with `tests/support/dashboards/macros.py` and hostile values).
 """
 
 from __future__ import annotations

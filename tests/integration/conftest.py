@@ -20,6 +20,7 @@ from pipeline.store import Store, apply_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
 from pipeline.store.server import ServerStore
 from tests.support.clickhouse_process import ClickHouseProcess
+from tests.support.dashboards.engine_rows import SimulatedMonth, simulate_month
 
 REPO = Path(__file__).resolve().parents[2]
 JARS_DIR = Path(os.environ.get("JOURNEYS_DATA_DIR", REPO / ".journeys")) / "kafka" / "lib"
@@ -102,3 +103,12 @@ def server_store(clickhouse_server: ClickHouseProcess, unique_name: str) -> Iter
     yield isolated
     isolated.execute(f"DROP DATABASE IF EXISTS `{unique_name}`")
     isolated.close()
+
+
+@pytest.fixture(scope="session")
+def simulated_month() -> SimulatedMonth:
+    """A simulated company's month as the worker stores it, cut at the time it was built:
+    the dashboard tests read it, so it is built once a session (800 customers, about 13,000
+    rows through the validator and the journey engine). Read it, never change it.
+    """
+    return simulate_month()

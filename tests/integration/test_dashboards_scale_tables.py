@@ -21,26 +21,31 @@ from pipeline.dashboards.department import (
     WORST_JOURNEYS,
 )
 from pipeline.dashboards.heatmap import JOURNEYS_AFFECTED_HEATMAP, LOST_POINTS_HEATMAP
-from pipeline.dashboards.macros import QueryContext, expand
 from pipeline.dashboards.operations import (
     BROKEN_PROMISES_24H,
     REPEAT_AND_LOST_CONTEXT,
     REPEAT_AND_LOST_CONTEXT_BY_DEPARTMENT,
 )
 from pipeline.dashboards.pipeline_health import QUALITY_BY_DEPARTMENT
-from pipeline.dashboards.refresh import refresh_now
 from pipeline.store import apply_migrations, load_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
-from tests.integration.test_dashboards_queries import ANCHOR, CONTEXT, SAMPLE, insert_sample
+from pipeline.store.refresh import refresh_now
+from tests.support.dashboards.engine_rows import SimulatedMonth
+from tests.support.dashboards.macros import QueryContext, expand
+from tests.support.dashboards.sample import insert_sample
 
 # (days back of the range's start, days back of its end): a month, a week, single days,
 # ranges starting and ending mid-history, and ranges that cross 2-, 4- ... 32-day blocks.
 RANGES = [(30, 0), (7, 0), (0, 0), (1, 1), (3, 2), (12, 5), (17, 3), (25, 9), (33, 1)]
 
 
-def context(days_from: int, days_to: int) -> QueryContext:
-    return replace(CONTEXT, time_from=ANCHOR - timedelta(days=days_from),
-                   time_to=ANCHOR - timedelta(days=days_to))  # fmt: skip
+def context(
+    month: SimulatedMonth, days_from: int, days_to: int, department: str | None = None
+) -> QueryContext:
+    """The month's context over these days before its end, for `department` if given."""
+    variables = {**month.context.variables, **({"department": department} if department else {})}
+    return replace(month.context, time_from=month.now - timedelta(days=days_from),
+                   time_to=month.now - timedelta(days=days_to), variables=variables)  # fmt: skip
 
 
 def day(moment: datetime) -> str:
@@ -71,9 +76,9 @@ def raw_active_journeys(store: EmbeddedStore, ctx: QueryContext) -> int:
     )
 
 
-def assert_heatmap_matches_raw(store: EmbeddedStore) -> None:
+def assert_heatmap_matches_raw(store: EmbeddedStore, month: SimulatedMonth) -> None:
     for days_from, days_to in RANGES:
-        ctx = context(days_from, days_to)
+        ctx = context(month, days_from, days_to)
         raw = raw_heatmap(store, ctx)
         cells = store.query(expand(LOST_POINTS_HEATMAP, ctx))
         assert {(r["department"], r["stage"]): (r["lost_points"], r["journeys_affected"])
@@ -86,29 +91,32 @@ def assert_heatmap_matches_raw(store: EmbeddedStore) -> None:
 
 
 @pytest.fixture(scope="module")
-def sample_db(chdb_dir: Any) -> Any:
+def sample_db(chdb_dir: Any, simulated_month: SimulatedMonth) -> Any:
     store = open_embedded(chdb_dir, "scale_tables_sample")
     apply_migrations(store)
-    insert_sample(store, SAMPLE, batch=1000)
+    insert_sample(store, simulated_month.sample, batch=1000)
     yield store
     store.drop_database()
 
 
 def test_the_heatmap_cells_count_each_losing_journey_once_per_range(
-    sample_db: EmbeddedStore,
+    sample_db: EmbeddedStore, simulated_month: SimulatedMonth
 ) -> None:
-    assert raw_heatmap(sample_db, context(30, 0)), "the sample has losing signals"
-    assert_heatmap_matches_raw(sample_db)
+    assert raw_heatmap(sample_db, context(simulated_month, 30, 0)), "the sample has losing signals"
+    assert_heatmap_matches_raw(sample_db, simulated_month)
 
 
-def test_a_retracted_signal_leaves_the_journey_counts(fresh_store: EmbeddedStore) -> None:
-    insert_sample(fresh_store, SAMPLE, batch=1000)
-    ctx = context(30, 0)
+def test_a_retracted_signal_leaves_the_journey_counts(
+    fresh_store: EmbeddedStore, simulated_month: SimulatedMonth
+) -> None:
+    signals = simulated_month.sample.journey_signals
+    insert_sample(fresh_store, simulated_month.sample, batch=1000)
+    ctx = context(simulated_month, 30, 0)
     # A journey with one losing signal in its cell: retracting it removes the journey there.
     signal = next(
-        s for s in SAMPLE.journey_signals
-        if s["impact"] < 0 and s["effective_at"] <= ANCHOR
-        and sum(1 for o in SAMPLE.journey_signals
+        s for s in signals
+        if s["impact"] < 0 and s["effective_at"] <= simulated_month.now
+        and sum(1 for o in signals
                 if (o["journey_id"], o["department"], o["stage"])
                 == (s["journey_id"], s["department"], s["stage"]) and o["impact"] < 0) == 1
     )  # fmt: skip
@@ -121,7 +129,7 @@ def test_a_retracted_signal_leaves_the_journey_counts(fresh_store: EmbeddedStore
     after = {(r["department"], r["stage"]): r["journeys_affected"]
              for r in fresh_store.query(expand(LOST_POINTS_HEATMAP, ctx))}  # fmt: skip
     assert after.get(cell, 0) == before[1] - 1
-    assert_heatmap_matches_raw(fresh_store)
+    assert_heatmap_matches_raw(fresh_store, simulated_month)
 
 
 SIGNAL_PANELS = [POINTS_BY_SIGNAL, PROMISE_KEPT_RATE, SIGNALS_BY_REASON_AND_STAGE, WORST_JOURNEYS,
@@ -132,11 +140,11 @@ SIGNAL_PANELS = [POINTS_BY_SIGNAL, PROMISE_KEPT_RATE, SIGNALS_BY_REASON_AND_STAG
 @pytest.mark.parametrize("sql", SIGNAL_PANELS)
 @pytest.mark.parametrize("department", ["maintenance", "customer_service", "billing"])
 def test_signal_panels_by_department_answer_as_signals_by_hour_does(
-    sample_db: EmbeddedStore, sql: str, department: str
+    sample_db: EmbeddedStore, simulated_month: SimulatedMonth, sql: str, department: str
 ) -> None:
     assert "signals_by_department FINAL" in sql
     as_before = sql.replace("signals_by_department", "signals_by_hour")
-    ctx = replace(context(7, 0), variables={**CONTEXT.variables, "department": department})
+    ctx = context(simulated_month, 7, 0, department)
     found = answer(sample_db, sql, ctx)
     assert found == answer(sample_db, as_before, ctx)
     if sql is POINTS_BY_SIGNAL:
@@ -169,36 +177,36 @@ GROUPED = [(SIGNALS_BY_REASON_AND_STAGE, REFERENCE_REASON_AND_STAGE),
            (WORST_JOURNEYS, REFERENCE_WORST_JOURNEYS)]  # fmt: skip
 
 
-def assert_grouped_panels_match_reference(store: EmbeddedStore) -> None:
+def assert_grouped_panels_match_reference(store: EmbeddedStore, month: SimulatedMonth) -> None:
     for department in ["maintenance", "customer_service", "billing", "sales"]:
         for days_from, days_to in [(7, 0), (30, 0), (0, 0), (3, 2), (12, 5)]:
-            ctx = replace(context(days_from, days_to),
-                          variables={**CONTEXT.variables, "department": department})  # fmt: skip
+            ctx = context(month, days_from, days_to, department)
             for sql, reference in GROUPED:
                 assert answer(store, sql, ctx) == answer(store, reference, ctx), (
                     department, days_from, days_to, sql[:40])  # fmt: skip
 
 
 def test_grouped_department_panels_answer_as_one_pass_over_the_signals(
-    sample_db: EmbeddedStore,
+    sample_db: EmbeddedStore, simulated_month: SimulatedMonth
 ) -> None:
-    ctx = replace(context(30, 0), variables={**CONTEXT.variables, "department": "maintenance"})
+    ctx = context(simulated_month, 30, 0, "maintenance")
     assert len(answer(sample_db, REFERENCE_WORST_JOURNEYS, ctx)) == 20
     assert len(answer(sample_db, REFERENCE_REASON_AND_STAGE, ctx)) > 5
-    assert_grouped_panels_match_reference(sample_db)
+    assert_grouped_panels_match_reference(sample_db, simulated_month)
 
 
 def test_grouped_department_panels_after_replays_retractions_and_ties(
-    fresh_store: EmbeddedStore,
+    fresh_store: EmbeddedStore, simulated_month: SimulatedMonth
 ) -> None:
     """Replayed rows, a retraction of a worst journey's signals and of a cell's latest
     signal, and a tie on the latest moment (the greater signal_id gives the reason)."""
-    insert_sample(fresh_store, SAMPLE, batch=1000)
-    ctx = replace(context(7, 0), variables={**CONTEXT.variables, "department": "maintenance"})
+    insert_sample(fresh_store, simulated_month.sample, batch=1000)
+    ctx = context(simulated_month, 7, 0, "maintenance")
     worst = answer(fresh_store, REFERENCE_WORST_JOURNEYS, ctx)
     cells = answer(fresh_store, REFERENCE_REASON_AND_STAGE, ctx)
-    signals = [s for s in SAMPLE.journey_signals
-               if s["department"] == "maintenance" and s["effective_at"] <= ANCHOR]  # fmt: skip
+    signals = [s for s in simulated_month.sample.journey_signals
+               if s["department"] == "maintenance"
+               and s["effective_at"] <= simulated_month.now]  # fmt: skip
     fresh_store.insert("journey_signals", list(reversed(signals)))  # a replay, same versions
     # Retract every signal of the worst journey: it must leave the table.
     gone = [s for s in signals if s["journey_id"] == worst[0]["journey_id"]]
@@ -225,44 +233,47 @@ def test_grouped_department_panels_after_replays_retractions_and_ties(
     reasons = {(r["signal"], r["stage"]): r["example_reason"]
                for r in answer(fresh_store, SIGNALS_BY_REASON_AND_STAGE, ctx)}  # fmt: skip
     assert reasons[(other["signal"], other["stage"])] == "tie 2"
-    assert_grouped_panels_match_reference(fresh_store)
+    assert_grouped_panels_match_reference(fresh_store, simulated_month)
     fresh_store.execute("OPTIMIZE TABLE signals_by_department FINAL")
     fresh_store.execute("OPTIMIZE TABLE signals_by_hour FINAL")
-    assert_grouped_panels_match_reference(fresh_store)
+    assert_grouped_panels_match_reference(fresh_store, simulated_month)
 
 
 @pytest.mark.parametrize("days", [0, 1, 7, 30])
 def test_data_quality_counts_what_touchpoints_per_hour_counts(
-    sample_db: EmbeddedStore, days: int
+    sample_db: EmbeddedStore, simulated_month: SimulatedMonth, days: int
 ) -> None:
     assert "FROM accepted_per_hour" in QUALITY_BY_DEPARTMENT
     as_before = QUALITY_BY_DEPARTMENT.replace("accepted_per_hour", "touchpoints_per_hour")
-    ctx = replace(context(days, 0), time_from=ANCHOR - timedelta(days=days, hours=6))
+    ctx = replace(context(simulated_month, days, 0),
+                  time_from=simulated_month.now - timedelta(days=days, hours=6))  # fmt: skip
     found = answer(sample_db, QUALITY_BY_DEPARTMENT, ctx)
     assert found == answer(sample_db, as_before, ctx)
     assert any(row["accepted"] for row in found)
 
 
 def test_0005_fills_its_tables_from_history_stored_before_it(
-    sample_db: EmbeddedStore, chdb_dir: Any
+    sample_db: EmbeddedStore, simulated_month: SimulatedMonth, chdb_dir: Any
 ) -> None:
     """A store migrated to 0004 with data in it, then migrated to 0005: same panels."""
     earlier = [m for m in load_migrations() if m.version < 5]
     store = open_embedded(chdb_dir, "scale_tables_backfill")
     try:
         apply_migrations(store, earlier)
-        for table, rows in SAMPLE.tables().items():  # insert_sample would refresh 0005's view
+        # Not insert_sample: it would refresh 0005's views, which do not exist yet.
+        for table, rows in simulated_month.sample.tables().items():
             store.insert(table, rows)
         later = [m.version for m in load_migrations() if m.version >= 5]
         assert [m.version for m in apply_migrations(store)] == later  # 0005 and what follows
         refresh_now(store)
-        assert_heatmap_matches_raw(store)
+        assert_heatmap_matches_raw(store, simulated_month)
         for sql in [
             *SIGNAL_PANELS,
             LOST_POINTS_HEATMAP,
             JOURNEYS_AFFECTED_HEATMAP,
             QUALITY_BY_DEPARTMENT,
         ]:
-            assert answer(store, sql, CONTEXT) == answer(sample_db, sql, CONTEXT)
+            month = simulated_month.context
+            assert answer(store, sql, month) == answer(sample_db, sql, month)
     finally:
         store.drop_database()

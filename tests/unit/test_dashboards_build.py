@@ -8,8 +8,8 @@ import pytest
 
 from pipeline.dashboards import DASHBOARDS, dashboard_model
 from pipeline.dashboards.common import DATASOURCE_UID
-from pipeline.dashboards.panels import PanelQuery, column_problems, panel_queries
 from pipeline.dashboards.query import ClickHouseQuery, ClickHouseQueryBuilder
+from tests.support.dashboards.queries import PanelQuery, column_problems, panel_queries
 
 
 @pytest.mark.parametrize("name", list(DASHBOARDS))

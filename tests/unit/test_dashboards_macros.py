@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.dashboards.common import text_var
-from pipeline.dashboards.macros import MacroError, QueryContext, expand
+from tests.support.dashboards.macros import MacroError, QueryContext, expand
 
 FROM = datetime(2026, 3, 1, 8, 0, 0, 250_000, tzinfo=UTC)  # 1772352000.25
 TO = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)  # 1772443800

@@ -1,15 +1,20 @@
-"""The queries a dashboard sends, and what each panel type needs back.
+"""The queries the dashboards send, and what each panel type needs back.
 
 The tests (and the benchmarks) read panels and variables from the generated JSON, exactly
-what Grafana provisions, expand them with `macros.expand`, run them, and check the result
-columns with `column_problems`.
+what Grafana provisions, plus the alert rules; expand them with `macros.expand`, run them,
+and check the result columns with `column_problems`.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from pipeline.dashboards import DASHBOARDS, REPO_DASHBOARDS_DIR
+from pipeline.dashboards.alerts import RULES
 
 NUMERIC_PREFIXES = ("UInt", "Int", "Float", "Decimal", "Nullable(UInt", "Nullable(Int",
                     "Nullable(Float", "Nullable(Decimal")  # fmt: skip
@@ -42,6 +47,13 @@ def panel_queries(model: dict[str, Any]) -> Iterator[PanelQuery]:
     for variable in model.get("templating", {}).get("list", []):
         if variable.get("type") == "query":
             yield PanelQuery(uid, f"${variable['name']}", "variable", variable["query"]["rawSql"])
+
+
+def committed_queries(directory: Path = REPO_DASHBOARDS_DIR) -> list[PanelQuery]:
+    """Every query of the committed dashboards (what Grafana provisions) and alert rules."""
+    models = [json.loads((directory / f"{name}.json").read_text()) for name in DASHBOARDS]
+    alerts = [PanelQuery("alerts", rule.title, "table", rule.sql) for rule in RULES]
+    return [query for model in models for query in panel_queries(model)] + alerts
 
 
 def _is(kind: Sequence[str] | str, clickhouse_type: str) -> bool:

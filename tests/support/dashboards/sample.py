@@ -1,7 +1,8 @@
 """A realistic, deterministic sample of every table the dashboards read, in 0001's columns.
 
-Used by the dashboard tests (every panel query must run on it and return rows) and handy for
-trying the dashboards on an empty ClickHouse. One department x stage cell (`hot_cell`) is made
+Used by the dashboard tests where they need a known answer (the simulated company through the
+worker's core, `engine_rows`, gives realistic rows but no planted cell), and handy for trying
+the dashboards on an empty ClickHouse. One department x stage cell (`hot_cell`) is made
 to break more often, so the heatmap has a known answer. Times are relative to `anchor`
 (normally now), because operations panels look at "the last hour" and "the next hours".
 """
@@ -14,6 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+
+from pipeline.store import Store
+from pipeline.store.refresh import refresh_now
 
 Row = dict[str, Any]
 DEPARTMENTS = ["sales", "customer_service", "maintenance", "billing", "delivery"]
@@ -47,6 +51,15 @@ class Sample:
             "dead_letters": self.dead_letters,
             "pipeline_metrics": self.pipeline_metrics,
         }
+
+
+def insert_sample(store: Store, sample: Sample, batch: int) -> None:
+    """Insert every table in batches of `batch` rows (a flush writes each table in one
+    insert), then refresh the scheduled aggregates instead of waiting for their minute."""
+    for table, rows in sample.tables().items():
+        for start in range(0, len(rows), batch):
+            store.insert(table, rows[start : start + batch])
+    refresh_now(store)
 
 
 def _provenance(topic: str, offset: int, at: datetime) -> Row:

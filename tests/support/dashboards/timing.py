@@ -1,24 +1,21 @@
-"""Time every panel, variable and alert query on a store: what the benchmarks call at scale.
+"""Time every panel, variable and alert query on a store.
 
-from pipeline.dashboards.timing import committed_queries, time_queries
+from tests.support.dashboards.queries import committed_queries
+from tests.support.dashboards.timing import time_queries
 for timing in time_queries(store, committed_queries(), context):
     print(timing)
 """
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from pipeline.dashboards import DASHBOARDS, REPO_DASHBOARDS_DIR
-from pipeline.dashboards.alerts import RULES
-from pipeline.dashboards.macros import QueryContext, expand
-from pipeline.dashboards.panels import PanelQuery, panel_queries
 from pipeline.store import Store
+from tests.support.dashboards.macros import QueryContext, expand
+from tests.support.dashboards.queries import PanelQuery
 
 
 @dataclass(frozen=True)
@@ -30,13 +27,6 @@ class Timing:
 
     def __str__(self) -> str:
         return f"{self.query:70.70s} median {self.median_ms:7.1f} ms  max {self.max_ms:7.1f} ms"
-
-
-def committed_queries(directory: Path = REPO_DASHBOARDS_DIR) -> list[PanelQuery]:
-    """Every query of the committed dashboards (what Grafana provisions) and alert rules."""
-    models = [json.loads((directory / f"{name}.json").read_text()) for name in DASHBOARDS]
-    alerts = [PanelQuery("alerts", rule.title, "table", rule.sql) for rule in RULES]
-    return [query for model in models for query in panel_queries(model)] + alerts
 
 
 def time_queries(

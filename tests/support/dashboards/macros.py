@@ -6,9 +6,10 @@ Two steps, in Grafana's order:
    `${var:format}`, `[[var]]`, and the built-ins `$__from`, `$__to`, `$__interval`,
    `$__interval_ms`, `$__range_s`. Without a format, the ClickHouse plugin's own formatter
    applies: a list becomes `'a','b'` and a single value goes in **raw**, unescaped. That is why
-   every panel in this package passes text variables through `${var:percentencode}` and
-   `decodeURLComponent(...)`: percent-encoding leaves only `[A-Za-z0-9-_.~%]`, so no value can
-   close the string literal (`:singlequote` escapes `'` but not `\\`).
+   every panel in `pipeline.dashboards` passes text variables through `${var:percentencode}`
+   and `decodeURLComponent(...)` (`common.text_var`): percent-encoding leaves only
+   `[A-Za-z0-9-_.~%]`, so no value can close the string literal (`:singlequote` escapes `'`
+   but not `\\`).
 2. the plugin's macros, in its Go backend (grafana/clickhouse-datasource `pkg/macros`):
    `$__timeFilter(col)`, `$__timeFilter_ms(col)`, `$__dateFilter(col)`,
    `$__dateTimeFilter(d, t)` / `$__dt(d, t)`, `$__fromTime`, `$__toTime`, `$__fromTime_ms`,
