@@ -2,9 +2,10 @@
 
 Used by the dashboard tests where they need a known answer (the simulated company through the
 worker's core, `engine_rows`, gives realistic rows but no planted cell), and handy for trying
-the dashboards on an empty ClickHouse. One department x stage cell (`hot_cell`) is made
-to break more often, so the heatmap has a known answer. Times are relative to `anchor`
-(normally now), because operations panels look at "the last hour" and "the next hours".
+the dashboards on an empty ClickHouse. One department x stage cell (`hot_cell`) is made to
+break more often, so the heatmap has a known answer. Times are relative to `anchor` (normally
+now), because operations panels look at "the last hour" and "the next hours". Impacts, the
+front desk, the bands and the model version are the score model's, so the sample follows it.
 """
 
 from __future__ import annotations
@@ -16,23 +17,34 @@ from typing import Any
 
 import orjson
 
+from pipeline.journey import ScoreModel, load_score_model
 from pipeline.store import Store
 from pipeline.store.refresh import refresh_now
+from pipeline.stream.health import metric_row
 
 Row = dict[str, Any]
+Kind = tuple[str, float, str]  # signal, impact, reason
 DEPARTMENTS = ["sales", "customer_service", "maintenance", "billing", "delivery"]
 STAGES = ["purchase", "onboarding", "delivery", "usage", "service", "billing"]
-FRONT_DESK = {"sales", "customer_service"}
-# (signal, impact, reason) drawn for ordinary cells.
-SIGNALS = [
-    ("repeat_contact", -8.0, "customer contacted again within 7 days, previous contact unresolved"),
-    ("context_lost", -6.0, "handoff without context"),
-    ("long_wait", -4.0, "waited 2 thresholds on phone"),
-    ("rework", -10.0, "repeat repair"),
-    ("promise_kept", 2.0, "kept on time"),
-    ("first_contact_resolution", 3.0, "resolved at first contact"),
-    ("proactive_update", 4.0, "told the customer before being asked"),
+# (signal, reason) drawn for ordinary cells: the first three for troubled journeys, the
+# fourth for the hot cell. Their impacts are the score model's.
+DRAWN_SIGNALS = [
+    ("repeat_contact", "customer contacted again within 7 days, previous contact unresolved"),
+    ("context_lost", "handoff without context"),
+    ("long_wait", "waited 2 thresholds on phone"),
+    ("rework", "repeat repair"),
+    ("promise_kept", "kept on time"),
+    ("first_contact_resolution", "resolved at first contact"),
+    ("proactive_update", "told the customer before being asked"),
 ]
+WAITED_THRESHOLDS = 2  # the drawn long_wait's reason says so
+
+
+def signal_impact(model: ScoreModel, signal: str) -> float:
+    """The points `signal` moves a journey by under `model` (long_wait: a 2-threshold wait)."""
+    if signal == "long_wait":
+        return max(WAITED_THRESHOLDS * model.long_wait_step, model.long_wait_max)
+    return model.impacts[signal]
 
 
 @dataclass
@@ -67,8 +79,12 @@ def _provenance(topic: str, offset: int, at: datetime) -> Row:
 
 
 class _Builder:
-    def __init__(self, anchor: datetime, hot_cell: tuple[str, str], seed: int) -> None:
+    def __init__(
+        self, anchor: datetime, hot_cell: tuple[str, str], seed: int, model: ScoreModel
+    ) -> None:
         self.anchor = anchor
+        self.model = model
+        self.signals: list[Kind] = [(s, signal_impact(model, s), why) for s, why in DRAWN_SIGNALS]
         self.hot_cell = hot_cell
         self.random = random.Random(seed)
         self.sample = Sample()
@@ -94,9 +110,7 @@ class _Builder:
         )
         return event_id
 
-    def signal(
-        self, journey: str, customer: str, kind: tuple[str, float, str], **fields: Any
-    ) -> Row:
+    def signal(self, journey: str, customer: str, kind: Kind, **fields: Any) -> Row:
         name, impact, reason = kind
         n = len(self.sample.journey_signals)
         row = {
@@ -106,7 +120,7 @@ class _Builder:
             "signal": name,
             "impact": impact,
             "reason": reason,
-            "score_model": "v1",
+            "score_model": self.model.version,
             "active": 1,
             "version": 1,
             **fields,
@@ -131,8 +145,8 @@ class _Builder:
             )  # fmt: skip
             hot = (department, stage) == self.hot_cell
             if self.random.random() < (0.9 if hot or troubled else 0.35):
-                pool = SIGNALS[:3] if troubled else SIGNALS
-                kind = SIGNALS[3] if hot else self.random.choice(pool)
+                pool = self.signals[:3] if troubled else self.signals
+                kind = self.signals[3] if hot else self.random.choice(pool)
                 signals.append(
                     self.signal(
                         journey, customer, kind, department=department, stage=stage,
@@ -154,7 +168,8 @@ class _Builder:
             attributes={"promise_id": promise, "due_at": due.isoformat()},
         )  # fmt: skip
         if due < self.anchor and self.random.random() < 0.5:
-            kind = ("promise_broken", -15.0, "due_at passed with no promise_kept")
+            kind = ("promise_broken", signal_impact(self.model, "promise_broken"),
+                    "due_at passed with no promise_kept")  # fmt: skip
             signals.append(
                 self.signal(
                     journey, customer, kind, effective_at=due, evidence_event_ids=[event], **fields
@@ -190,14 +205,14 @@ class _Builder:
             "journey_id": journey, "customer_id": customer, "started_at": start,
             "last_event_at": last, "updated_at": updated, "status": "open",
             "score": score, "operational_score": score, "survey_score": None,
-            "band": "good" if score >= 75 else "poor" if score < 50 else "neutral",
+            "band": self.model.band(score),
             "touchpoint_count": 5, "lost_points": -sum(s["impact"] for s in lost),
             "gained_points": sum(i for i in impacts if i > 0),
             "lost_points_beyond_front_desk": -sum(
-                s["impact"] for s in lost if s["department"] not in FRONT_DESK
+                s["impact"] for s in lost if s["department"] not in self.model.front_desk
             ),
             "worst_department": worst["department"], "worst_stage": worst["stage"],
-            "score_model": "v1", "version": len(signals) + 1,
+            "score_model": self.model.version, "version": len(signals) + 1,
             **_provenance("journeys.scores", number, updated),
         }  # fmt: skip
         # An older version first: readers must take the latest, not the first or a sum.
@@ -226,15 +241,12 @@ class _Builder:
         for minutes in range(0, 6 * 60, 5):
             at = self.anchor - timedelta(minutes=minutes)
             for partition in range(4):
+                lag = self.random.randint(0, 500)
                 self.sample.pipeline_metrics.append(
-                    {"time": at, "worker": "worker-1", "name": "consumer_lag",
-                     "topic": "touchpoints", "partition": partition,
-                     "value": float(self.random.randint(0, 500))}
-                )  # fmt: skip
-            self.sample.pipeline_metrics.append(
-                {"time": at, "worker": "worker-1", "name": "sink_retries", "topic": "",
-                 "partition": -1, "value": float(self.random.randint(0, 2))}
-            )  # fmt: skip
+                    metric_row("consumer_lag", lag, "worker-1", at, "touchpoints", partition)
+                )
+            retries = self.random.randint(0, 2)
+            self.sample.pipeline_metrics.append(metric_row("sink_retries", retries, "worker-1", at))
 
 
 def build_sample(
@@ -242,11 +254,13 @@ def build_sample(
     journeys: int = 300,
     hot_cell: tuple[str, str] = ("delivery", "usage"),
     seed: int = 7,
+    model: ScoreModel | None = None,
 ) -> Sample:
-    """`journeys` journeys over the 6 days before `anchor`, rejections, pipeline metrics."""
+    """`journeys` journeys over the 6 days before `anchor`, rejections, pipeline metrics,
+    scored as `model` (default: the packaged score model) scores them."""
     if anchor.tzinfo is None:
         raise ValueError(f"anchor={anchor!r}: expected a timezone-aware datetime")
-    builder = _Builder(anchor, hot_cell, seed)
+    builder = _Builder(anchor, hot_cell, seed, model or load_score_model())
     for number in range(journeys):
         builder.journey(number)
     builder.rejections(max(journeys // 5, 1))
