@@ -26,9 +26,10 @@ from pipeline.journey import (
     next_deadline,
 )
 from pipeline.journey import promises_due as open_promises
+from pipeline.journey.events import from_us, to_us
 from pipeline.stream import rows as build
 from pipeline.stream.books import BookCache
-from pipeline.stream.clock import PartitionClocks, Wakeups, from_us, to_us
+from pipeline.stream.clock import PartitionClocks, Wakeups
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.rows import Latest, Position, Row
@@ -217,7 +218,8 @@ class JourneyProcessor:
 
         Stepping to just past each deadline (not to the clock itself) makes every snapshot
         a function of the events and deadlines alone: a replay whose clock moved in other
-        steps writes byte-identical rows.
+        steps writes byte-identical rows. The loop ends because `from_us` and `to_us` are
+        exact both ways (`pipeline.journey.events`): each step reads back past its deadline.
         """
         clock_us = self.clocks.now(partition)
         while (deadline := next_deadline(book, self.model)) is not None:
