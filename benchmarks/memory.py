@@ -31,9 +31,10 @@ import orjson
 from benchmarks.bench_engine import MODEL, journey
 from pipeline.contract import Touchpoint
 from pipeline.journey import add, next_deadline
+from pipeline.journey.events import to_us
 from pipeline.settings import Settings
 from pipeline.stream.books import BookCache
-from pipeline.stream.clock import Wakeups, to_us
+from pipeline.stream.clock import Wakeups
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.worker import create_app, partitioner
 

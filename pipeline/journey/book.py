@@ -15,7 +15,7 @@ from datetime import datetime
 import msgspec
 
 from pipeline.contract.touchpoint import Touchpoint
-from pipeline.journey.events import EPOCH, StoredEvent, from_us, stored_event, to_us
+from pipeline.journey.events import EPOCH, NEVER, StoredEvent, from_us, stored_event, to_us
 from pipeline.journey.journey import (
     Delta,
     JourneyState,
@@ -29,8 +29,6 @@ from pipeline.journey.model import ScoreModel
 from pipeline.journey.rules import Context
 from pipeline.journey.segments import place, rebuild
 from pipeline.journey.types import Assignment, Changes, JourneyScore, PromiseDue
-
-NEVER = -(2**62)  # an event-time clock that has not started
 
 # A journey id and a customer id are different things that may be the same string (order
 # "10442" of customer "10442"): their books share a Kafka key, so a partition, but never a

@@ -17,6 +17,7 @@ from pipeline.contract.touchpoint import Touchpoint
 from pipeline.journey.model import ScoreModel
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+NEVER = -(2**62)  # an event-time clock that has not started: before every real moment
 _ONE_US = timedelta(microseconds=1)
 _FAST_UNTIL = 4_102_444_800_000_000  # 2100-01-01
 
@@ -54,6 +55,13 @@ class StoredEvent(msgspec.Struct, array_like=True, frozen=True, gc=False):
 EVENT_ORDER = attrgetter("at", "id")  # the same as StoredEvent.order, at C speed
 
 
+# The one conversion between datetimes and the engine's microseconds, for the engine and the
+# stream alike. It must be exact both ways in every year: the worker's catch-up loop steps
+# a journey to `from_us(deadline + 1)` and relies on the engine reading that back as past
+# the deadline. Float seconds (`timestamp() * 1e6`) drop a microsecond for some real dates
+# (about one in a hundred around 1971, more before 1950 and after 2100) and at the
+# calendar's edges (year 0001): the step then lands on the deadline itself, nothing fires,
+# and the loop spins for ever with the event loop pinned (tests/unit/test_stream_clock.py).
 def to_us(moment: datetime) -> int:
     """Epoch microseconds of an aware datetime (naive ones are refused by the contract)."""
     if moment.tzinfo is None:

@@ -13,16 +13,7 @@ from __future__ import annotations
 
 import heapq
 
-# The journey engine's conversions, exact to the microsecond in every year: the catch-up
-# loop steps to `from_us(deadline + 1)` and relies on reading that back as a moment past
-# the deadline. Float seconds (`timestamp() * 1e6`) drop a microsecond for some real dates
-# (about one in a hundred around 1971, more before 1950 and after 2100) and at the
-# calendar's edges (year 0001): the step then lands on the deadline itself, nothing fires,
-# and the loop spins for ever with the event loop pinned.
-from pipeline.journey.events import from_us as from_us
-from pipeline.journey.events import to_us as to_us
-
-NEVER = -(2**62)
+from pipeline.journey.events import NEVER
 
 
 class PartitionClocks:

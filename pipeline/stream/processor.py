@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -23,15 +24,20 @@ from pipeline.journey import (
     add,
     advance,
     book_key,
+    load_score_model,
     next_deadline,
 )
 from pipeline.journey import promises_due as open_promises
+from pipeline.journey.events import from_us, to_us
 from pipeline.stream import rows as build
 from pipeline.stream.books import BookCache
-from pipeline.stream.clock import PartitionClocks, Wakeups, from_us, to_us
+from pipeline.stream.clock import PartitionClocks, Wakeups
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.rows import Latest, Position, Row
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
 
 _FAR_US = 10 * 365 * 86_400 * 1_000_000  # "every open promise", for the alert wake-up
 
@@ -93,6 +99,32 @@ class JourneyProcessor:
         self.clocks = PartitionClocks()
         self.wakeups = Wakeups()
         self._alerted: OrderedDict[str, None] = OrderedDict()
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        books: BookCache,
+        partition_for: Callable[[str], int],
+        metrics: Metrics,
+        model: ScoreModel | None = None,
+    ) -> JourneyProcessor:
+        """The processor as the operator's JOURNEYS_* settings configure it: the worker's,
+        and the offline one's (`pipeline.stream.offline`), so both write the same rows.
+        `model` None: the settings' score model file, else the built-in one."""
+        if model is None:
+            model = load_score_model(settings.score_model_path)
+        window = timedelta(hours=settings.dedup_window_hours)
+        return cls(
+            model,
+            Validator.from_settings(settings),
+            books,
+            partition_for,
+            touchpoints_topic=settings.topic_touchpoints,
+            alert_horizon_s=settings.alert_horizon_hours * 3600,
+            dedup=RecentEventIds(int(window.total_seconds() * 1_000_000), settings.dedup_max_ids),
+            metrics=metrics,
+        )
 
     def reset(self) -> None:
         """Forget all that was derived from input: books in memory, de-dup ids, clocks,
@@ -217,7 +249,8 @@ class JourneyProcessor:
 
         Stepping to just past each deadline (not to the clock itself) makes every snapshot
         a function of the events and deadlines alone: a replay whose clock moved in other
-        steps writes byte-identical rows.
+        steps writes byte-identical rows. The loop ends because `from_us` and `to_us` are
+        exact both ways (`pipeline.journey.events`): each step reads back past its deadline.
         """
         clock_us = self.clocks.now(partition)
         while (deadline := next_deadline(book, self.model)) is not None:

@@ -24,19 +24,16 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
-from pipeline.contract import Validator
-from pipeline.journey import load_score_model
 from pipeline.settings import Settings
 from pipeline.store import Store, apply_migrations, get_store
 from pipeline.stream.books import BookCache
-from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.health import HealthSampler
 from pipeline.stream.intake import BatchConsumer
 from pipeline.stream.logs import quiet_root_logger
@@ -284,7 +281,6 @@ def _runtime(
     app: JourneysApp, settings: Settings, store: Store, metrics: Metrics, table: Any,
     names: TopicNames, outbox: Outbox,
 ) -> Runtime:  # fmt: skip
-    model = load_score_model(settings.score_model_path) if settings.score_model_path else None
     state = StateTable(table, settings.topic_touchpoints, outbox)
     books = BookCache(state.read, keep=settings.worker_book_cache)
     sink = ClickHouseSink(
@@ -295,18 +291,8 @@ def _runtime(
         buffer_rows=settings.sink_buffer_rows,
         retry_max_seconds=settings.sink_retry_max_seconds,
     )
-    processor = JourneyProcessor(
-        model or load_score_model(),
-        Validator.from_settings(settings),
-        books,
-        partitioner(settings.topic_partitions),
-        touchpoints_topic=settings.topic_touchpoints,
-        alert_horizon_s=settings.alert_horizon_hours * 3600,
-        dedup=RecentEventIds(
-            int(timedelta(hours=settings.dedup_window_hours).total_seconds() * 1_000_000),
-            settings.dedup_max_ids,
-        ),
-        metrics=metrics,
+    processor = JourneyProcessor.from_settings(
+        settings, books, partitioner(settings.topic_partitions), metrics
     )
 
     async def commit_offsets(offsets: dict[tuple[str, int], int]) -> bool:

@@ -1,5 +1,6 @@
-"""The report over real rows: a simulated company scored by the pure engine, stored in chdb,
-read back through the Store, rendered, and opened in headless Chromium."""
+"""The report over real rows: a simulated company's messages through the worker's core (the
+rows a worker would store, `pipeline.stream.offline`), stored in chdb, read back through the
+Store, rendered, and opened in headless Chromium."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from PIL import Image
 from pipeline.journey import load_score_model
 from pipeline.report import ReportFilter, load_report, summary_lines, write_report
 from pipeline.simulate import SimulationConfig, parse_breakdowns, simulate
-from pipeline.simulate.offline import score_offline
 from pipeline.store.embedded import EmbeddedStore
+from pipeline.stream.offline import offline_rows, write_rows
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 CHROMIUM_FLAGS = (
@@ -53,7 +54,9 @@ def fill(store: EmbeddedStore, preset: str, customers: int = 400) -> None:
         customers=customers, start=START, seed=3, breakdowns=parse_breakdowns([preset])
     )
     deliveries, _ = simulate(config)
-    score_offline(deliveries, load_score_model(), config.end).write(store)
+    # Taken in at the period's end, as the demo's worker takes a month sent at once.
+    messages = ((delivery.value, config.end) for delivery in deliveries)
+    write_rows(store, offline_rows(messages, config.end, load_score_model()))
 
 
 def test_report_names_the_planted_breakdown_and_reads_well_in_chromium(
@@ -145,12 +148,13 @@ def test_journeys_report_command_writes_the_file(tmp_path: Path) -> None:
         "from pipeline.journey import load_score_model\n"
         "from pipeline.settings import load_settings\n"
         "from pipeline.simulate import SimulationConfig, simulate\n"
-        "from pipeline.simulate.offline import score_offline\n"
         "from pipeline.store import apply_migrations, get_store\n"
+        "from pipeline.stream.offline import offline_rows, write_rows\n"
         "store = get_store(load_settings())\n"
         "apply_migrations(store)\n"
         "config = SimulationConfig(customers=100, start=datetime(2026, 3, 1, tzinfo=UTC))\n"
-        "score_offline(simulate(config)[0], load_score_model(), config.end).write(store)\n"
+        "messages = ((d.value, config.end) for d in simulate(config)[0])\n"
+        "write_rows(store, offline_rows(messages, config.end, load_score_model()))\n"
     )
     subprocess.run([sys.executable, "-c", prepare], env=env, check=True, timeout=300)
     journeys = str(Path(sys.executable).with_name("journeys"))

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from pipeline.contract import Validator
 from pipeline.journey import load_score_model
+from pipeline.journey.events import from_us, to_us
 from pipeline.stream.books import BookCache
-from pipeline.stream.clock import from_us, to_us
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.processor import Inbound, JourneyProcessor

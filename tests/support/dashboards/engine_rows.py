@@ -1,57 +1,32 @@
 """Table rows as the pipeline stores them: messages -> the worker's core -> rows.
 
 The dashboard tests feed the simulator's traffic (`pipeline.simulate`) through the stream
-worker's Faust-free core (`pipeline.stream.processor.JourneyProcessor`: the contract
-validator, de-duplication, the journey engine, the event-time clock and the row builders of
-`pipeline.stream.rows`), in batches as the worker takes them, and keep the rows it hands to
-the ClickHouse sink. One partition, so no message needs re-routing. A last clock tick at `now`
-fires the deadline signals (promise_broken, feedback_unanswered, ...) due by then. The
+worker's Faust-free core (`pipeline.stream.offline`: the processor with its validator,
+de-duplication, journey engine, event-time clock and row builders), in batches as the
+worker takes them, each taken in a little after its last message was sent. A last clock
+tick at `now` fires the deadline signals (promise_broken, feedback_unanswered, ...) due by then. The
 `pipeline_metrics` rows come from the worker's health sampler (`pipeline.stream.health`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from pipeline.contract import Validator
-from pipeline.journey import ScoreModel, load_score_model
+from pipeline.journey import ScoreModel
 from pipeline.simulate import Delivery, SimulationConfig, default_start, simulate
-from pipeline.stream.books import BookCache
-from pipeline.stream.clock import to_us
-from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.health import HealthSampler
 from pipeline.stream.metrics import Metrics
-from pipeline.stream.processor import Inbound, JourneyProcessor
+from pipeline.stream.offline import offline_rows
 from tests.support.dashboards.macros import QueryContext
 from tests.support.dashboards.sample import Sample
 
 PARTITIONS = 4  # of the pipeline_metrics samples
 # What a message spends between being sent and being stored (batching, commit).
 STORE_DELAY = timedelta(milliseconds=800)
-_DAY_US = 86_400 * 1_000_000
-
-
-def _processor(model: ScoreModel) -> JourneyProcessor:
-    return JourneyProcessor(
-        model, Validator(), BookCache(lambda key: None), lambda key: 0,
-        touchpoints_topic="touchpoints", alert_horizon_s=3600 * 24,
-        dedup=RecentEventIds(_DAY_US, 100_000), metrics=Metrics(),
-    )  # fmt: skip
-
-
-def _keep(sample: Sample, rows: dict[str, list[dict[str, Any]]]) -> None:
-    tables = sample.tables()
-    for table, collected in rows.items():
-        tables[table].extend(collected)
-
-
-def _batches(deliveries: Sequence[Delivery], size: int) -> Iterable[Sequence[Delivery]]:
-    for start in range(0, len(deliveries), size):
-        yield deliveries[start : start + size]
 
 
 def pipeline_rows(
@@ -61,16 +36,11 @@ def pipeline_rows(
     batch: int = 500,
 ) -> Sample:
     """The rows the worker would have stored for the messages sent by `now`."""
-    processor, sample = _processor(model or load_score_model()), Sample()
-    sent = [d for d in deliveries if d.sent_at <= now]
-    offset = 0
-    for chunk in _batches(sent, batch):
-        inbound = [Inbound("touchpoints", 0, offset + i, d.value) for i, d in enumerate(chunk)]
-        offset += len(chunk)
-        stored_at = min(chunk[-1].sent_at + STORE_DELAY, now)
-        _keep(sample, processor.process(0, inbound, stored_at).rows)
-    tick = Inbound("touchpoints", 0, offset, b"", tick_us=to_us(now))
-    _keep(sample, processor.process(0, [tick], now).rows)
+    taken = ((d.value, min(d.sent_at + STORE_DELAY, now)) for d in deliveries if d.sent_at <= now)
+    sample = Sample()
+    tables = sample.tables()
+    for table, rows in offline_rows(taken, now, model, batch=batch).items():
+        tables[table].extend(rows)
     return sample
 
 
