@@ -80,10 +80,6 @@ def readable_department(value: object) -> str:
     return ""
 
 
-def is_identifier(value: object) -> bool:
-    return type(value) is str and 0 < len(value) <= MAX_IDENTIFIER
-
-
 def is_integral(value: object) -> bool:
     # JSON Schema's "integer" includes 3.0, so the validator must too.
     return type(value) is int or (type(value) is float and value.is_integer())

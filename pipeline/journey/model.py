@@ -28,7 +28,6 @@ NEGATIVE_SIGNALS = (
     "feedback_unanswered", "rework", "slow_resolution",
 )  # fmt: skip
 POSITIVE_SIGNALS = ("promise_kept", "first_contact_resolution", "proactive_update", "fast_fix")
-SIGNAL_KINDS = (*NEGATIVE_SIGNALS, *POSITIVE_SIGNALS, "long_wait")
 _SLUG = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _TOP_KEYS = ("version", "front_desk", "journey", "bands", "impacts", "windows", "long_wait",
              "resolution_target_hours", "stages", "state")  # fmt: skip

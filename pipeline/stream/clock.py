@@ -29,9 +29,6 @@ class PartitionClocks:
     def now(self, partition: int) -> int:
         return self._now.get(partition, NEVER)
 
-    def items(self) -> list[tuple[int, int]]:
-        return sorted(self._now.items())
-
     def clear(self) -> None:
         self._now.clear()
 

@@ -1,50 +1,26 @@
-"""Real services for integration tests: a local Apache Kafka broker, chdb, and a ClickHouse
-HTTP endpoint on chdb for the server path (tests/support/clickhouse_http.py).
+"""Real services for integration tests: chdb, and a ClickHouse HTTP endpoint on chdb for
+the server path (tests/support/clickhouse_http.py). The Kafka broker's fixtures are in the
+shared fixtures layer (tests/support/kafka.py, listed in tests/conftest.py).
 
 A service that cannot start fails the tests that need it (the fixture raises); nothing here
-skips. The broker's jars come from the repo's cache (`make jars`), its data from tmp.
+skips.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pipeline.kafka import LocalBroker
-from pipeline.kafka.local import free_port
 from pipeline.store import Store, apply_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
 from pipeline.store.server import ServerStore
 from tests.support.clickhouse_process import ClickHouseProcess
 from tests.support.dashboards.engine_rows import SimulatedMonth, simulate_month
 
-REPO = Path(__file__).resolve().parents[2]
-JARS_DIR = Path(os.environ.get("JOURNEYS_DATA_DIR", REPO / ".journeys")) / "kafka" / "lib"
-
 pytestmark = pytest.mark.integration
-
-
-def new_broker(home: Path) -> LocalBroker:
-    return LocalBroker(home, JARS_DIR, preferred_port=free_port(), heap="512m")
-
-
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
-    broker = new_broker(tmp_path_factory.mktemp("kafka"))
-    broker.start(timeout=120)
-    yield broker
-    broker.stop()
-
-
-@pytest.fixture(scope="session")
-def bootstrap_servers(kafka_broker: LocalBroker) -> str:
-    state = kafka_broker.state()
-    assert state is not None, "the session's Kafka broker died"
-    return state.bootstrap_servers
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from pipeline.collect.batch import COLLECTOR_REJECTION_CODES
 from pipeline.contract import REJECTION_CODES
 from pipeline.kafka.local import free_port
 from tests.support.collector_process import CollectorProcess, collector_env
+from tests.support.kafka import new_broker
 from tests.support.worker_process import JOURNEYS, WorkerProcess, dump, worker_env
 
 PARTITIONS = 4
@@ -81,7 +82,7 @@ def test_accepted_events_reach_the_topic_once_per_request_and_a_retry_counts_onc
         assert first[1]["X-Request-Id"] != retried[1]["X-Request-Id"]
         # Acknowledged before the answer: the messages are there at once.
         found = messages(bootstrap_servers, unique_name, 120, timeout=5)
-        assert collector.stop()[0] == 0, collector.tail()
+        assert collector.terminate()[0] == 0, collector.tail()
     assert Counter(m.value for m in found) == {line(event(n)): 2 for n in range(60)}
     for message in found:  # where kafka-python (and the Java client) put the same key
         key = json.loads(message.value)["journey_id"].encode()
@@ -161,7 +162,7 @@ def test_every_rejection_code_is_answered_by_line_and_dead_lettered_with_its_rea
         assert [r["code"] for r in everything_bad["rejected"]] == ["too_large", "not_utf8",
                                                                    "not_json"]  # fmt: skip
         letters = messages(bootstrap_servers, f"{unique_name}.dlq", len(bad) + 3, timeout=5)
-        assert collector.stop()[0] == 0
+        assert collector.terminate()[0] == 0
     first = [m for m in letters if dict(m.headers)["source_request"] ==
              headers["X-Request-Id"].encode()]  # fmt: skip
     assert len(first) == len(bad)
@@ -197,7 +198,7 @@ def test_unauthorised_too_large_and_too_fast_requests(
         assert 1 <= int(headers["Retry-After"]) <= 5
         assert collector.post(five, token="ops-secret-2")[0] == 202  # a bucket of its own
         metrics = collector.get("/metrics")[1].decode()
-        assert collector.stop()[0] == 0
+        assert collector.terminate()[0] == 0
     for status in (202, 401, 413, 429):
         assert f'journeys_collector_requests_total{{status="{status}"}}' in metrics
     assert "billing-secret-1" not in collector.tail()  # never logged
@@ -206,8 +207,6 @@ def test_unauthorised_too_large_and_too_fast_requests(
 def test_the_collector_answers_503_while_the_broker_is_down_and_stops_with_exit_0(
     unique_name: str, tmp_path: Path
 ) -> None:
-    from tests.integration.conftest import new_broker
-
     broker = new_broker(tmp_path / "kafka")  # its own: this test stops it
     broker.start(timeout=120)
     state = broker.state()
@@ -228,7 +227,7 @@ def test_the_collector_answers_503_while_the_broker_is_down_and_stops_with_exit_
             metrics = collector.get("/metrics")[1].decode()
             assert 'journeys_collector_events_total{outcome="unavailable"} 1.0' in metrics
             time.sleep(2)  # an outage's errors are said, not flooded
-            code, seconds = collector.stop()
+            code, seconds = collector.terminate()
             assert (code, seconds < 10) == (0, True), collector.tail()
             assert len(collector.log.read_text().splitlines()) < 60, collector.tail()
     finally:
@@ -257,4 +256,4 @@ def test_kafka_unreachable_at_start_and_bad_tokens_are_said_and_a_dry_run_needs_
         status, _, answer = dry.post(line(event(1)) + b"\n" + line(event(2, department="sales")))
         assert (status, answer["accepted"]) == (202, 1)
         assert answer["rejected"][0]["code"] == "department_not_allowed"
-        assert dry.stop()[0] == 0
+        assert dry.terminate()[0] == 0

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_report_chromium import assert_not_blank, chromium
+from tests.support.chromium import assert_not_blank, chromium
 
 pytestmark = pytest.mark.integration
 

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient, NewTopic
 
 from pipeline.cli import cli
 from pipeline.contract import Rejection, Touchpoint, Validator
 from pipeline.emit import Emitter
+from tests.support.kafka import create_topic
 
 START = datetime(2025, 6, 2, 8, 0, tzinfo=UTC)
 ATTRIBUTES: dict[str, dict[str, Any]] = {
@@ -81,14 +81,6 @@ def touchpoint_lines(count: int, bad_every: int, seed: int = 3) -> list[bytes]:
     return lines
 
 
-def create_topic(bootstrap_servers: str, topic: str, partitions: int = 4) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    try:
-        admin.create_topics([NewTopic(topic, partitions, 1)])
-    finally:
-        admin.close()
-
-
 def read_back(bootstrap_servers: str, topic: str, expected: int) -> list[Any]:
     """Every message on `topic`: until `expected` arrived, then 2 s more to catch extras."""
     consumer = KafkaConsumer(
@@ -126,7 +118,7 @@ def test_cli_sends_exactly_the_valid_lines_keyed_per_contract(
     valid = [line for n, line in enumerate(lines, 1) if n % 37]
     source = tmp_path / "touchpoints.jsonl"
     source.write_bytes(b"\n".join(lines) + b"\n")
-    create_topic(bootstrap_servers, unique_name)
+    create_topic(bootstrap_servers, unique_name, partitions=4)
 
     env = os.environ | {"JOURNEYS_KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers}
     journeys = str(Path(sys.executable).with_name("journeys"))  # the installed console script

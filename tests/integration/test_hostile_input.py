@@ -22,19 +22,19 @@ import pytest
 from kafka import KafkaProducer
 
 from pipeline.contract import Touchpoint
-from tests.integration.test_pipeline_worker import (
-    WorkerRun,
+from tests.support.kafka import consume, create_topic
+from tests.support.scripted_journeys import (
+    QUERIES,
     as_messages,
     assert_matches_engine,
-    caught_up,
-    consume,
-    create_topic,
     scripted_touchpoints,
 )
+from tests.support.worker_process import WorkerProcess, worker_env
 
 pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC).replace(microsecond=0)
 STORED_WITHIN_SECONDS = 30.0  # generous: two cores, shared with other tests
+PARTITIONS = 3
 
 
 def document(**changes: object) -> dict[str, object]:
@@ -91,11 +91,12 @@ def test_one_message_of_each_class_then_good_traffic_is_stored_within_seconds(
     assert len(HUGE) == HUGE_BYTES
     old = backfill(150)
     good = scripted_touchpoints(40, seed=21)
-    create_topic(bootstrap_servers, unique_name)
-    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "hostile")
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
+    env = worker_env(tmp_path, bootstrap_servers, unique_name, "hostile", PARTITIONS)
+    run = WorkerProcess(env, tmp_path / "hostile.log")
     run.start()
     try:
-        run.wait_for(caught_up, 90, "assigned and caught up")
+        run.wait_for(run.caught_up, 90, "assigned and caught up")
         producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
                                  max_request_size=1_048_588)  # the broker's limit  # fmt: skip
         for _, value in BAD:
@@ -117,7 +118,7 @@ def test_one_message_of_each_class_then_good_traffic_is_stored_within_seconds(
     assert stored_after < STORED_WITHIN_SECONDS
     assert final["received"] == total == final["accepted"] + final["rejected"]
     assert final["rejected"] == len(BAD) and final["processing_failures"] == 0
-    dump = run.dump()
+    dump = run.dump(QUERIES)
     letters = dump["dead_letters"]
     assert [row["reason_code"] for row in letters] == [code for code, _ in BAD]
     assert letters[0]["raw"] == ""  # the tombstone: no bytes at all

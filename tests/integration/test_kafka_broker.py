@@ -11,31 +11,19 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.admin import KafkaAdminClient, NewTopic
+from kafka import KafkaConsumer
 
 from pipeline.kafka import LocalBroker
 from pipeline.kafka.local import free_port
-from tests.integration.conftest import JARS_DIR, new_broker
+from tests.support.kafka import JARS_DIR, Message, create_topic, new_broker, produce
 
 REPO = Path(__file__).resolve().parents[2]
 JOURNEYS = str(Path(sys.executable).with_name("journeys"))
 
 
-def create_topic(bootstrap: str, name: str, partitions: int) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
-    finally:
-        admin.close()
-
-
-def produce(bootstrap: str, topic: str, count: int, keys: int = 50) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    for i in range(count):
-        producer.send(topic, key=f"customer-{i % keys}".encode(), value=str(i).encode())
-    producer.flush()
-    producer.close()
+def numbered(count: int, keys: int = 50) -> list[Message]:
+    """Values 0..count-1, keyed by `keys` customers in turn."""
+    return [(f"customer-{i % keys}".encode(), str(i).encode()) for i in range(count)]
 
 
 def consume_all(
@@ -64,7 +52,7 @@ def test_ten_thousand_messages_come_back_in_order_per_partition(
     bootstrap_servers: str, unique_name: str
 ) -> None:
     create_topic(bootstrap_servers, unique_name, partitions=4)
-    produce(bootstrap_servers, unique_name, 10_000)
+    produce(bootstrap_servers, unique_name, numbered(10_000))
     seen = consume_all(bootstrap_servers, unique_name, unique_name, 10_000)
 
     assert sorted(value for _, _, value in seen) == list(range(10_000))
@@ -83,7 +71,7 @@ def test_messages_survive_a_stop_and_a_restart(tmp_path: Path) -> None:
     broker = new_broker(tmp_path / "kafka")
     first = broker.start(timeout=120)
     try:
-        produce(first.bootstrap_servers, "survivors", 500)
+        produce(first.bootstrap_servers, "survivors", numbered(500))
         broker.stop()
         assert broker.state() is None
         second = broker.start(timeout=120)
@@ -105,7 +93,7 @@ def test_a_restart_right_after_a_stop_keeps_the_port(tmp_path: Path) -> None:
         # A client still connected when the broker stops: the broker closes the connection
         # first, which leaves its side in TIME-WAIT on the broker's port for about a minute.
         with socket.create_connection(("127.0.0.1", first.port)):
-            produce(first.bootstrap_servers, "kept", 10)
+            produce(first.bootstrap_servers, "kept", numbered(10))
             broker.stop()
         second = broker.start(timeout=120, say=said.append)
         assert second.port == first.port, said

@@ -7,9 +7,9 @@ import asyncio
 from aiokafka import AIOKafkaProducer
 
 from pipeline.stream.outbox import Outbox, Record, partition_of
-from tests.integration.test_pipeline_worker import PARTITIONS
-from tests.integration.test_pipeline_worker import consume as read
-from tests.integration.test_pipeline_worker import create_topic as create
+from tests.support.kafka import consume, create_topic
+
+PARTITIONS = 3
 
 
 async def send(bootstrap: str, records: list[Record]) -> dict[tuple[str, int], int]:
@@ -27,14 +27,14 @@ async def send(bootstrap: str, records: list[Record]) -> dict[tuple[str, int], i
 def test_outbox_places_keyed_records_by_key_in_order_across_many_batches(
     bootstrap_servers: str, unique_name: str
 ) -> None:
-    create(bootstrap_servers, unique_name)
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
     # 3,000 records of 500 bytes: about a hundred producer batches of 16 KiB.
     records = [
         Record(unique_name, f"journey-{n % 40}".encode(), f"{n:06d}".encode() + b"x" * 494)
         for n in range(3000)
     ]
     offsets = asyncio.run(send(bootstrap_servers, records))
-    stored = read(bootstrap_servers, unique_name)
+    stored = consume(bootstrap_servers, unique_name)
     assert len(stored) == len(records)
     for record in stored:
         assert record.partition == partition_of(record.key, PARTITIONS)
@@ -48,11 +48,11 @@ def test_outbox_places_keyed_records_by_key_in_order_across_many_batches(
 def test_outbox_honours_explicit_partitions_spreads_unkeyed_and_keeps_headers(
     bootstrap_servers: str, unique_name: str
 ) -> None:
-    create(bootstrap_servers, unique_name)
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
     pinned = [Record(unique_name, b"k", b"pinned", partition=2) for _ in range(5)]
     loose = [Record(unique_name, None, b"loose", headers=(("reason", b"why"),)) for _ in range(9)]
     asyncio.run(send(bootstrap_servers, pinned + loose))
-    stored = read(bootstrap_servers, unique_name)
+    stored = consume(bootstrap_servers, unique_name)
     assert {r.partition for r in stored if r.value == b"pinned"} == {2}
     unkeyed = [r for r in stored if r.value == b"loose"]
     assert len(unkeyed) == 9 and {r.partition for r in unkeyed} == {0, 1, 2}

@@ -7,17 +7,14 @@ from the pure engine run directly over the same events.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import random
-import signal
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,23 +23,23 @@ import pytest
 from kafka import KafkaProducer
 
 from pipeline.contract import Touchpoint, encode_touchpoint, validate
-from pipeline.journey import (
-    JourneyBook,
-    add,
-    advance,
-    book_key,
-    load_score_model,
-    next_deadline,
-)
-from pipeline.kafka.local import free_port
+from pipeline.journey import JourneyBook, add, load_score_model
 from pipeline.stream.outbox import partition_of
-from tests.support.worker_process import caught_up as caught_up_on
+from tests.support.kafka import Message, consume, create_topic, new_broker, produce
+from tests.support.scripted_journeys import (
+    QUERIES,
+    as_messages,
+    assert_matches_engine,
+    expected_results,
+    scripted_touchpoints,
+)
+from tests.support.worker_process import RUN, WorkerProcess, worker_env
 
 pytestmark = pytest.mark.integration
-PYTHON = sys.executable
 PARTITIONS = 3
 
-WORKER = """
+# The worker on a store the test can fail, and with a bug it can plant for one event.
+FAULTY_STORE_SCRIPT = """
 import os
 from pipeline.settings import load_settings
 from pipeline.store import StoreError, TransientStoreError, get_store
@@ -76,17 +73,7 @@ if os.environ.get("POISON_EVENT_ID"):
 app = create_app(load_settings(), lambda s: Flaky(get_store(s)))
 JourneysWorker(app, loglevel="info").execute_from_commandline()
 """
-
-DUMP = """
-import json, sys
-from pipeline.settings import load_settings
-from pipeline.store import get_store
-store = get_store(load_settings())
-out = {}
-for name, sql in json.loads(sys.argv[1]).items():
-    out[name] = store.query(sql)
-print(json.dumps(out, default=str))
-"""
+FAULTY_STORE = (sys.executable, "-c", FAULTY_STORE_SCRIPT)
 
 OFFLINE = """
 import json, sys
@@ -103,62 +90,6 @@ print(json.dumps({name: store.query(sql) for name, sql in json.loads(sys.argv[1]
                  default=str))
 """
 
-QUERIES = {
-    "journeys": "SELECT journey_id, customer_id, status, score, operational_score, survey_score,"
-    " band, touchpoint_count, lost_points, lost_points_beyond_front_desk, score_model,"
-    " updated_at, version FROM journeys FINAL ORDER BY journey_id",
-    "signals": "SELECT signal_id, journey_id, signal, department, stage, impact, effective_at,"
-    " evidence_event_ids, active, version FROM journey_signals FINAL ORDER BY signal_id",
-    "touchpoints": "SELECT event_id, journey_id, stage, department, type"
-    " FROM touchpoints FINAL ORDER BY event_id",
-    "touchpoint_rows": "SELECT count() AS n FROM touchpoints",
-    "dead_letters": "SELECT reason_code, reason, department, raw, source_partition,"
-    " source_offset FROM dead_letters FINAL ORDER BY source_partition, source_offset",
-}
-
-
-# --- the scripted company -----------------------------------------------------------------
-def scripted_touchpoints(journeys: int, seed: int = 7) -> list[Touchpoint]:
-    """Multi-department journeys a few days old: every deadline is already in the past."""
-    rng = random.Random(seed)
-    base = datetime.now(UTC).replace(microsecond=0) - timedelta(days=6)
-    events: list[Touchpoint] = []
-    for n in range(journeys):
-        start = base + timedelta(minutes=rng.randrange(0, 60 * 24))
-        keyed = n % 3 != 0  # a third are customer-keyed (no journey_id)
-        journey_id = f"J{n:05d}" if keyed else None
-        customer = f"C{n:05d}"
-
-        def tp(
-            i: int, minutes: int, department: str, kind: str,
-            n: int = n, start: datetime = start, customer: str = customer,
-            journey_id: str | None = journey_id, **attrs: Any,
-        ) -> None:  # fmt: skip
-            events.append(
-                Touchpoint(
-                    event_id=f"E{n:05d}-{i}", occurred_at=start + timedelta(minutes=minutes),
-                    customer_id=customer, department=department, type=kind,
-                    journey_id=journey_id, channel="phone", attributes=attrs,
-                )
-            )  # fmt: skip
-
-        tp(0, 0, "sales", "order_placed", order_id=f"O{n}")
-        tp(1, 30, "customer_service", "contact", resolved=rng.random() < 0.5, wait_seconds=60)
-        tp(2, 90, "customer_service", "contact", resolved=True, wait_seconds=900)
-        due = (start + timedelta(hours=rng.choice([4, 30]))).isoformat()
-        tp(3, 120, "maintenance", "promise_made", promise_id=f"P{n}", due_at=due)
-        if rng.random() < 0.5:  # else: never kept, and this journey gets no later event
-            tp(4, 200, "maintenance", "promise_kept", promise_id=f"P{n}")
-            tp(5, 240, "billing", "invoice_issued", invoice_id=f"I{n}", amount=10)
-            if rng.random() < 0.4:
-                tp(6, 300, "billing", "invoice_corrected", invoice_id=f"I{n}")
-            if rng.random() < 0.5:
-                tp(7, 330, "delivery", "handoff", to_department="sales", context_transferred=False)
-            if rng.random() < 0.5:
-                tp(8, 360, "customer_service", "survey_response", csat=rng.randint(1, 5))
-    return events
-
-
 MALFORMED = [
     b"{not json",
     b'{"event_id": "x1", "customer_id": "c", "department": "sales", "type": "contact"}',
@@ -169,214 +100,21 @@ MALFORMED = [
 ]
 
 
-def expected_results(touchpoints: list[Touchpoint]) -> dict[str, Any]:
-    """What the engine computes directly: every book advanced to now, deadline by deadline."""
-    model = load_score_model()
-    books: dict[str, JourneyBook] = {}
-    for touchpoint in touchpoints:
-        book = books.setdefault(book_key(touchpoint), JourneyBook.for_touchpoint(touchpoint))
-        add(book, touchpoint, model)
-    now = datetime.now(UTC)
-    journeys, signals = {}, {}
-    for book in books.values():
-        while (deadline := next_deadline(book, model)) is not None and deadline < now:
-            advance(book, deadline + timedelta(microseconds=1), model)
-        for score in book.scores(model):
-            journeys[score.journey_id] = score
-            for s in score.signals:
-                signals[s.signal_id] = s
-    return {"journeys": journeys, "signals": signals}
+# --- running the worker ------------------------------------------------------------------
+def worker(
+    tmp: Path, bootstrap: str, topic: str, name: str, command: Sequence[str] = FAULTY_STORE
+) -> WorkerProcess:
+    """A worker of its own on `topic`; by default with a store the test can fail
+    (`outage_flag`)."""
+    env = worker_env(tmp, bootstrap, topic, name, PARTITIONS)
+    env["OUTAGE_FLAG"] = str(tmp / f"{name}.outage")
+    return WorkerProcess(env, tmp / f"{name}.log", command)
 
 
-# --- running the worker -------------------------------------------------------------------
-class WorkerRun:
-    def __init__(self, tmp: Path, bootstrap: str, topic: str, name: str) -> None:
-        self.data_dir = tmp / name
-        self.flag = tmp / f"{name}.outage"
-        self.port = free_port()
-        self.env = os.environ | {
-            "JOURNEYS_DATA_DIR": str(self.data_dir),
-            "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "JOURNEYS_TOPIC_TOUCHPOINTS": topic,
-            "JOURNEYS_TOPIC_ROUTED": f"{topic}.routed.{name}",
-            "JOURNEYS_TOPIC_DEAD_LETTERS": f"{topic}.dlq.{name}",
-            "JOURNEYS_TOPIC_SCORES": f"{topic}.scores.{name}",
-            "JOURNEYS_TOPIC_ALERTS": f"{topic}.alerts.{name}",
-            "JOURNEYS_TOPIC_PARTITIONS": str(PARTITIONS),
-            "JOURNEYS_WORKER_ID": f"{topic}-{name}",
-            "JOURNEYS_WORKER_WEB_PORT": str(self.port),
-            "JOURNEYS_WORKER_BATCH_SIZE": "500",
-            "JOURNEYS_CLOCK_IDLE_SECONDS": "1",
-            "JOURNEYS_WORKER_SESSION_TIMEOUT_SECONDS": "8",
-            "OUTAGE_FLAG": str(self.flag),
-        }
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log = tmp / f"{name}.log"
-        # The outage test injects failures into the store; the others run the real CLI.
-        self.command = [PYTHON, "-c", WORKER]
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-
-    def metrics(self) -> dict[str, Any] | None:
-        try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.port}/metrics.json", timeout=2
-            ) as r:
-                return dict(json.loads(r.read()))
-        except OSError:
-            return None
-
-    def page(self, path: str) -> tuple[int, dict[str, Any]]:
-        """Status and JSON body of one of the worker's pages; an error status is an answer."""
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=10) as r:
-                return r.status, dict(json.loads(r.read()))
-        except urllib.error.HTTPError as error:
-            return error.code, dict(json.loads(error.read()))
-
-    def wait_for_page(self, path: str, check: Any, timeout: float, what: str) -> dict[str, Any]:
-        deadline, last = time.monotonic() + timeout, None
-        while time.monotonic() < deadline:
-            assert self.process is not None and self.process.poll() is None, self.tail()
-            with contextlib.suppress(OSError):
-                last = self.page(path)
-                if check(*last):
-                    return last[1]
-            time.sleep(0.5)
-        raise AssertionError(f"{path} never reached: {what}; last answer {last}")
-
-    def wait_for(self, check: Any, timeout: float, what: str) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.process is not None and self.process.poll() is None, self.tail()
-            metrics = self.metrics()
-            if metrics is not None and check(metrics):
-                return metrics
-            time.sleep(0.25)
-        raise AssertionError(f"worker never reached: {what}; last metrics {self.metrics()}")
-
-    def settled(self, timeout: float = 90) -> dict[str, Any]:
-        """Caught up on every partition, ticked after that, and everything stored."""
-        return self.wait_for(
-            lambda m: m["ticks"] >= PARTITIONS * 2 and m["buffered_rows"] == 0 and caught_up(m),
-            timeout, "settled",
-        )  # fmt: skip
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(10)
-
-    def terminate(self) -> tuple[int, float]:
-        """SIGTERM; the exit code and the seconds until the process ended (KILL after 30)."""
-        assert self.process is not None
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            code = -9
-        return code, time.monotonic() - started
-
-    def stop(self) -> None:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def dump(self, queries: dict[str, str] | None = None) -> dict[str, list[dict[str, Any]]]:
-        done = subprocess.run(
-            [PYTHON, "-c", DUMP, json.dumps(queries or QUERIES)],
-            env=self.env, capture_output=True, check=True, timeout=120,
-        )  # fmt: skip
-        return dict(json.loads(done.stdout))
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:]
-
-
-def offline_dump(tmp: Path, messages: list[tuple[bytes | None, bytes]]) -> dict[str, Any]:
-    """The tables as the offline path (`pipeline.stream.offline`) fills them, taking every
-    message now: what the report and dashboard tests run on."""
-    values = json.dumps([value.hex() for _, value in messages]).encode()
-    done = subprocess.run(
-        [PYTHON, "-c", OFFLINE, json.dumps(QUERIES)], input=values, capture_output=True,
-        env=os.environ | {"JOURNEYS_DATA_DIR": str(tmp / "offline")}, check=True, timeout=300,
-    )  # fmt: skip
-    return dict(json.loads(done.stdout))
-
-
-def caught_up(metrics: dict[str, Any]) -> bool:
-    return caught_up_on(metrics, PARTITIONS)
-
-
-def produce(bootstrap: str, messages: list[tuple[bytes | None, bytes]], topic: str) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    for key, value in messages:
-        producer.send(topic, key=key, value=value)
-    producer.flush()
-    producer.close()
-
-
-def consume(bootstrap: str, topic: str) -> list[Any]:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        consumer_timeout_ms=5000, enable_auto_commit=False,
-    )  # fmt: skip
-    records = list(consumer)
-    consumer.close()
-    return records
-
-
-def create_topic(bootstrap: str, topic: str) -> None:
-    from kafka.admin import KafkaAdminClient, NewTopic
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    admin.create_topics([NewTopic(topic, PARTITIONS, 1)])
-    admin.close()
-
-
-def as_messages(touchpoints: list[Touchpoint]) -> list[tuple[bytes | None, bytes]]:
-    # Every fifth event is keyed by customer although it has a journey_id: the worker must
-    # route it to its journey's partition.
-    return [
-        ((tp.customer_id if i % 5 == 0 else tp.key).encode(), encode_touchpoint(tp))
-        for i, tp in enumerate(touchpoints)
-    ]
-
-
-def assert_matches_engine(dump: dict[str, Any], touchpoints: list[Touchpoint]) -> None:
-    expected = expected_results(touchpoints)
-    stored = {row["journey_id"]: row for row in dump["journeys"]}
-    assert set(stored) == set(expected["journeys"])
-    for journey_id, score in expected["journeys"].items():
-        row = stored[journey_id]
-        assert (row["score"], row["band"], row["status"], row["touchpoint_count"]) == (
-            score.score, score.band, score.status, score.touchpoint_count,
-        ), journey_id  # fmt: skip
-        assert row["lost_points_beyond_front_desk"] == score.lost_points_beyond_front_desk
-        assert row["survey_score"] == score.survey_score
-    active = {row["signal_id"]: row for row in dump["signals"] if row["active"] == 1}
-    assert set(active) == set(expected["signals"])
-    for signal_id, s in expected["signals"].items():
-        row = active[signal_id]
-        assert (row["signal"], row["department"], row["stage"], row["impact"]) == (
-            s.signal, s.department, s.stage, s.impact,
-        )  # fmt: skip
-    kinds = {row["signal"] for row in active.values()}
-    assert {"promise_broken", "repeat_contact", "promise_kept"} <= kinds
-    assert {row["event_id"] for row in dump["touchpoints"]} == {tp.event_id for tp in touchpoints}
+def outage_flag(run: WorkerProcess) -> Path:
+    """While this file exists, the worker's store refuses every insert (`FAULTY_STORE`);
+    while the same name with `.permanent` exists, inserts into journeys fail for good."""
+    return Path(run.env["OUTAGE_FLAG"])
 
 
 # --- the tests ----------------------------------------------------------------------------
@@ -387,15 +125,15 @@ def test_pipeline_scores_rejects_and_survives_a_store_outage(
     assert all(isinstance(validate(encode_touchpoint(tp)), Touchpoint) for tp in touchpoints)
     resent = as_messages(touchpoints[:100])  # a re-sent batch: must add nothing
     messages = as_messages(touchpoints) + [(None, raw) for raw in MALFORMED] + resent
-    create_topic(bootstrap_servers, unique_name)
-    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "outage")
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
+    run = worker(tmp_path, bootstrap_servers, unique_name, "outage")
     run.env["JOURNEYS_SINK_BUFFER_ROWS"] = "300"
     run.env["JOURNEYS_WORKER_HEALTH_SAMPLE_SECONDS"] = "1"
     run.env["JOURNEYS_WORKER_READY_FLUSH_AGE_SECONDS"] = "2"
-    run.flag.write_text("down")
+    outage_flag(run).write_text("down")
     run.start()
     try:
-        produce(bootstrap_servers, messages, unique_name)
+        produce(bootstrap_servers, unique_name, messages)
         during = run.wait_for(lambda m: m["sink_failures"] >= 3, 90, "write failures")
         time.sleep(3)
         during = run.metrics() or during
@@ -407,11 +145,11 @@ def test_pipeline_scores_rejects_and_survives_a_store_outage(
         status, body = run.page("/readyz")
         assert status == 503 and {"store", "flush"} <= set(body["failed"]), body
         assert "kafka" not in body["failed"] and "rows waiting" in body["checks"]["flush"]["detail"]
-        run.flag.unlink()
+        outage_flag(run).unlink()
         final = run.settled()
         ready = run.wait_for_page("/readyz", lambda st, _: st == 200, 30, "ready again")
         assert ready["ready"] is True and ready["failed"] == []
-        url = f"http://127.0.0.1:{run.port}/metrics"
+        url = f"{run.url}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             prometheus = response.read().decode()
     finally:
@@ -423,7 +161,7 @@ def test_pipeline_scores_rejects_and_survives_a_store_outage(
     assert final["sink_retries"] >= 3
     assert f"journeys_received_total {len(messages)}" in prometheus
     assert 'journeys_rejected_by_code_total{code="' in prometheus
-    dump = run.dump()
+    dump = run.dump(QUERIES)
     assert_matches_engine(dump, touchpoints)
     assert dump["touchpoint_rows"][0]["n"] == len(touchpoints)  # duplicates never written
     codes = [row["reason_code"] for row in dump["dead_letters"]]
@@ -446,7 +184,7 @@ HEALTH_QUERY = (
 )
 
 
-def assert_kafka_outputs(bootstrap: str, run: WorkerRun, touchpoints: list[Touchpoint]) -> None:
+def assert_kafka_outputs(bootstrap: str, run: WorkerProcess, touchpoints: list[Touchpoint]) -> None:
     letters = consume(bootstrap, run.env["JOURNEYS_TOPIC_DEAD_LETTERS"])
     assert sorted(r.value for r in letters) == sorted(MALFORMED)  # raw bytes unchanged
     headers = [dict(r.headers) for r in letters]
@@ -494,6 +232,17 @@ def comparable(dump: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def offline_dump(tmp: Path, messages: list[Message]) -> dict[str, Any]:
+    """The tables as the offline path (`pipeline.stream.offline`) fills them, taking every
+    message now: what the report and dashboard tests run on."""
+    values = json.dumps([value.hex() for _, value in messages]).encode()
+    done = subprocess.run(
+        [sys.executable, "-c", OFFLINE, json.dumps(QUERIES)], input=values, capture_output=True,
+        env=os.environ | {"JOURNEYS_DATA_DIR": str(tmp / "offline")}, check=True, timeout=300,
+    )  # fmt: skip
+    return dict(json.loads(done.stdout))
+
+
 def unplaced(final: dict[str, Any]) -> dict[str, Any]:
     """`comparable` without where a dead letter was read: the offline path reads one
     partition, the worker three."""
@@ -509,28 +258,27 @@ def test_pipeline_kill_9_mid_stream_equals_an_uninterrupted_run(
 ) -> None:
     touchpoints = scripted_touchpoints(400, seed=11)
     messages = as_messages(touchpoints) + [(None, raw) for raw in MALFORMED]
-    create_topic(bootstrap_servers, unique_name)
-    produce(bootstrap_servers, messages, unique_name)
-    reference = WorkerRun(tmp_path, bootstrap_servers, unique_name, "reference")
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
+    produce(bootstrap_servers, unique_name, messages)
+    reference = worker(tmp_path, bootstrap_servers, unique_name, "reference")
     reference.start()
     try:
         reference.settled()
     finally:
         reference.stop()
-    crashed = WorkerRun(tmp_path, bootstrap_servers, unique_name, "crashed")
-    crashed.command = [str(Path(PYTHON).with_name("journeys")), "run", "--loglevel", "info"]
+    crashed = worker(tmp_path, bootstrap_servers, unique_name, "crashed", RUN)
     crashed.env["JOURNEYS_WORKER_BATCH_SIZE"] = "100"
     crashed.env["JOURNEYS_SINK_FLUSH_ROWS"] = "200"
     try:
         for _ in range(3):
             crashed.start()
-            crashed.wait_for(lambda m: m["flushes"] >= 1 or caught_up(m), 90, "a first flush")
+            crashed.wait_for(lambda m: m["flushes"] >= 1 or crashed.caught_up(m), 90, "flushed")
             crashed.kill()  # kill -9: no flush, no commit, no goodbye
         crashed.start()
         crashed.settled()
     finally:
         crashed.stop()
-    expected, got = reference.dump(), crashed.dump()
+    expected, got = reference.dump(QUERIES), crashed.dump(QUERIES)
     assert_matches_engine(expected, touchpoints)
     assert_matches_engine(got, touchpoints)
     final, reference_final = comparable(got), comparable(expected)
@@ -545,20 +293,18 @@ def test_pipeline_kill_9_mid_stream_equals_an_uninterrupted_run(
 def test_readiness_fails_when_kafka_goes_away_and_names_it(
     unique_name: str, tmp_path: Path
 ) -> None:
-    from tests.integration.conftest import new_broker
-
     broker = new_broker(tmp_path / "kafka")  # its own: this test stops it
     broker.start(timeout=120)
-    run: WorkerRun | None = None
+    run: WorkerProcess | None = None
     try:
         state = broker.state()
         assert state is not None
-        create_topic(state.bootstrap_servers, unique_name)
-        run = WorkerRun(tmp_path, state.bootstrap_servers, unique_name, "kafka_down")
+        create_topic(state.bootstrap_servers, unique_name, PARTITIONS)
+        run = worker(tmp_path, state.bootstrap_servers, unique_name, "kafka_down")
         run.start()
         ready = run.wait_for_page("/readyz", lambda st, _: st == 200, 120, "ready")
         assert set(ready["checks"]) == {"kafka", "store", "flush", "lag"}
-        run.wait_for(caught_up, 90, "partitions assigned")  # a group to lose, not a join
+        run.wait_for(run.caught_up, 90, "partitions assigned")  # a group to lose, not a join
         broker.stop()
         body = run.wait_for_page("/readyz", lambda st, _: st == 503, 60, "not ready")
         assert "kafka" in body["failed"], body
@@ -584,11 +330,10 @@ def test_a_loaded_worker_stops_within_the_grace_and_resumes_exactly(
 ) -> None:
     touchpoints = scripted_touchpoints(5000, seed=5)
     messages = as_messages(touchpoints) + [(None, raw) for raw in MALFORMED]
-    create_topic(bootstrap_servers, unique_name)
-    stopped = WorkerRun(tmp_path, bootstrap_servers, unique_name, "stopped")
-    stopped.command = [str(Path(PYTHON).with_name("journeys")), "run", "--loglevel", "info"]
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
+    stopped = worker(tmp_path, bootstrap_servers, unique_name, "stopped", RUN)
     half = len(messages) // 2
-    produce(bootstrap_servers, messages[:half], unique_name)
+    produce(bootstrap_servers, unique_name, messages[:half])
     sender = threading.Thread(
         target=produce_at_rate, args=(bootstrap_servers, messages[half:], unique_name, 5000)
     )
@@ -605,13 +350,13 @@ def test_a_loaded_worker_stops_within_the_grace_and_resumes_exactly(
         stopped.settled(180)
     finally:
         stopped.stop()
-    reference = WorkerRun(tmp_path, bootstrap_servers, unique_name, "reference")
+    reference = worker(tmp_path, bootstrap_servers, unique_name, "reference")
     reference.start()
     try:
         reference.settled(180)
     finally:
         reference.stop()
-    expected, got = reference.dump(), stopped.dump()
+    expected, got = reference.dump(QUERIES), stopped.dump(QUERIES)
     assert_matches_engine(got, touchpoints)
     # Everything taken before the stop was stored and committed: nothing was replayed, so
     # not one touchpoint row was written twice, and every table equals the unstopped run's.
@@ -621,9 +366,7 @@ def test_a_loaded_worker_stops_within_the_grace_and_resumes_exactly(
         assert final[table] == rows, table
 
 
-def produce_at_rate(
-    bootstrap: str, messages: list[tuple[bytes | None, bytes]], topic: str, rate: float
-) -> None:
+def produce_at_rate(bootstrap: str, messages: list[Message], topic: str, rate: float) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     started, chunk = time.monotonic(), max(int(rate / 20), 1)
     for start in range(0, len(messages), chunk):
@@ -637,14 +380,13 @@ def produce_at_rate(
 def test_an_idle_embedded_worker_exits_0_on_every_stop(
     bootstrap_servers: str, unique_name: str, tmp_path: Path
 ) -> None:
-    create_topic(bootstrap_servers, unique_name)
-    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "idle")
-    run.command = [str(Path(PYTHON).with_name("journeys")), "run", "--loglevel", "info"]
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
+    run = worker(tmp_path, bootstrap_servers, unique_name, "idle", RUN)
     run.env["JOURNEYS_WORKER_HEALTH_SAMPLE_SECONDS"] = "1"  # the store busy with its inserts
     outcomes = []
     for _ in range(5):
         run.start()
-        run.wait_for(caught_up, 90, "assigned and caught up")
+        run.wait_for(run.caught_up, 90, "assigned and caught up")
         time.sleep(1.5)
         outcomes.append(run.terminate())
     # A signal death (chdb's teardown crashed with SIGSEGV: -11) is not a clean stop.
@@ -665,13 +407,13 @@ def test_touchpoints_a_late_event_moves_are_filed_under_the_journey_that_exists(
         department="customer_service", type="contact", channel="phone",
         attributes={"resolved": True},
     )  # fmt: skip
-    create_topic(bootstrap_servers, unique_name)
-    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "moved")
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
+    run = worker(tmp_path, bootstrap_servers, unique_name, "moved")
     run.start()
     try:
-        produce(bootstrap_servers, as_messages([closed]), unique_name)
+        produce(bootstrap_servers, unique_name, as_messages([closed]))
         run.wait_for(lambda m: m["flushes"] >= 1 and m["accepted"] == 1, 90, "first stored")
-        produce(bootstrap_servers, [(b"late-customer", encode_touchpoint(earlier))], unique_name)
+        produce(bootstrap_servers, unique_name, [(b"late-customer", encode_touchpoint(earlier))])
         run.wait_for(lambda m: m["accepted"] == 2 and m["buffered_rows"] == 0, 90, "moved")
     finally:
         run.stop()
@@ -695,12 +437,12 @@ def test_a_permanent_store_error_stops_the_worker_naming_the_table(
     bootstrap_servers: str, unique_name: str, tmp_path: Path
 ) -> None:
     touchpoints = scripted_touchpoints(20)
-    create_topic(bootstrap_servers, unique_name)
-    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "permanent")
-    Path(str(run.flag) + ".permanent").write_text("a migration not applied")
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
+    run = worker(tmp_path, bootstrap_servers, unique_name, "permanent")
+    Path(f"{outage_flag(run)}.permanent").write_text("a migration not applied")
     run.start()
     try:
-        produce(bootstrap_servers, as_messages(touchpoints), unique_name)
+        produce(bootstrap_servers, unique_name, as_messages(touchpoints))
         assert run.process is not None
         code = run.process.wait(90)  # not retried for ever: it stops by itself
     finally:
@@ -712,36 +454,36 @@ def test_a_permanent_store_error_stops_the_worker_naming_the_table(
     assert "sink write failed" not in log  # no retry of what a retry cannot fix
     # Nothing was committed: a restart (after the fix) replays every event.
     run.process = None
-    Path(str(run.flag) + ".permanent").unlink()
+    Path(f"{outage_flag(run)}.permanent").unlink()
     run.start()
     try:
         final = run.settled()
     finally:
         run.stop()
     assert final["received"] == len(touchpoints)
-    assert_matches_engine(run.dump(), touchpoints)
+    assert_matches_engine(run.dump(QUERIES), touchpoints)
 
 
 def test_a_stop_while_the_store_is_down_ends_in_time_and_loses_nothing(
     bootstrap_servers: str, unique_name: str, tmp_path: Path
 ) -> None:
     touchpoints = scripted_touchpoints(60)
-    create_topic(bootstrap_servers, unique_name)
-    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "store_down")
-    run.flag.write_text("down")
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
+    run = worker(tmp_path, bootstrap_servers, unique_name, "store_down")
+    outage_flag(run).write_text("down")
     run.start()
     try:
-        produce(bootstrap_servers, as_messages(touchpoints), unique_name)
+        produce(bootstrap_servers, unique_name, as_messages(touchpoints))
         run.wait_for(lambda m: m["sink_failures"] >= 2, 90, "write failures")
         code, seconds = run.terminate()  # the last checkpoint cannot store: left to replay
         assert (code, seconds < STOP_GRACE) == (0, True), (code, seconds, run.tail())
-        run.flag.unlink()
+        outage_flag(run).unlink()
         run.start()
         final = run.settled()
     finally:
         run.stop()
     assert final["received"] == len(touchpoints)  # nothing was committed before the stop
-    assert_matches_engine(run.dump(), touchpoints)
+    assert_matches_engine(run.dump(QUERIES), touchpoints)
 
 
 def test_a_processing_bug_dead_letters_its_event_and_the_worker_goes_on(
@@ -753,19 +495,19 @@ def test_a_processing_bug_dead_letters_its_event_and_the_worker_goes_on(
     poison_at = next(i for i in range(len(messages) // 2, len(messages)) if i % 5)
     poison = touchpoints[poison_at]
     good = [tp for tp in touchpoints if tp is not poison]
-    create_topic(bootstrap_servers, unique_name)
-    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "poison")
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
+    run = worker(tmp_path, bootstrap_servers, unique_name, "poison")
     run.env["POISON_EVENT_ID"] = poison.event_id
     run.start()
     try:
-        produce(bootstrap_servers, messages[:poison_at], unique_name)
+        produce(bootstrap_servers, unique_name, messages[:poison_at])
         run.wait_for(lambda m: m["accepted"] == poison_at and m["buffered_rows"] == 0, 90,
                      "first part stored")  # fmt: skip
-        produce(bootstrap_servers, messages[poison_at:], unique_name)
+        produce(bootstrap_servers, unique_name, messages[poison_at:])
         run.wait_for(lambda m: m["received"] == len(messages), 60, "the rest received")
         final = run.settled()
         assert run.process is not None and run.process.poll() is None  # still running
-        url = f"http://127.0.0.1:{run.port}/metrics"
+        url = f"{run.url}/metrics"
         with urllib.request.urlopen(url, timeout=5) as response:
             prometheus = response.read().decode()
     finally:
@@ -775,7 +517,7 @@ def test_a_processing_bug_dead_letters_its_event_and_the_worker_goes_on(
     assert final["poison_pills"] == 1 and final["processing_failures"] >= 2
     assert "journeys_poison_pills_total 1.0" in prometheus
     assert "poison pill dead-lettered" in run.tail() and "injected bug" in run.tail()
-    dump = run.dump()
+    dump = run.dump(QUERIES)
     assert_matches_engine(dump, good)
     assert dump["touchpoint_rows"][0]["n"] == len(good)  # the replay wrote nothing twice
     (letter,) = dump["dead_letters"]
@@ -802,10 +544,10 @@ def test_a_journey_id_equal_to_a_customer_id_is_its_own_journey_and_old_state_is
                             department="sales", type="contact", attributes={})  # fmt: skip
     legacy = JourneyBook.for_touchpoint(earlier)
     add(legacy, earlier, load_score_model())
-    create_topic(bootstrap_servers, unique_name)
-    run = WorkerRun(tmp_path, bootstrap_servers, unique_name, "collision")
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
+    run = worker(tmp_path, bootstrap_servers, unique_name, "collision")
     changelog = f"{run.env['JOURNEYS_WORKER_ID']}-journey_books-changelog"
-    create_topic(bootstrap_servers, changelog)
+    create_topic(bootstrap_servers, changelog, PARTITIONS)
     producer = KafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
     producer.send(changelog, key=b"C-1", value=legacy.to_bytes(),
                   partition=partition_of(b"C-1", PARTITIONS))  # fmt: skip
@@ -813,13 +555,13 @@ def test_a_journey_id_equal_to_a_customer_id_is_its_own_journey_and_old_state_is
     producer.close()
     run.start()
     try:
-        produce(bootstrap_servers, as_messages([by_customer, by_journey])[::-1], unique_name)
+        produce(bootstrap_servers, unique_name, as_messages([by_customer, by_journey])[::-1])
         final = run.wait_for(lambda m: m["accepted"] == 2 and m["flushes"] >= 1
                              and m["buffered_rows"] == 0, 90, "both stored")  # fmt: skip
     finally:
         run.stop()
     assert final["processing_failures"] == 0 and final["rejected"] == 0
-    journeys = {row["journey_id"]: row for row in run.dump()["journeys"]}
+    journeys = {row["journey_id"]: row for row in run.dump(QUERIES)["journeys"]}
     assert journeys["C-1"]["customer_id"] == "C-9" and journeys["C-1"]["touchpoint_count"] == 1
     (customer_journey,) = [j for j in journeys.values() if j["customer_id"] == "C-1"]
     assert customer_journey["touchpoint_count"] == 2  # k-0 from the old state, and k-1

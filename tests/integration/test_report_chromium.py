@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -15,38 +14,15 @@ from html import unescape
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from pipeline.journey import load_score_model
 from pipeline.report import ReportFilter, load_report, summary_lines, write_report
 from pipeline.simulate import SimulationConfig, parse_breakdowns, simulate
 from pipeline.store.embedded import EmbeddedStore
 from pipeline.stream.offline import offline_rows, write_rows
+from tests.support.chromium import assert_not_blank, chromium
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars",
-)  # fmt: skip
-
-
-def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    """Run Debian's chromium headless with a new, empty profile."""
-    binary = shutil.which("chromium")
-    assert binary, "chromium is not installed (apt-get install chromium; .ci/run does it)"
-    profile = tmp_path / f"profile-{len(list(tmp_path.iterdir()))}"
-    profile.mkdir()
-    command = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
-    return subprocess.run(command, capture_output=True, timeout=120, check=True)
-
-
-def assert_not_blank(png: Path) -> None:
-    image = Image.open(png).convert("RGB")
-    pixels = list(image.getdata())
-    ink = sum(1 for r, g, b in pixels if min(r, g, b) < 200)
-    assert len(set(pixels)) > 50, "the screenshot has almost no distinct colours"
-    assert ink > 0.03 * len(pixels), f"only {ink} of {len(pixels)} pixels are not near-white"
 
 
 def fill(store: EmbeddedStore, preset: str, customers: int = 400) -> None:

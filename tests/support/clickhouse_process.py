@@ -7,32 +7,33 @@ answer in time, or does not exit cleanly, raises: the tests that need it fail, n
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.child_process import ChildProcess
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass
-class ClickHouseProcess:
+class ClickHouseProcess(ChildProcess):
     home: Path
     user: str = "journeys_test"
     password: str = "s3cret 'quoted'"  # not the default: the client must send it
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
+    log: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log = self.home / "server.log"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def log(self) -> Path:
-        return self.home / "server.log"
 
     def settings_env(self, database: str) -> dict[str, str]:
         """The JOURNEYS_ variables that put a command in server mode against this server."""
@@ -48,40 +49,24 @@ class ClickHouseProcess:
         """Start and wait until /ping answers; on the port of an earlier start, if any."""
         port_file = self.home / "port"
         port_file.unlink(missing_ok=True)
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.support.clickhouse_http",
-                 "--data", str(self.home / "data"), "--port-file", str(port_file),
-                 "--port", str(self.port), "--user", self.user, "--password", self.password],
-                cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        process = self.spawn(
+            [sys.executable, "-m", "tests.support.clickhouse_http",
+             "--data", str(self.home / "data"), "--port-file", str(port_file),
+             "--port", str(self.port), "--user", self.user, "--password", self.password],
+            cwd=REPO,
+        )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if process.poll() is not None:
                 raise RuntimeError(f"the ClickHouse test server exited at start:\n{self.tail()}")
             if port_file.exists() and self._answers(int(port_file.read_text())):
                 self.port = int(port_file.read_text())
                 return
             time.sleep(0.1)
-        self.process.kill()
+        process.kill()
         raise RuntimeError(
             f"the ClickHouse test server did not answer in {timeout} s:\n{self.tail()}"
         )
-
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM and wait; the exit code (SIGKILL and -9 after `timeout` seconds)."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-            return -9
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
 
     @staticmethod
     def _answers(port: int) -> bool:

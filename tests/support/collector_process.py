@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.kafka.local import free_port
+from tests.support.child_process import ChildProcess
 from tests.support.worker_process import JOURNEYS
 
 TOKENS = {"billing-secret-1": ["billing"], "ops-secret-2": ["*"]}
@@ -35,19 +34,19 @@ def collector_env(bootstrap: str, topic: str, **settings: str) -> dict[str, str]
     )
 
 
-class CollectorProcess:
+class CollectorProcess(ChildProcess):
+    """One `journeys collect`; stopped with `terminate` (SIGTERM, then its exit code and how
+    long it took), killed at the end of a `with` block if still running."""
+
     def __init__(self, env: dict[str, str], log: Path, *args: str) -> None:
         self.env, self.log, self.args = env, log, args
         self.port = int(env["JOURNEYS_COLLECTOR_PORT"])
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 30) -> CollectorProcess:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen([JOURNEYS, "collect", *self.args], env=self.env,
-                                            stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+        process = self.spawn([JOURNEYS, "collect", *self.args], self.env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"the collector exited:\n{self.tail()}"
+            assert process.poll() is None, f"the collector exited:\n{self.tail()}"
             try:
                 if self.get("/healthz")[0] == 200:
                     return self
@@ -59,9 +58,8 @@ class CollectorProcess:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        if self.running():
+            self.kill()
 
     def get(self, path: str) -> tuple[int, bytes]:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as reply:
@@ -82,14 +80,3 @@ class CollectorProcess:
                 return reply.status, dict(reply.headers), json.loads(reply.read())
         except urllib.error.HTTPError as error:
             return error.code, dict(error.headers), json.loads(error.read())
-
-    def stop(self, timeout: float = 30) -> tuple[int, float]:
-        """SIGTERM; (exit code, seconds it took)."""
-        assert self.process is not None
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(timeout)
-        return code, time.monotonic() - started
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""

@@ -8,20 +8,23 @@ store belongs to one process at a time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pipeline.kafka.local import free_port
+from tests.support.child_process import ChildProcess
 
 JOURNEYS = str(Path(sys.executable).with_name("journeys"))
+RUN = (JOURNEYS, "run", "--loglevel", "info")
 
 # The stored result, without what records the path rather than the result: wall-clock
 # and provenance columns, snapshot versions (a worker may reach its result in other
@@ -85,40 +88,62 @@ def caught_up(metrics: dict[str, Any], partitions: int) -> bool:
     return len(lag) == partitions and not any(lag.values()) and back
 
 
-class WorkerProcess:
-    """One `journeys run`, its log in `<home>/<name>.log`."""
+class WorkerProcess(ChildProcess):
+    """One worker (`journeys run` unless `command` says otherwise), its log in `log`."""
 
-    def __init__(self, env: dict[str, str], log: Path):
-        self.env, self.log = env, log
+    def __init__(self, env: dict[str, str], log: Path, command: Sequence[str] = RUN) -> None:
+        self.env, self.log, self.command = env, log, list(command)
         self.partitions = int(env["JOURNEYS_TOPIC_PARTITIONS"])
-        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{env['JOURNEYS_WORKER_WEB_PORT']}"
 
     def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [JOURNEYS, "run", "--loglevel", "info"], env=self.env, stdout=log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        self.spawn(self.command, self.env)
 
     def metrics(self) -> dict[str, Any] | None:
-        url = f"http://127.0.0.1:{self.env['JOURNEYS_WORKER_WEB_PORT']}/metrics.json"
         try:
-            with urllib.request.urlopen(url, timeout=2) as reply:
+            with urllib.request.urlopen(f"{self.url}/metrics.json", timeout=2) as reply:
                 return dict(json.loads(reply.read()))
         except OSError:
             return None
 
+    def page(self, path: str) -> tuple[int, dict[str, Any]]:
+        """Status and JSON body of one of the worker's pages; an error status is an answer."""
+        try:
+            with urllib.request.urlopen(f"{self.url}{path}", timeout=10) as reply:
+                return reply.status, dict(json.loads(reply.read()))
+        except urllib.error.HTTPError as error:
+            return error.code, dict(json.loads(error.read()))
+
     def wait_for(
         self, check: Callable[[dict[str, Any]], bool], timeout: float, what: str
     ) -> dict[str, Any]:
+        """The first metrics that pass `check`; an AssertionError if the worker exits or
+        `timeout` seconds pass first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process is not None and self.process.poll() is None, self.tail()
+            assert self.running(), self.tail()
             metrics = self.metrics()
             if metrics is not None and check(metrics):
                 return metrics
             time.sleep(0.25)
         raise AssertionError(f"worker never {what}; last metrics {self.metrics()}\n{self.tail()}")
+
+    def wait_for_page(
+        self, path: str, check: Callable[[int, dict[str, Any]], bool], timeout: float, what: str
+    ) -> dict[str, Any]:
+        """The body of the first answer of `path` whose status and body pass `check`."""
+        deadline, last = time.monotonic() + timeout, None
+        while time.monotonic() < deadline:
+            assert self.running(), self.tail()
+            with contextlib.suppress(OSError):
+                last = self.page(path)
+                if check(*last):
+                    return last[1]
+            time.sleep(0.5)
+        raise AssertionError(f"{path} never {what}; last answer {last}")
+
+    def caught_up(self, metrics: dict[str, Any]) -> bool:
+        return caught_up(metrics, self.partitions)
 
     def settled(self, timeout: float = 120) -> dict[str, Any]:
         """Caught up on every partition, ticked after that, and everything stored."""
@@ -131,20 +156,10 @@ class WorkerProcess:
 
         return self.wait_for(done, timeout, "settled")
 
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM; the exit code (-9 when it had to be killed after `timeout` seconds)."""
-        if self.process is None or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-            return -9
-
-    def tail(self) -> str:
-        return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
+    def dump(self, queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+        """Each query's rows from the store this worker wrote (while it is stopped: an
+        embedded store belongs to one process at a time)."""
+        return dump(self.env, queries)
 
 
 def journeys(*args: str, env: dict[str, str], timeout: float = 180) -> str:

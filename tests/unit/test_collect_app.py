@@ -8,7 +8,6 @@ import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,16 +15,10 @@ from pipeline.collect.batch import REQUEST_ERRORS
 from pipeline.collect.openapi import openapi_json
 from pipeline.settings import Settings
 from tests.support.collector_http import CollectorThread, MemoryPublisher, collector
+from tests.support.contract_documents import invoice
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED = REPO / "docs" / "collector.openapi.json"
-
-
-def event(**changes: Any) -> bytes:
-    document = {"event_id": "ev-1", "occurred_at": "2025-06-03T10:17:00+02:00",
-                "customer_id": "C-1", "department": "billing", "type": "invoice_issued",
-                "attributes": {"invoice_id": "I-1", "amount": 12.5}} | changes  # fmt: skip
-    return json.dumps(document).encode()
 
 
 @pytest.fixture
@@ -42,21 +35,21 @@ def server(publisher: MemoryPublisher) -> Iterator[CollectorThread]:
 def test_accepted_events_are_published_and_refused_ones_dead_lettered(
     server: CollectorThread, publisher: MemoryPublisher
 ) -> None:
-    body = b"\n".join([event(), b"", event(event_id=""), event(department="sales")])
+    body = b"\n".join([invoice(), b"", invoice(event_id=""), invoice(department="sales")])
     status, headers, answer = server.post(body)
     assert status == 202
     assert answer["accepted"] == 1
     assert [(r["line"], r["code"]) for r in answer["rejected"]] == [
         (3, "empty_identifier"), (4, "department_not_allowed")]  # fmt: skip
-    assert [e.raw for e in publisher.events] == [event()]
+    assert [e.raw for e in publisher.events] == [invoice()]
     letters = [(raw, dict(h)) for raw, h in publisher.dead_letters]
-    assert [raw for raw, _ in letters] == [event(event_id=""), event(department="sales")]
+    assert [raw for raw, _ in letters] == [invoice(event_id=""), invoice(department="sales")]
     assert {h["source_request"] for _, h in letters} == {headers["X-Request-Id"].encode()}
     assert [h["source_line"] for _, h in letters] == [b"3", b"4"]
 
 
 def test_one_json_touchpoint_and_every_event_refused(server: CollectorThread) -> None:
-    assert server.post(event(), content_type="application/json")[2] == {
+    assert server.post(invoice(), content_type="application/json")[2] == {
         "accepted": 1, "rejected": []}  # fmt: skip
     status, _, answer = server.post(b'{"event_id": ', content_type="application/json")
     assert (status, answer["accepted"], answer["rejected"][0]["code"]) == (400, 0, "not_json")
@@ -65,9 +58,9 @@ def test_one_json_touchpoint_and_every_event_refused(server: CollectorThread) ->
 @pytest.mark.parametrize(
     ("token", "content_type", "body", "status", "code"),
     [
-        (None, "application/x-ndjson", event(), 401, "unauthorized"),
-        ("nope", "application/x-ndjson", event(), 401, "unauthorized"),
-        ("billing-token-1", "text/csv", event(), 415, "unsupported_media_type"),
+        (None, "application/x-ndjson", invoice(), 401, "unauthorized"),
+        ("nope", "application/x-ndjson", invoice(), 401, "unauthorized"),
+        ("billing-token-1", "text/csv", invoice(), 415, "unsupported_media_type"),
         ("billing-token-1", "application/x-ndjson", b"\n \n", 400, "no_events"),
         ("billing-token-1", "application/x-ndjson", b"x" * 70_000, 413, "too_large"),
         ("billing-token-1", "application/x-ndjson", b"{}\n" * 51, 413, "too_many_events"),
@@ -105,7 +98,7 @@ def test_expect_100_continue_is_refused_before_the_body_is_sent(server: Collecto
                      b"Expect: 100-continue\r\n\r\n")  # fmt: skip
         assert sock.recv(4096).startswith(b"HTTP/1.1 401 ")
     with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
-        body = event()
+        body = invoice()
         sock.sendall(b"POST /v1/touchpoints HTTP/1.1\r\nHost: x\r\n"
                      b"Authorization: Bearer billing-token-1\r\n"
                      b"Content-Type: application/x-ndjson\r\n"
@@ -119,39 +112,39 @@ def test_a_gzip_body_is_read_and_its_limit_is_on_what_it_inflates_to(
     server: CollectorThread, publisher: MemoryPublisher
 ) -> None:
     headers = {"Content-Encoding": "gzip"}
-    status, _, answer = server.post(gzip.compress(event()), **headers)
+    status, _, answer = server.post(gzip.compress(invoice()), **headers)
     assert (status, answer["accepted"]) == (202, 1)
-    assert publisher.events[-1].raw == event()
+    assert publisher.events[-1].raw == invoice()
     bomb = gzip.compress(b" " * 50_000_000)  # 48 KB in, 50 MB out
     status, _, answer = server.post(bomb, **headers)
     assert (status, answer["error"]) == (413, "too_large")
 
 
 def test_an_expectation_other_than_100_continue_is_refused(server: CollectorThread) -> None:
-    status, _, answer = server.post(event(), Expect="something-else")
+    status, _, answer = server.post(invoice(), Expect="something-else")
     assert (status, answer["error"]) == (417, "unsupported_expectation")
 
 
 def test_a_token_past_its_rate_gets_429_with_retry_after() -> None:
     publisher = MemoryPublisher()
     with CollectorThread(collector(publisher, rate=10, burst=50)) as server:
-        assert server.post(b"\n".join([event()] * 50))[0] == 202
-        status, headers, answer = server.post(event())
+        assert server.post(b"\n".join([invoice()] * 50))[0] == 202
+        status, headers, answer = server.post(invoice())
         assert (status, answer["error"], headers["Retry-After"]) == (429, "rate_limited", "1")
         # Another token has a bucket of its own.
-        assert server.post(event(), token="ops-token-2")[0] == 202
+        assert server.post(invoice(), token="ops-token-2")[0] == 202
 
 
 def test_kafka_not_acknowledging_is_503_with_retry_after_and_nothing_accepted() -> None:
     publisher = MemoryPublisher(fail="Kafka did not acknowledge within 10 s")
     with CollectorThread(collector(publisher)) as server:
-        status, headers, answer = server.post(event())
+        status, headers, answer = server.post(invoice())
         assert (status, answer["error"], headers["Retry-After"]) == (503, "kafka_unavailable", "5")
         assert "did not acknowledge" in answer["reason"]
         publisher.fail, publisher.pending = None, 990  # Kafka's backlog near the limit
-        status, headers, answer = server.post(b"\n".join([event()] * 11))
+        status, headers, answer = server.post(b"\n".join([invoice()] * 11))
         assert (status, answer["error"], headers["Retry-After"]) == (503, "overloaded", "1")
-        assert server.post(b"\n".join([event()] * 10))[0] == 202
+        assert server.post(b"\n".join([invoice()] * 10))[0] == 202
         metrics = server.request("GET", "/metrics")[2].decode()
         assert 'journeys_collector_requests_total{status="503"} 2.0' in metrics
         assert 'journeys_collector_events_total{outcome="unavailable"} 1.0' in metrics
@@ -160,7 +153,7 @@ def test_kafka_not_acknowledging_is_503_with_retry_after_and_nothing_accepted() 
 
 
 def test_health_metrics_and_the_committed_openapi_description(server: CollectorThread) -> None:
-    server.post(b"\n".join([event(), b"[1]"]))
+    server.post(b"\n".join([invoice(), b"[1]"]))
     assert server.request("GET", "/healthz")[:1] == (200,)
     status, headers, metrics = server.request("GET", "/metrics")
     assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -24,18 +23,12 @@ from pipeline.collect.batch import (
 from pipeline.collect.dead_letters import dead_letter
 from pipeline.collect.publish import partition_of
 from pipeline.contract import REJECTION_CODES, Rejection, Touchpoint, Validator
-from tests.unit.conftest import TOPIC, RuntimeRig, record
+from tests.support.contract_documents import invoice
+from tests.support.runtime_rig import TOPIC, RuntimeRig, record
 
 BILLING = Grant(frozenset({"billing"}), False, 1)
 EVERYONE = Grant(frozenset(), True, 2)
 VALIDATOR = Validator()
-
-
-def event(**changes: Any) -> bytes:
-    document = {"event_id": "ev-1", "occurred_at": "2025-06-03T10:17:00+02:00",
-                "customer_id": "C-1", "department": "billing", "type": "invoice_issued",
-                "attributes": {"invoice_id": "I-1", "amount": 12.5}} | changes  # fmt: skip
-    return json.dumps(document).encode()
 
 
 @pytest.mark.parametrize(
@@ -61,13 +54,13 @@ def test_lines_are_numbered_from_one_blank_lines_skipped_crlf_taken() -> None:
 
 def test_each_event_is_accepted_or_refused_with_the_validators_reason() -> None:
     events = split_events(
-        b"\n".join([event(), b'{"event_id": ', event(department="sales"),
-                    event(event_id="ev-2", journey_id="INV-1")]), "lines")  # fmt: skip
+        b"\n".join([invoice(), b'{"event_id": ', invoice(department="sales"),
+                    invoice(event_id="ev-2", journey_id="INV-1")]), "lines")  # fmt: skip
     verdicts = judge(events, VALIDATOR, BILLING)
     assert [(a.line, a.key, a.department) for a in verdicts.accepted] == [
         (1, b"C-1", "billing"), (4, b"INV-1", "billing"),
     ]  # fmt: skip
-    assert verdicts.accepted[0].raw == event()  # sent exactly as received
+    assert verdicts.accepted[0].raw == invoice()  # sent exactly as received
     assert [(r.line, r.rejection.code, r.rejection.field) for r in verdicts.refused] == [
         (2, "not_json", "message"), (3, "department_not_allowed", "department"),
     ]  # fmt: skip
@@ -80,7 +73,7 @@ def test_each_event_is_accepted_or_refused_with_the_validators_reason() -> None:
 
 
 def test_answers_202_with_the_refused_lines_and_400_when_all_are_refused() -> None:
-    mixed = judge(split_events(event() + b"\n[1]\n", "lines"), VALIDATOR, BILLING)
+    mixed = judge(split_events(invoice() + b"\n[1]\n", "lines"), VALIDATOR, BILLING)
     status, body = answer(mixed)
     assert status == 202
     assert json.loads(body) == {
@@ -88,20 +81,20 @@ def test_answers_202_with_the_refused_lines_and_400_when_all_are_refused() -> No
         "rejected": [{"line": 2, "code": "not_object", "field": "message",
                       "reason": "message: got array [1], expected one JSON object"}],
     }  # fmt: skip
-    bad = judge(split_events(b"[1]\n" + event(department="sales"), "lines"), VALIDATOR, BILLING)
+    bad = judge(split_events(b"[1]\n" + invoice(department="sales"), "lines"), VALIDATOR, BILLING)
     status, body = answer(bad)
     assert status == 400 and json.loads(body)["accepted"] == 0
     assert [r["code"] for r in json.loads(body)["rejected"]] == [
         "not_object", "department_not_allowed"]  # fmt: skip
-    assert answer(judge(split_events(event(), "one"), VALIDATOR, BILLING)) == (
+    assert answer(judge(split_events(invoice(), "one"), VALIDATOR, BILLING)) == (
         202, b'{"accepted":1,"rejected":[]}')  # fmt: skip
 
 
 lines = st.one_of(
     st.binary(max_size=60),
-    st.sampled_from([event(), event(department="sales"), event(event_id=""),
-                     event(occurred_at="2025-06-03T10:17:00"), b"{}", b"null",
-                     event(department="maintenance", type="contact", attributes={})]),
+    st.sampled_from([invoice(), invoice(department="sales"), invoice(event_id=""),
+                     invoice(occurred_at="2025-06-03T10:17:00"), b"{}", b"null",
+                     invoice(department="maintenance", type="contact", attributes={})]),
 ).map(lambda line: line.replace(b"\n", b" "))  # fmt: skip
 
 

@@ -12,19 +12,16 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.contract import REJECTION_CODES, Rejection, Touchpoint, Validator, bounds, validate
 from pipeline.contract.diagnose import diagnose
+from tests.support.contract_documents import SCHEMA
 
-SCHEMA_PATH = Path(__file__).parents[2] / "schemas/io.journeys/touchpoint/jsonschema/1-0-1"
-SCHEMA = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
 NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 HUGE = Validator(max_bytes=10**8)  # so that size alone never decides
 

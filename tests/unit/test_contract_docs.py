@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipeline.contract import EVENT_TYPES, REJECTION_CODES, Rejection, Touchpoint, validate
-from tests.unit.test_schema_agreement import SCHEMA
+from tests.support.contract_documents import SCHEMA
 
 DOC = (Path(__file__).parents[2] / "docs/departments.md").read_text(encoding="utf-8")
 NOW = datetime(2025, 6, 4, tzinfo=UTC)

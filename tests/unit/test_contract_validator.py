@@ -12,7 +12,7 @@ from hypothesis import given, settings
 
 from pipeline.contract import Rejection, Touchpoint, Validator, encode_touchpoint, validate
 from pipeline.contract.diagnose import diagnose
-from tests.unit.test_schema_agreement import PINNED_NOW, VALIDATOR, valid_documents
+from tests.support.contract_documents import PINNED_NOW, VALIDATOR, valid_documents
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -39,8 +40,20 @@ def test_text_variables_reach_sql_only_percent_encoded(name: str) -> None:
                 assert raw[1] == "percentencode", f"{query.name}: ${raw[0]} is not percent-encoded"
 
 
-def test_the_operations_dashboard_is_live() -> None:
-    assert dashboard_model("operations")["refresh"] == "10s"
+def test_the_live_dashboard_refreshes_most_often_and_each_as_documented() -> None:
+    unit = {"s": 1, "m": 60, "h": 3600}
+    every = {
+        model["title"]: int(model["refresh"][:-1]) * unit[model["refresh"][-1]]
+        for model in map(dashboard_model, DASHBOARDS)
+        if model.get("refresh")
+    }
+    assert min(every, key=every.__getitem__) == dashboard_model("operations")["title"]
+    guide = (Path(__file__).parents[2] / "docs" / "dashboards.md").read_text()
+    documented = re.findall(r"^### (.+?) \(.*refreshes every (\d+) s\b", guide, re.MULTILINE)
+    assert len(documented) >= 2, "docs/dashboards.md names no refresh interval"
+    assert {title: every[title] for title, _ in documented} == {
+        title: int(seconds) for title, seconds in documented
+    }
 
 
 def test_the_query_type_round_trips_through_json() -> None:

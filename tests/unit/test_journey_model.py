@@ -15,7 +15,7 @@ from pipeline.journey import (
     load_score_model,
     parse_score_model,
 )
-from tests.unit.test_journey_assembly import MODEL, TouchpointFactory, at, play
+from tests.support.touchpoints import MODEL, TouchpointFactory, at, play
 
 DAY_US = 86_400_000_000
 
@@ -49,11 +49,6 @@ def test_stage_defaults_per_event_type(touchpoint_factory: TouchpointFactory) ->
     assert MODEL.stage_for(touchpoint_factory("order_placed")) == "purchase"
     assert MODEL.stage_for(touchpoint_factory("order_delivered")) == "delivery"
     assert MODEL.stage_for(touchpoint_factory("contact", stage="renewal")) == "renewal"
-
-
-@pytest.fixture
-def touchpoint_factory() -> TouchpointFactory:
-    return TouchpointFactory()
 
 
 def _set(doc: dict[str, Any], dotted: str, value: Any) -> None:

@@ -21,7 +21,7 @@ from pipeline.journey.events import EPOCH
 from pipeline.journey.journey import build_journey
 from pipeline.journey.rules import Context
 from pipeline.journey.scoring import department_points
-from tests.unit.test_journey_assembly import MODEL, START, play
+from tests.support.touchpoints import MODEL, START, play
 
 EXAMPLES = settings(max_examples=500, deadline=None)
 DEPARTMENTS = ("sales", "customer_service", "maintenance", "billing", "delivery")

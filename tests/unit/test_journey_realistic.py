@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.journey import JourneyScore
 from pipeline.journey.scoring import department_points, word_of_mouth_of
-from tests.unit.test_journey_assembly import MODEL, TouchpointFactory, at, play
+from tests.support.touchpoints import MODEL, TouchpointFactory, at, play
 
 Step = tuple[str, float, str, dict[str, Any]]  # type, hours, department, attributes
 

@@ -21,12 +21,7 @@ from pipeline.journey import (
     promises_due,
     word_of_mouth,
 )
-from tests.unit.test_journey_assembly import MODEL, TouchpointFactory, at, only_journey, play
-
-
-@pytest.fixture
-def touchpoint_factory() -> TouchpointFactory:
-    return TouchpointFactory()
+from tests.support.touchpoints import MODEL, TouchpointFactory, at, only_journey, play
 
 
 def score_of(tps: list[Touchpoint], until_hours: float | None = None) -> JourneyScore:

@@ -7,20 +7,9 @@ from datetime import datetime
 import pytest
 
 from pipeline.journey import Signal
-from tests.unit.test_journey_assembly import (
-    MODEL,
-    TouchpointFactory,
-    at,
-    only_journey,
-    play,
-)
+from tests.support.touchpoints import MODEL, TouchpointFactory, at, only_journey, play
 
 TF = TouchpointFactory
-
-
-@pytest.fixture
-def touchpoint_factory() -> TouchpointFactory:
-    return TouchpointFactory()
 
 
 def signals_of(tps: list, until: datetime | None = None) -> list[Signal]:

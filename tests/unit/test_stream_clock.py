@@ -16,15 +16,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.contract import Validator
-from pipeline.journey import load_score_model
 from pipeline.journey.events import from_us, to_us
-from pipeline.stream.books import BookCache
-from pipeline.stream.dedup import RecentEventIds
-from pipeline.stream.metrics import Metrics
-from pipeline.stream.processor import Inbound, JourneyProcessor
+from pipeline.stream.processor import Inbound
+from tests.support.stream_messages import NOW, processor
 
-NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 FIRST_US = to_us(datetime(1, 1, 1, tzinfo=UTC))
 LAST_US = to_us(datetime(9999, 12, 30, tzinfo=UTC))
 
@@ -34,14 +29,6 @@ LAST_US = to_us(datetime(9999, 12, 30, tzinfo=UTC))
 def test_microseconds_survive_the_round_trip_in_every_year(us: int) -> None:
     assert to_us(from_us(us)) == us
     assert to_us(from_us(us + 1)) > us  # the catch-up step is past the deadline
-
-
-def processor() -> JourneyProcessor:
-    return JourneyProcessor(
-        load_score_model(), Validator(), BookCache({}.get), lambda key: 0,
-        touchpoints_topic="touchpoints", alert_horizon_s=3600 * 24,
-        dedup=RecentEventIds(3600 * 24 * 1_000_000, 10_000), metrics=Metrics(),
-    )  # fmt: skip
 
 
 def promise(occurred_at: str, due_at: str) -> bytes:

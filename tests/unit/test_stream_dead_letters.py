@@ -15,7 +15,7 @@ from typing import Any
 
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
-from tests.unit.conftest import TOPIC, RuntimeRig, record
+from tests.support.runtime_rig import TOPIC, RuntimeRig, record
 
 LIMIT = 1_048_576  # the runtime's default max_message_bytes, Kafka's default max.request.size
 

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 
 from pipeline.contract import EVENT_TYPES
 from pipeline.store import json_each_row
-from tests.unit.conftest import ROUTED, TOPIC, RuntimeRig, record
+from tests.support.runtime_rig import ROUTED, TOPIC, RuntimeRig, record
 
 NOW = datetime.now(UTC)
 SECONDS_PER_FETCH = 5.0  # a fetch holds at most 8 messages; each takes milliseconds

@@ -2,50 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.contract import Touchpoint, Validator, encode_touchpoint
-from pipeline.journey import load_score_model
 from pipeline.journey.events import to_us
-from pipeline.stream.books import BookCache
-from pipeline.stream.dedup import RecentEventIds
-from pipeline.stream.metrics import Metrics
 from pipeline.stream.processor import Inbound, JourneyProcessor, Output
 from pipeline.stream.worker import partitioner
-
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
-PARTITIONS = 1  # one partition: no routing unless a test asks for it
-
-
-def processor(
-    partitions: int = PARTITIONS, table: dict[str, bytes] | None = None
-) -> JourneyProcessor:
-    state = table if table is not None else {}
-    return JourneyProcessor(
-        load_score_model(), Validator(), BookCache(state.get), partitioner(partitions),
-        touchpoints_topic="touchpoints", alert_horizon_s=3600 * 24,
-        dedup=RecentEventIds(3600 * 24 * 1_000_000, 10_000), metrics=Metrics(),
-    )  # fmt: skip
-
-
-def touchpoint(event_id: str, minutes: float, kind: str = "contact", **fields: Any) -> bytes:
-    base: dict[str, Any] = {
-        "event_id": event_id, "occurred_at": T0 + timedelta(minutes=minutes),
-        "customer_id": fields.pop("customer_id", "c1"), "department": "customer_service",
-        "type": kind, "journey_id": fields.pop("journey_id", "J1"), "channel": "phone",
-    }  # fmt: skip
-    base.update(fields)
-    return encode_touchpoint(Touchpoint(**base))
-
-
-def inbound(values: list[bytes], partition: int = 0, start: int = 0) -> list[Inbound]:
-    return [Inbound("touchpoints", partition, start + i, v) for i, v in enumerate(values)]
+from tests.support.stream_messages import (
+    NOW,
+    SCRIPT,
+    T0,
+    inbound,
+    processor,
+    promise,
+    touchpoint,
+)
 
 
 def run(p: JourneyProcessor, values: list[bytes], partition: int = 0, start: int = 0) -> Output:
@@ -144,15 +119,6 @@ def test_an_event_on_the_wrong_partition_is_rerouted_to_its_journey_key() -> Non
     assert "touchpoints" not in out.rows and p.metrics.counts["accepted"] == 1
 
 
-def promise(event_id: str, minutes: float, due_hours: float, journey: str) -> bytes:
-    due = (T0 + timedelta(minutes=minutes, hours=due_hours)).isoformat()
-    attributes = {"promise_id": "p1", "due_at": due}
-    return touchpoint(
-        event_id, minutes, "promise_made", journey_id=journey, department="maintenance",
-        attributes=attributes,
-    )  # fmt: skip
-
-
 def test_a_promise_never_kept_breaks_when_the_partition_clock_passes_its_due_time() -> None:
     p = processor()
     first = run(p, [promise("e1", 0, 4, "J1")])
@@ -181,19 +147,6 @@ def test_a_promise_due_within_the_horizon_alerts_its_department_once() -> None:
     kinds = [orjson.loads(a) for _, a in out.alerts + again.alerts]
     due = [a for a in kinds if a["kind"] == "promise_due_soon"]
     assert [(a["department"], a["promise_id"]) for a in due] == [("maintenance", "p1")]
-
-
-SCRIPT = [
-    touchpoint("a1", 0, attributes={"resolved": False}),
-    touchpoint("a2", 20, attributes={"resolved": True, "wait_seconds": 900}),
-    promise("a3", 30, 3, "J1"),
-    touchpoint("b1", 40, journey_id="J2", customer_id="c2", attributes={"resolved": True}),
-    touchpoint("c1", 50, journey_id=None, customer_id="c3", attributes={"resolved": False}),
-    touchpoint("c2", 70, journey_id=None, customer_id="c3", attributes={"resolved": False}),
-    touchpoint("b2", 60 * 6, "survey_response", journey_id="J2", customer_id="c2",
-               attributes={"csat": 2}),
-    touchpoint("a2", 20, attributes={"resolved": True, "wait_seconds": 900}),  # re-sent
-]  # fmt: skip
 
 
 def final_state(batches: list[list[bytes]]) -> dict[str, Any]:

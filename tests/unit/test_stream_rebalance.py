@@ -23,7 +23,7 @@ from pipeline.contract import Touchpoint, encode_touchpoint
 from pipeline.stream.outbox import Record
 from pipeline.stream.sink import PartitionBatch
 from pipeline.stream.worker import partitioner
-from tests.unit.conftest import TOPIC, RuntimeRig, record
+from tests.support.runtime_rig import TOPIC, RuntimeRig, record
 
 PARTITIONS = 3
 AT = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)

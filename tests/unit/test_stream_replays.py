@@ -18,7 +18,7 @@ import pytest
 from pipeline.contract import Touchpoint, encode_touchpoint
 from pipeline.stream import rows
 from pipeline.stream.replays import Replays
-from tests.unit.conftest import ROUTED, TOPIC, RuntimeRig, record
+from tests.support.runtime_rig import ROUTED, TOPIC, RuntimeRig, record
 
 AT = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
 

@@ -22,17 +22,13 @@ from hypothesis import strategies as st
 from pipeline.contract import Rejection, Touchpoint, Validator, bounds
 from pipeline.contract.rules import ATTRIBUTE_RULES
 from pipeline.contract.touchpoint import CHANNELS, EVENT_TYPES
-from pipeline.journey import JourneyBook, load_score_model
+from pipeline.journey import JourneyBook
 from pipeline.journey.events import to_us
 from pipeline.store import json_each_row
-from pipeline.stream.books import BookCache
-from pipeline.stream.dedup import RecentEventIds
-from pipeline.stream.metrics import Metrics
-from pipeline.stream.processor import Inbound, JourneyProcessor
+from pipeline.stream.processor import Inbound
+from tests.support.stream_messages import NOW, processor
 
-NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
 VALIDATOR = Validator(max_bytes=1 << 20)  # the size limit is not what is tested here
-MODEL = load_score_model()
 
 # Odd unicode: controls, NUL, line separators, combining marks, astral emoji, RTL marks.
 ODD = st.sampled_from(["\x00", "\u2028", "\u0301", "\U0001f600", "\u202e", "\ufeff", "\\", '"'])
@@ -111,14 +107,6 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     return document
 
 
-def processor() -> JourneyProcessor:
-    return JourneyProcessor(
-        MODEL, VALIDATOR, BookCache({}.get), lambda key: 0, touchpoints_topic="touchpoints",
-        alert_horizon_s=3600 * 24 * 365 * 200, dedup=RecentEventIds(86_400_000_000, 1000),
-        metrics=Metrics(),
-    )  # fmt: skip
-
-
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(documents(), min_size=1, max_size=3), st.booleans())
 def test_what_the_validator_accepts_can_be_stored(
@@ -127,7 +115,8 @@ def test_what_the_validator_accepts_can_be_stored(
     raws = [json.dumps(d, ensure_ascii=ascii_only).encode() for d in batch]
     verdicts = [VALIDATOR.validate(raw, now=NOW) for raw in raws]
     event(f"accepted {sum(isinstance(v, Touchpoint) for v in verdicts)} of {len(raws)}")
-    p = processor()
+    # A horizon of 200 years: every promise alerts, so its alert message is encoded too.
+    p = processor(validator=VALIDATOR, alert_horizon_s=200 * 365 * 24 * 3600)
     out = p.process(0, [Inbound("touchpoints", 0, n, raw) for n, raw in enumerate(raws)], NOW)
     accepted = [v for v in verdicts if isinstance(v, Touchpoint)]
     for row in out.rows.get("touchpoints", []):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.stream.sink import PartitionBatch
-from tests.unit.test_stream_processor import NOW, SCRIPT, inbound, processor, promise, touchpoint
+from tests.support.stream_messages import NOW, SCRIPT, inbound, processor, promise, touchpoint
 
 MESSAGES = [
     *SCRIPT,

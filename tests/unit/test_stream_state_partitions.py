@@ -14,7 +14,7 @@ from pathlib import Path
 from pipeline.settings import Settings
 from pipeline.stream.state import StateTable, in_partition
 from pipeline.stream.worker import create_app
-from tests.unit.conftest import TOPIC, Untouchable
+from tests.support.runtime_rig import TOPIC, Untouchable
 
 
 def test_a_partition_reads_the_books_of_its_own_database_only(tmp_path: Path) -> None:

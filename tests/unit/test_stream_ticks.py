@@ -18,7 +18,7 @@ from faust.types import TP
 
 from pipeline.settings import Settings
 from pipeline.stream.ticks import tick_idle_partitions
-from tests.unit.conftest import TOPIC, RuntimeRig
+from tests.support.runtime_rig import TOPIC, RuntimeRig
 
 PARTITION = TP(TOPIC, 0)
 
