@@ -10,7 +10,7 @@ per-threshold step), so its fitted impact is a per-threshold step too.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pipeline.calibrate.fit import SurveyedJourney
 from pipeline.journey import ScoreModel
@@ -36,7 +36,11 @@ def surveyed_journeys(
     until: datetime | None = None,
 ) -> list[SurveyedJourney]:
     """Every journey scored by `model` with a survey answer (last event in [since, until))."""
-    params = {"version": model.version, "since": since or _EARLIEST, "until": until or _LATEST}
+    params = {
+        "version": model.version,
+        "since": _clickhouse_time(since or _EARLIEST),
+        "until": _clickhouse_time(until or _LATEST),
+    }
     counts: dict[str, dict[str, float]] = defaultdict(dict)
     for row in store.query(_COUNTS, params):
         counts[row["journey_id"]][row["signal"]] = _count(row, model)
@@ -44,6 +48,11 @@ def surveyed_journeys(
     return [
         SurveyedJourney(float(r["survey_score"]), counts.get(r["journey_id"], {})) for r in rows
     ]
+
+
+def _clickhouse_time(value: datetime) -> str:
+    # A bound DateTime64 parameter takes no offset: UTC, to the millisecond.
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _count(row: dict[str, object], model: ScoreModel) -> float:

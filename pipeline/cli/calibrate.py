@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from pipeline.calibrate import Calibration, SurveyedJourney
+from pipeline.calibrate import Calibration, FitSettings, SurveyedJourney
 from pipeline.cli.common import TIME, TIME_EXAMPLE, fail, out, say, settings_or_exit
 from pipeline.journey import ScoreModel
 from pipeline.settings import Settings
@@ -84,52 +87,94 @@ def calibrate(
 
     In embedded mode the store belongs to the worker while it runs: stop it first.
     """
+    from pipeline.calibrate import CalibrationError
+    from pipeline.journey import DEFAULT_MODEL_PATH, ScoreModelError
+
+    settings = settings_or_exit()
+    model_path = settings.score_model_path or DEFAULT_MODEL_PATH
+    fit = FitSettings(ridge, min_journeys, min_per_signal)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        proposal = _propose(settings, model_path, fit, new_version, since, until)
+    except (CalibrationError, ScoreModelError) as exc:
+        fail(str(exc))
+    except StoreError as exc:
+        fail(_store_problem(settings, exc))
+    except KeyboardInterrupt:
+        say("interrupted: no model written")
+        raise SystemExit(0) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    calibration = proposal.calibration
+    out.print(_table(calibration, proposal.current_version, proposal.values))
+    say(
+        f"{calibration.journeys:,} surveyed journeys of model {proposal.current_version}; R² "
+        f"{calibration.r_squared_current:.3f} with the current impacts, "
+        f"{calibration.r_squared:.3f} fitted; no-signal survey level "
+        f"{calibration.intercept:.1f}"
+    )
+    target = out_path or Path(f"score_model_{proposal.version}.toml")
+    _write(target, proposal.text)
+    out.print(f"Proposed model {proposal.version} written to [bold]{target.resolve()}[/]")
+
+
+@dataclass(frozen=True)
+class Proposal:
+    current_version: str
+    calibration: Calibration
+    values: dict[str, float]
+    version: str
+    text: str
+
+
+def _propose(
+    settings: Settings,
+    model_path: Path,
+    fit: FitSettings,
+    new_version: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Proposal:
     from pipeline.calibrate import (
-        CalibrationError,
-        FitSettings,
         current_impacts,
         fit_impacts,
         proposed_impacts,
         proposed_version,
         write_model_text,
     )
-    from pipeline.journey import DEFAULT_MODEL_PATH, ScoreModelError, load_score_model
+    from pipeline.journey import load_score_model
 
-    settings = settings_or_exit()
-    model_path = settings.score_model_path or DEFAULT_MODEL_PATH
-    try:
-        model = load_score_model(model_path)
-        fit_settings = FitSettings(ridge, min_journeys, min_per_signal)
-        journeys = _read_answers(settings, model, since, until)
-        calibration = fit_impacts(journeys, current_impacts(model), fit_settings)
-        now = datetime.now(UTC)
-        version = new_version or proposed_version(model.version, now)
-        note = (
-            f"Proposed by `journeys calibrate` at {now:%Y-%m-%d %H:%M} UTC from model "
-            f"{model.version}: {calibration.journeys} surveyed journeys, R² "
-            f"{calibration.r_squared_current:.2f} with the current impacts, "
-            f"{calibration.r_squared:.2f} fitted.\nReview it, then `journeys rescore --model "
-            "FILE` and `journeys diff` (docs/score-model.md#changing-the-model)."
-        )
-        values = proposed_impacts(calibration, model)
-        text = write_model_text(model_path.read_text(encoding="utf-8"), version, values, note)
-    except (CalibrationError, ScoreModelError) as exc:
-        fail(str(exc))
-    except StoreError as exc:
-        fail(_store_problem(settings, exc))
-    out.print(_table(calibration, model.version, values))
-    say(
-        f"{calibration.journeys:,} surveyed journeys of model {model.version}; R² "
-        f"{calibration.r_squared_current:.3f} with the current impacts, "
-        f"{calibration.r_squared:.3f} fitted; no-signal survey level "
-        f"{calibration.intercept:.1f}"
+    model = load_score_model(model_path)
+    journeys = _read_answers(settings, model, since, until)
+    calibration = fit_impacts(journeys, current_impacts(model), fit)
+    now = datetime.now(UTC)
+    version = new_version or proposed_version(model.version, now)
+    note = (
+        f"Proposed by `journeys calibrate` at {now:%Y-%m-%d %H:%M} UTC from model "
+        f"{model.version}: {calibration.journeys} surveyed journeys, R² "
+        f"{calibration.r_squared_current:.2f} with the current impacts, "
+        f"{calibration.r_squared:.2f} fitted.\nReview it, then `journeys rescore --model "
+        "FILE` and `journeys diff` (docs/score-model.md#changing-the-model)."
     )
-    target = out_path or Path(f"score_model_{version}.toml")
+    values = proposed_impacts(calibration, model)
+    text = write_model_text(model_path.read_text(encoding="utf-8"), version, values, note)
+    return Proposal(model.version, calibration, values, version, text)
+
+
+def _write(target: Path, text: str) -> None:
+    """Replace `target` whole or not at all: an interrupted run leaves no half a model."""
+    partial = target.with_name(f".{target.name}.partial")
     try:
-        target.write_text(text, encoding="utf-8")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, target)
     except OSError as exc:
+        partial.unlink(missing_ok=True)
         fail(f"--out {target}: cannot write the proposed model ({exc})")
-    out.print(f"Proposed model {version} written to [bold]{target.resolve()}[/]")
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    # SIGTERM stops the command as Ctrl-C does: the store is closed, nothing is written.
+    raise KeyboardInterrupt
 
 
 def _read_answers(
