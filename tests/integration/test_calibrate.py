@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from pipeline.calibrate import FitSettings, current_impacts, fit_impacts, surveyed_journeys
 from pipeline.journey import load_score_model
 from pipeline.simulate import SimulationConfig, simulate
-from pipeline.simulate.offline import score_offline
+from pipeline.simulate.offline import OfflineTables, score_offline
 from pipeline.simulate.surveys import SURVEY_TRUTH
 from pipeline.store.embedded import EmbeddedStore
 
@@ -51,6 +53,45 @@ def test_the_fit_recovers_the_planted_truth_of_the_demo_month(fresh_store: Embed
     assert by_fit != sorted(ranked, key=current_impacts(model).__getitem__)
 
 
+Answer = tuple[float, tuple[tuple[str, float], ...]]
+
+
+def expected_answers(tables: OfflineTables) -> list[Answer]:
+    """The surveyed journeys and their active signal counts, straight from the scored rows."""
+    step = load_score_model().long_wait_step
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in tables.signals.values():
+        if row["active"]:
+            kind = row["signal"]
+            counts[row["journey_id"]][kind] += (
+                round(row["impact"] / step) if kind == "long_wait" else 1
+            )
+    return sorted(
+        (row["survey_score"], tuple(sorted(counts[journey_id].items())))
+        for journey_id, row in tables.journeys.items()
+        if row["survey_score"] is not None and row["status"] != "retired"
+    )
+
+
+@pytest.mark.parametrize("backend", ["fresh_store", "server_store"])
+def test_both_stores_read_the_surveyed_journeys_the_rows_hold(
+    backend: str, request: pytest.FixtureRequest
+) -> None:
+    store = request.getfixturevalue(backend)
+    config = SimulationConfig(customers=300, seed=5, start=START, survey_share=0.5)
+    model = load_score_model()
+    tables = score_offline(simulate(config)[0], model, config.end)
+    tables.write(store)
+    read = surveyed_journeys(store, model)
+    answers = sorted((j.survey_score, tuple(sorted(j.counts.items()))) for j in read)
+    assert answers == expected_answers(tables)
+    assert len(read) > 100
+    # Rows of another model version (a re-score beside the live one) are not read.
+    assert surveyed_journeys(store, replace(model, version="v0")) == []
+    late = surveyed_journeys(store, model, since=datetime(2026, 3, 20, tzinfo=UTC))
+    assert 0 < len(late) < len(read)
+
+
 def prepared(tmp_path: Path, customers: int) -> dict[str, str]:
     """A data directory with a scored month in chdb, written by a process of its own."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
@@ -60,7 +101,7 @@ def prepared(tmp_path: Path, customers: int) -> dict[str, str]:
         "from pipeline.journey import load_score_model\n"
         "from pipeline.settings import load_settings\n"
         "from pipeline.simulate import SimulationConfig, simulate\n"
-        "from pipeline.simulate.offline import score_offline\n"
+        "from pipeline.simulate.offline import OfflineTables, score_offline\n"
         "from pipeline.store import apply_migrations, get_store\n"
         "store = get_store(load_settings())\n"
         "apply_migrations(store)\n"
