@@ -10,7 +10,9 @@ per-threshold step), so its fitted impact is a per-threshold step too.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from pipeline.calibrate.fit import SurveyedJourney
 from pipeline.journey import ScoreModel
@@ -55,10 +57,10 @@ def _clickhouse_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
-def _count(row: dict[str, object], model: ScoreModel) -> float:
+def _count(row: Mapping[str, Any], model: ScoreModel) -> float:
     if row["signal"] == "long_wait" and model.long_wait_step:
-        return round(float(row["points"]) / model.long_wait_step)  # type: ignore[arg-type]
-    return float(row["n"])  # type: ignore[arg-type]
+        return round(float(row["points"]) / model.long_wait_step)
+    return float(row["n"])
 
 
 def current_impacts(model: ScoreModel) -> dict[str, float]:

@@ -101,7 +101,7 @@ def prepared(tmp_path: Path, customers: int) -> dict[str, str]:
         "from pipeline.journey import load_score_model\n"
         "from pipeline.settings import load_settings\n"
         "from pipeline.simulate import SimulationConfig, simulate\n"
-        "from pipeline.simulate.offline import OfflineTables, score_offline\n"
+        "from pipeline.simulate.offline import score_offline\n"
         "from pipeline.store import apply_migrations, get_store\n"
         "store = get_store(load_settings())\n"
         "apply_migrations(store)\n"
@@ -114,9 +114,28 @@ def prepared(tmp_path: Path, customers: int) -> dict[str, str]:
     return env
 
 
+HOLD_THE_STORE = (
+    "import sys\n"
+    "from pipeline.settings import load_settings\n"
+    "from pipeline.store import get_store\n"
+    "store = get_store(load_settings())\n"
+    "store.query('SELECT 1')\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.read()\n"
+    "store.close()\n"
+)
+
+
 def calibrate(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    # In the data directory's parent: without --out the proposal is written to the cwd.
+    cwd = Path(env["JOURNEYS_DATA_DIR"]).parent
     return subprocess.run(
-        [JOURNEYS, "calibrate", *args], env=env, capture_output=True, text=True, timeout=300
+        [JOURNEYS, "calibrate", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -136,6 +155,9 @@ def test_journeys_calibrate_prints_the_fit_and_writes_a_loadable_model(tmp_path:
     named = calibrate(env, "--out", str(out), "--version", "v2", "--ridge", "0")
     assert named.returncode == 0, named.stderr
     assert load_score_model(out).version == "v2"
+    unnamed = calibrate(env, "--version", "v3")
+    assert unnamed.returncode == 0, unnamed.stderr
+    assert load_score_model(tmp_path / "score_model_v3.toml").version == "v3"
 
     stale = out.read_text()
     refused = calibrate(env, "--out", str(out), "--min-journeys", "100000")
@@ -145,6 +167,22 @@ def test_journeys_calibrate_prints_the_fit_and_writes_a_loadable_model(tmp_path:
 
     empty = calibrate(env, "--since", "2030-01-01T00:00:00+00:00")
     assert empty.returncode == 1 and "0 journeys with a survey answer" in empty.stderr
+
+    # Embedded mode: while another process (the worker) has the data directory, the command
+    # says so instead of a traceback from inside chdb.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_STORE],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"ready\n"
+        held = calibrate(env, "--out", str(out))
+    finally:
+        holder.communicate(b"", timeout=60)
+    assert held.returncode == 1 and "Traceback" not in held.stderr, held.stderr
+    assert "stop the worker first" in " ".join(held.stderr.split())
 
     env_other = {**env, "JOURNEYS_CLICKHOUSE_DATABASE": "nothing_here"}
     missing = calibrate(env_other)
