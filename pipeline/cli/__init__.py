@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "dashboards": "pipeline.cli.dashboards:dashboards",
     "simulate": "pipeline.cli.simulate:simulate_command",
     "report": "pipeline.cli.report:report",
+    "calibrate": "pipeline.cli.calibrate:calibrate",
     "emit": "pipeline.cli.emit:emit",
     "collect": "pipeline.cli.collect:collect",
     "run": "pipeline.cli.run:run",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from itertools import pairwise
 
 from pipeline.journey import ScoreModel, load_score_model
@@ -16,8 +17,16 @@ from pipeline.simulate.config import SimulationConfig
 from pipeline.simulate.faults import Delivery, deliver
 from pipeline.simulate.journey import Event, JourneyWriter
 from pipeline.simulate.summary import SimulationSummary
+from pipeline.simulate.surveys import answers, signal_counts, skip_former_answer_draws
 
 _JOURNEYS_PER_CUSTOMER = (1, 1, 1, 2, 2, 3)
+
+
+@cache
+def _engine_model() -> ScoreModel:
+    """The model whose signals customers answer surveys about (surveys.py), and whose gap
+    `journeys_as_assembled` applies."""
+    return load_score_model()
 
 
 def simulate(config: SimulationConfig) -> tuple[list[Delivery], SimulationSummary]:
@@ -33,7 +42,7 @@ def simulate(config: SimulationConfig) -> tuple[list[Delivery], SimulationSummar
     for number in range(1, config.customers + 1):
         events.extend(customer_events(config, f"CUST-{number:07d}", summary))
     events.sort(key=lambda item: (item[0], item[1]["event_id"]))
-    summary.journeys_found = journeys_as_assembled(events, load_score_model())
+    summary.journeys_found = journeys_as_assembled(events, _engine_model())
     shares = {
         "late": config.late_share,
         "out_of_order": config.out_of_order_share,
@@ -72,6 +81,8 @@ def customer_events(
     config: SimulationConfig, customer_id: str, summary: SimulationSummary
 ) -> list[tuple[datetime, Event]]:
     rng = random.Random(f"{config.seed}:{customer_id}")
+    # A source of its own, so the answers' noise leaves the customer's story as it was.
+    feelings = random.Random(f"{config.seed}:{customer_id}:survey")
     templates = [t for t, _, _, _ in TEMPLATES]
     weights = [w for _, w, _, _ in TEMPLATES]
     events: list[tuple[datetime, Event]] = []
@@ -86,7 +97,10 @@ def customer_events(
         template(writer, config.failure_rate)
         if rng.random() < config.survey_share:
             writer.later(hours=2)
-            writer.survey(str(writer.events[-1].get("stage", "usage")), happy=not writer.failures)
+            skip_former_answer_draws(rng, happy=not writer.failures)
+            lived = [e for e in writer.events if datetime.fromisoformat(e["occurred_at"]) <= end]
+            csat, nps = answers(signal_counts(lived, end, _engine_model()), feelings)
+            writer.survey(str(writer.events[-1].get("stage", "usage")), csat, nps)
             summary.surveys += 1
         summary.journeys += 1
         summary.journeys_by_template[template.__name__] += 1

@@ -96,8 +96,6 @@ class JourneyWriter:
         )
         return promise_id
 
-    def survey(self, stage: str, happy: bool) -> None:
-        """A minority of customers answer; unhappy ones answer low."""
-        csat = self.rng.choice((4, 5, 5)) if happy else self.rng.choice((1, 2, 2, 3))
-        nps = self.rng.choice((8, 9, 10)) if happy else self.rng.choice((0, 2, 4, 6))
+    def survey(self, stage: str, csat: int, nps: int) -> None:
+        """The customer's answers (how they are decided: `surveys.py`)."""
         self.emit("customer_service", "survey_response", stage, "email", csat=csat, nps=nps)

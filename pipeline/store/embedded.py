@@ -27,7 +27,16 @@ class _Engine:
 
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.session = session.Session(str(path))
+        try:
+            self.session = session.Session(str(path))
+        except RuntimeError as exc:
+            # chdb says only "Error initializing EmbeddedServer" when another process has
+            # the directory, which in embedded mode is the running worker.
+            raise StoreError(
+                f"chdb cannot open its data directory {path} ({exc}); one process at a time "
+                "can, and while the worker (`journeys run`) runs it is that process: stop the "
+                "worker first, or use a ClickHouse server (JOURNEYS_CLICKHOUSE_MODE=server)"
+            ) from None
         # A chdb session is not safe for concurrent use, and `USE` is session-wide: the
         # worker's sink and a query in another thread must take turns.
         self.lock = threading.Lock()

@@ -155,7 +155,7 @@ def test_make_and_the_image_install_with_the_pins(tmp_path: Path) -> None:
         assert needed in copied, f"the image lacks {needed}"
 
 
-@pytest.mark.parametrize("command", ["migrate", "run", "report"])
+@pytest.mark.parametrize("command", ["migrate", "run", "report", "calibrate"])
 def test_embedded_mode_without_chdb_asks_for_the_extra(command: str, tmp_path: Path) -> None:
     # This interpreter has chdb; `None` in sys.modules makes its import fail as if it had not.
     hide_chdb = "import sys; sys.modules['chdb'] = None; from pipeline.cli import main; main()"
