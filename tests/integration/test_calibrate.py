@@ -7,18 +7,20 @@ import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pipeline.calibrate import FitSettings, current_impacts, fit_impacts, surveyed_journeys
-from pipeline.journey import load_score_model
-from pipeline.simulate import SimulationConfig, simulate
-from pipeline.simulate.offline import OfflineTables, score_offline
+from pipeline.journey import ScoreModel, load_score_model
+from pipeline.simulate import Delivery, SimulationConfig, simulate
 from pipeline.simulate.surveys import SURVEY_TRUTH
 from pipeline.store.embedded import EmbeddedStore
+from pipeline.stream.offline import offline_rows, write_rows
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 # "Enough data" for the rank order: seen in this many surveyed journeys. Signals seen in
@@ -32,7 +34,7 @@ def test_the_fit_recovers_the_planted_truth_of_the_demo_month(fresh_store: Embed
     config = SimulationConfig(customers=2000, seed=7, start=START)
     deliveries, summary = simulate(config)
     model = load_score_model()
-    score_offline(deliveries, model, config.end).write(fresh_store)
+    write_rows(fresh_store, scored(deliveries, model, config.end))
 
     journeys = surveyed_journeys(fresh_store, model)
     calibration = fit_impacts(journeys, current_impacts(model), FitSettings())
@@ -53,22 +55,38 @@ def test_the_fit_recovers_the_planted_truth_of_the_demo_month(fresh_store: Embed
     assert by_fit != sorted(ranked, key=current_impacts(model).__getitem__)
 
 
+Tables = dict[str, list[dict[str, Any]]]
 Answer = tuple[float, tuple[tuple[str, float], ...]]
 
 
-def expected_answers(tables: OfflineTables) -> list[Answer]:
+def scored(deliveries: Iterable[Delivery], model: ScoreModel, until: datetime) -> Tables:
+    """The rows a worker stores for the month, every message taken in at the period's end."""
+    return offline_rows(((delivery.value, until) for delivery in deliveries), until, model)
+
+
+def latest(rows: list[dict[str, Any]], *key: str) -> list[dict[str, Any]]:
+    """Each key's last row version, as the tables' ReplacingMergeTree keeps it."""
+    last: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        at = tuple(row[k] for k in key)
+        if at not in last or row["version"] >= last[at]["version"]:
+            last[at] = row
+    return [row for row in last.values() if not row.get("is_deleted")]
+
+
+def expected_answers(tables: Tables) -> list[Answer]:
     """The surveyed journeys and their active signal counts, straight from the scored rows."""
     step = load_score_model().long_wait_step
     counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in tables.signals.values():
+    for row in latest(tables["journey_signals"], "journey_id", "signal_id"):
         if row["active"]:
             kind = row["signal"]
             counts[row["journey_id"]][kind] += (
                 round(row["impact"] / step) if kind == "long_wait" else 1
             )
     return sorted(
-        (row["survey_score"], tuple(sorted(counts[journey_id].items())))
-        for journey_id, row in tables.journeys.items()
+        (row["survey_score"], tuple(sorted(counts[row["journey_id"]].items())))
+        for row in latest(tables["journeys"], "journey_id")
         if row["survey_score"] is not None and row["status"] != "retired"
     )
 
@@ -80,8 +98,8 @@ def test_both_stores_read_the_surveyed_journeys_the_rows_hold(
     store = request.getfixturevalue(backend)
     config = SimulationConfig(customers=300, seed=5, start=START, survey_share=0.5)
     model = load_score_model()
-    tables = score_offline(simulate(config)[0], model, config.end)
-    tables.write(store)
+    tables = scored(simulate(config)[0], model, config.end)
+    write_rows(store, tables)
     read = surveyed_journeys(store, model)
     answers = sorted((j.survey_score, tuple(sorted(j.counts.items()))) for j in read)
     assert answers == expected_answers(tables)
@@ -101,13 +119,14 @@ def prepared(tmp_path: Path, customers: int) -> dict[str, str]:
         "from pipeline.journey import load_score_model\n"
         "from pipeline.settings import load_settings\n"
         "from pipeline.simulate import SimulationConfig, simulate\n"
-        "from pipeline.simulate.offline import score_offline\n"
         "from pipeline.store import apply_migrations, get_store\n"
+        "from pipeline.stream.offline import offline_rows, write_rows\n"
         "store = get_store(load_settings())\n"
         "apply_migrations(store)\n"
         f"config = SimulationConfig(customers={customers}, start=datetime(2026, 3, 1, tzinfo=UTC),"
         " survey_share=0.5)\n"
-        "score_offline(simulate(config)[0], load_score_model(), config.end).write(store)\n"
+        "messages = ((d.value, config.end) for d in simulate(config)[0])\n"
+        "write_rows(store, offline_rows(messages, config.end, load_score_model()))\n"
         "store.close()\n"
     )
     subprocess.run([sys.executable, "-c", prepare], env=env, check=True, timeout=300)
