@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "report": "pipeline.cli.report:report",
     "emit": "pipeline.cli.emit:emit",
     "collect": "pipeline.cli.collect:collect",
+    "alerts": "pipeline.cli.alerts:alerts",
     "run": "pipeline.cli.run:run",
 }
 
