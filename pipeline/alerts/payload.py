@@ -1,9 +1,9 @@
 """What is sent: the alert as the worker published it, and what is dead-lettered. Pure.
 
-The webhook body is the alert message's bytes exactly as on the alerts topic (a JSON object:
-`alert_id`, `kind`, `department`, `journey_id`, `customer_id`, `raised_at`, `act_by`, the
-kind's own fields and `context`; docs/departments.md#alert-webhooks): the signature covers
-those bytes, and a re-delivery sends the same ones.
+The webhook body is the alert message's bytes exactly as on the alerts topic: a JSON object
+with `alert_id`, `kind`, `department`, `journey_id`, `customer_id`, `raised_at`, `act_by`,
+the kind's own fields and `context` (docs/departments.md#alerts-to-your-department-webhooks).
+The signature covers those bytes, and a re-delivery sends the same ones.
 """
 
 from __future__ import annotations

@@ -302,6 +302,7 @@ def _runtime(
         partitioner(settings.topic_partitions),
         touchpoints_topic=settings.topic_touchpoints,
         alert_horizon_s=settings.alert_horizon_hours * 3600,
+        alert_act_within_s=settings.alert_act_within_hours * 3600,
         dedup=RecentEventIds(
             int(timedelta(hours=settings.dedup_window_hours).total_seconds() * 1_000_000),
             settings.dedup_max_ids,
