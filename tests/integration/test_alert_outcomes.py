@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pipeline.report import ReportFilter
+from pipeline.report import ReportFilter, load_report, summary_lines
 from pipeline.report.loop import load_loop_closure, loop_closure_html
 from pipeline.store import Store
 from pipeline.stream.rows import Position, alert_message, alert_row
@@ -87,6 +87,11 @@ def test_loop_closure_figures_on_a_hand_built_case(any_store: Store) -> None:
     billing = rows["billing"]
     assert (billing.alerts, billing.open, billing.share_in_time) == (1, 1, None)
     assert billing.median_seconds_to_act is None
+    data = load_report(any_store, ReportFilter())
+    assert summary_lines(data)[-1] == (
+        "alerts acted on in time (median time to act): billing - of 0 (-), "
+        "maintenance 33% of 3 (16.0 h)"
+    )
     html = loop_closure_html(list(rows.values()))
     assert "<td>maintenance</td><td class='num'>3</td><td class='num'>33%</td>" in html
     assert "<td class='num'>16.0 h</td>" in html  # the median of 2 h and 30 h
