@@ -225,3 +225,48 @@ def test_a_receiver_down_or_refusing_ends_in_the_dead_letter_topic_with_the_reas
     assert letter["attempts"] == 1 and letter["last_status"] == 410
     assert b"refused the alert (HTTP 410: gone); not retried" in reason
     assert len(refusing.attempts) == 1 and delivery.counts["delivered"] == 0
+
+
+def test_alerts_in_flight_at_a_stop_are_sent_again_at_the_next_start(
+    bootstrap_servers: str, unique_name: str
+) -> None:
+    """A stop commits only past what was delivered: the alert still being retried when
+    the delivery stopped arrives after the restart, under the same idempotency key, and
+    the delivered ones are not sent again."""
+    receiver = Receiver()
+    failing: set[str] = {idempotency_key("promise_broken:j2:ref-j2")}
+    original = receiver.handle
+
+    async def handle(request: web.Request) -> web.Response:
+        if request.headers[IDEMPOTENCY_HEADER] in failing:
+            return web.Response(status=503)  # j2's receiver is down until the restart
+        return await original(request)
+
+    receiver.handle = handle  # type: ignore[method-assign]
+    sent = [alert("maintenance", j) for j in ("j1", "j2", "j3")]
+
+    async def scenario() -> None:
+        async with serving(receiver) as url:
+            settings = settings_for(
+                bootstrap_servers, unique_name, {"maintenance": url},
+                alert_delivery_attempts=30, worker_stop_seconds=0.5,
+            )  # fmt: skip
+            webhooks = parse_webhooks(settings.alert_webhooks.get_secret_value(), "test")  # type: ignore[union-attr]
+            await publish(settings, sent)
+            first = AlertDelivery(settings, webhooks)
+            await run_until(first, lambda: len(receiver.accepted) == 2)
+            assert first.counts["delivered"] == 2 and first.counts["dead_lettered"] == 0
+            assert await committed(settings) < len(sent)  # not past j2, still in flight
+            failing.clear()  # the receiver is back
+            second = AlertDelivery(settings, webhooks)
+            await run_until(second, lambda: len(receiver.accepted) == 3)
+            assert await committed(settings) == len(sent)
+
+    asyncio.run(scenario())
+    assert set(receiver.accepted) == {idempotency_key(a["alert_id"]) for a in sent}
+    # One partition (alerts are keyed by department): the commit stayed at j2, so j3,
+    # delivered after it, is offered again under its key (a receiver keeps it once); j1,
+    # before it, is not; j2 arrives once, after the restart.
+    accepted = {j: receiver.accepted[idempotency_key(f"promise_broken:{j}:ref-{j}")]
+                for j in ("j1", "j2", "j3")}  # fmt: skip
+    assert accepted == {"j1": 1, "j2": 1, "j3": 2}
