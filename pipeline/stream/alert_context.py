@@ -15,9 +15,14 @@ from typing import Any
 
 from pipeline.journey import JourneyBook
 from pipeline.journey import promises_due as open_promises
-from pipeline.journey.events import from_us
+from pipeline.journey.events import StoredEvent, from_us
 
-TIMELINE_EVENTS = 20  # the most recent ones: an alert stays far below Kafka's message size
+# Bounds that keep an alert far below Kafka's message size whatever the events hold (an
+# event may be 64 KiB of description): an alert too large to send would fail the
+# checkpoint that publishes it, and stop the worker.
+TIMELINE_EVENTS = 20  # the most recent ones
+TOLD_US = 20  # the latest contact reasons
+TEXT_CHARS = 300
 _FAR_SECONDS = 10 * 365 * 86_400
 _TOLD_US = ("reason", "description", "about")
 
@@ -26,24 +31,14 @@ def journey_context(book: JourneyBook, journey_id: str, now: datetime) -> dict[s
     journey = book.journey(journey_id)
     if journey is None:
         return {}
-    timeline = [
-        {
-            "occurred_at": from_us(event.at),
-            "type": event.type,
-            "department": event.department,
-            "stage": event.stage,
-            "channel": event.channel,
-        }
-        | {name: event.attrs[name] for name in _TOLD_US if isinstance(event.attrs.get(name), str)}
-        for event in journey.events[-TIMELINE_EVENTS:]
-    ]
-    told = [e.attrs["reason"] for e in journey.events
+    timeline = [_entry(event) for event in journey.events[-TIMELINE_EVENTS:]]
+    told = [_cut(e.attrs["reason"]) for e in journey.events
             if e.type == "contact" and isinstance(e.attrs.get("reason"), str)]  # fmt: skip
     promises = [
         {
             "promise_id": due.promise_id,
             "department": due.department,
-            "description": due.description,
+            "description": _cut(due.description),
             "due_at": due.due_at,
             "seconds_left": max((due.due_at - now).total_seconds(), 0.0),
         }
@@ -54,5 +49,24 @@ def journey_context(book: JourneyBook, journey_id: str, now: datetime) -> dict[s
         "touchpoint_count": len(journey.events),
         "timeline": timeline,
         "open_promises": promises,
-        "already_told_us": list(dict.fromkeys(told)),
+        "already_told_us": list(dict.fromkeys(reversed(told)))[:TOLD_US][::-1],
     }
+
+
+def _entry(event: StoredEvent) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "occurred_at": from_us(event.at),
+        "type": event.type,
+        "department": event.department,
+        "stage": event.stage,
+        "channel": event.channel,
+    }
+    for name in _TOLD_US:
+        value = event.attrs.get(name)
+        if isinstance(value, str):
+            entry[name] = _cut(value)
+    return entry
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…"

@@ -82,3 +82,25 @@ def test_each_alert_kind_has_event_time_deadlines_context_and_a_stored_row() -> 
     assert sorted(stored) == sorted(published)
     row = stored[broken["alert_id"]]
     assert orjson.loads(row["alert"]) == broken and row["_offset"] == 4
+
+
+def test_the_context_stays_small_whatever_the_events_hold() -> None:
+    from pipeline.journey import JourneyBook, add
+    from pipeline.stream.alert_context import TEXT_CHARS, TOLD_US, journey_context
+
+    model = load_score_model()
+    touchpoints = [
+        Touchpoint(event_id=f"e{n}", occurred_at=T0 + n * HOUR, customer_id="c1",
+                   journey_id="J1", department="customer_service", type="contact",
+                   attributes={"reason": f"reason {n} " + "x" * 60_000, "resolved": False})
+        for n in range(60)
+    ]  # fmt: skip
+    book = JourneyBook.for_touchpoint(touchpoints[0])
+    for touchpoint in touchpoints:
+        add(book, touchpoint, model)
+    context = journey_context(book, "J1", T0 + 60 * HOUR)
+    assert len(orjson.dumps(context)) < 20_000
+    told = context["already_told_us"]
+    assert len(told) == TOLD_US and told[-1].startswith("reason 59 ")
+    assert all(len(reason) == TEXT_CHARS for reason in told)
+    assert len(context["timeline"]) == 20 and context["touchpoint_count"] == 60
