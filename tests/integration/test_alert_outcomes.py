@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pipeline.report import ReportFilter, load_report, summary_lines
 from pipeline.report.loop import load_loop_closure, loop_closure_html
@@ -95,3 +97,55 @@ def test_loop_closure_figures_on_a_hand_built_case(any_store: Store) -> None:
     html = loop_closure_html(list(rows.values()))
     assert "<td>maintenance</td><td class='num'>3</td><td class='num'>33%</td>" in html
     assert "<td class='num'>16.0 h</td>" in html  # the median of 2 h and 30 h
+
+
+ACTIONS = ("proactive_update", "promise_kept", "feedback_answered", "case_resolved",
+           "billing_dispute_resolved")  # fmt: skip
+OTHERS = ("contact", "handoff", "promise_made", "rework")
+minutes = st.integers(0, 72 * 60)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(
+    alerts=st.lists(st.tuples(st.integers(0, 3), minutes, st.integers(1, 48 * 60)), max_size=6),
+    events=st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from(ACTIONS + OTHERS), minutes, st.booleans()),
+        max_size=12,
+    ),
+)
+def test_outcomes_match_their_definition_on_random_cases(
+    fresh_store: Store,
+    alerts: list[tuple[int, int, int]],
+    events: list[tuple[int, str, int, bool]],
+) -> None:
+    """The view against the rule in words (docs/departments.md#did-the-loop-close): the
+    first action in the journey at or after raised_at; in time when by act_by. The alerts
+    name another customer id than the events: a journey is matched by its id alone."""
+    fresh_store.execute("TRUNCATE TABLE alerts")
+    fresh_store.execute("TRUNCATE TABLE touchpoints")
+    minute = timedelta(minutes=1)
+    alert_rows = [
+        alert("promise_broken", f"j{j}", T0 + raised * minute, T0 + (raised + span) * minute,
+              "maintenance") | {"alert_id": f"a{n}", "customer_id": "another-id"}
+        for n, (j, raised, span) in enumerate(alerts)
+    ]  # fmt: skip
+    rows = [touchpoint(f"j{j}", kind, T0 + at * minute, resolved=resolved) | {"event_id": f"e{n}"}
+            for n, (j, kind, at, resolved) in enumerate(events)]  # fmt: skip
+    if alert_rows:
+        fresh_store.insert("alerts", alert_rows)
+    if rows:
+        fresh_store.insert("touchpoints", rows)
+    expected = {}
+    for n, (j, raised, span) in enumerate(alerts):
+        acts = [at for (k, kind, at, resolved) in events if k == j and at >= raised
+                and (kind in ACTIONS or (kind == "contact" and resolved))]  # fmt: skip
+        first = min(acts, default=None)
+        if first is None:
+            expected[f"a{n}"] = ("not_acted", None)
+        else:
+            outcome = "in_time" if first <= raised + span else "late"
+            expected[f"a{n}"] = (outcome, float((first - raised) * 60))
+    found = {r["alert_id"]: (r["outcome"], r["seconds_to_act"])
+             for r in fresh_store.query("SELECT * FROM alert_outcomes")}  # fmt: skip
+    assert found == expected

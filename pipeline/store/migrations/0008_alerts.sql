@@ -53,9 +53,10 @@ FROM alerts AS a FINAL
 LEFT JOIN (
     SELECT journey_id, groupArray(occurred_at) AS times
     FROM touchpoints FINAL
-    -- Only journeys that had an alert, found through the sorting key (customer first):
-    -- without it every query would merge the whole touchpoints table.
-    WHERE (customer_id, journey_id) IN (SELECT customer_id, journey_id FROM alerts)
+    -- Only journeys that had an alert (a sorting-key column, so filtered before FINAL
+    -- merges). By journey alone: a journey's events may name other customer ids than the
+    -- one its alerts carry (its first event's).
+    WHERE journey_id IN (SELECT journey_id FROM alerts)
       AND (type IN ('proactive_update', 'promise_kept', 'feedback_answered',
                     'case_resolved', 'billing_dispute_resolved')
            OR (type = 'contact' AND JSONExtractBool(attributes, 'resolved')))
