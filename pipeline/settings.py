@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     topic_alerts: str = Field(
         default="journeys.alerts", pattern=_TOPIC, description="Alerts to departments out."
     )
+    topic_alert_dead_letters: str = Field(
+        default="journeys.alerts.dlq",
+        pattern=_TOPIC,
+        description="Alerts whose webhook delivery failed after the last attempt, with the reason.",
+    )
     topic_partitions: int = Field(
         default=4, ge=1, le=1024, description="Partitions of the topics the worker creates."
     )
@@ -220,6 +225,12 @@ class Settings(BaseSettings):
     alert_horizon_hours: float = Field(
         default=24, ge=0, description="Alert when an open promise falls due within this time."
     )
+    alert_act_within_hours: float = Field(
+        default=24,
+        gt=0,
+        description="Time a department has to act on an alert (a promise due soon: until it "
+        "falls due); the loop-closure figures count an action after it as late.",
+    )
     score_model_path: Path | None = Field(
         default=None, description="Score model TOML; the built-in v1 model when unset."
     )
@@ -274,6 +285,56 @@ class Settings(BaseSettings):
         ge=1,
         description="Events waiting for Kafka's acknowledgement at which the collector answers "
         "503 to further requests until Kafka catches up.",
+    )
+
+    # --- alert webhooks (journeys alerts deliver) -----------------------------------------
+    alert_webhooks: SecretStr | None = Field(
+        default=None,
+        description="Each department's alert webhook, as a JSON object mapping the department "
+        'to its URL and signing secret, e.g. {"billing": {"url": "https://billing.example/'
+        'hooks/journeys", "secret": "s3cr3t"}}.',
+    )
+    alert_webhooks_file: Path | None = Field(
+        default=None,
+        description="A file holding the alert webhooks in the same JSON format (instead of "
+        "JOURNEYS_ALERT_WEBHOOKS).",
+    )
+    alert_delivery_group: str = Field(
+        default="journeys-alert-delivery",
+        min_length=1,
+        max_length=249,
+        description="Consumer group of `journeys alerts deliver` on the alerts topic.",
+    )
+    alert_delivery_attempts: int = Field(
+        default=6,
+        ge=1,
+        le=30,
+        description="Attempts per alert before it is dead-lettered (a 4xx answer other than "
+        "408, 425 and 429 dead-letters it at once).",
+    )
+    alert_delivery_backoff_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=3600,
+        description="Wait before the second attempt; each later wait doubles (with jitter).",
+    )
+    alert_delivery_backoff_max_seconds: float = Field(
+        default=60.0, gt=0, le=86_400, description="Longest wait between two attempts."
+    )
+    alert_delivery_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="How long one webhook request may take."
+    )
+    alert_delivery_concurrency: int = Field(
+        default=20,
+        ge=1,
+        le=1000,
+        description="Webhook requests in flight at once, per department.",
+    )
+    alert_delivery_max_pending: int = Field(
+        default=10_000,
+        ge=1,
+        description="Alerts taken from Kafka and not yet delivered or dead-lettered at which "
+        "the delivery stops reading until some are done.",
     )
 
     # --- ClickHouse --------------------------------------------------------------------

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "calibrate": "pipeline.cli.calibrate:calibrate",
     "emit": "pipeline.cli.emit:emit",
     "collect": "pipeline.cli.collect:collect",
+    "alerts": "pipeline.cli.alerts:alerts",
     "run": "pipeline.cli.run:run",
 }
 

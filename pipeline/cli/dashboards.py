@@ -43,20 +43,24 @@ def build(directory: Path | None, check: bool) -> None:
 @dashboards.command()
 @click.option("--url", required=True, help="Grafana's base URL, e.g. http://localhost:3000")
 def deploy(url: str) -> None:
-    """Create the folder and datasource if missing and upsert every dashboard.
+    """Create the folder and datasource if missing, upsert every dashboard and the alert
+    rules, and give each department with a webhook (JOURNEYS_ALERT_WEBHOOKS) a contact
+    point and a route in the notification policy.
 
     Credentials come from JOURNEYS_GRAFANA_TOKEN, or JOURNEYS_GRAFANA_USER and
     JOURNEYS_GRAFANA_PASSWORD; the datasource from JOURNEYS_GRAFANA_CLICKHOUSE_*.
     """
+    from pipeline.alerts import WebhookConfigError, webhooks_from_settings
     from pipeline.dashboards import DASHBOARDS, dashboard_model
     from pipeline.dashboards.deploy import DeployError, connect, datasource_payload
     from pipeline.dashboards.deploy import deploy as deploy_all
 
     settings = settings_or_exit()
-    with errors_as_exit(DeployError):
+    with errors_as_exit(DeployError, WebhookConfigError):
+        webhooks = {d: hook.url for d, hook in webhooks_from_settings(settings).items()}
         api = connect(url, settings)
         models = [dashboard_model(name) for name in DASHBOARDS]
-        changes = deploy_all(api, models, datasource_payload(settings))
+        changes = deploy_all(api, models, datasource_payload(settings), webhooks)
     for change in changes:
         out.print(str(change))
     changed = sum(change.action != "unchanged" for change in changes)

@@ -110,6 +110,18 @@ GROUP BY journey_id
 ORDER BY points, journey_id
 """
 
+# alert_outcomes (migration 0008): the department's alerts and whether it acted in time.
+ALERTS_ACTED_ON = f"""
+SELECT round(100 * countIf(outcome = 'in_time') / greatest(countIf(outcome != 'open'), 1), 1)
+           AS acted_on_in_time_pct,
+       round(quantileExactInclusive(0.5)(seconds_to_act) / 3600, 1) AS median_hours_to_act,
+       count() AS alerts, countIf(outcome = 'late') AS late,
+       countIf(outcome = 'not_acted') AS not_acted, countIf(outcome = 'open') AS still_open
+FROM alert_outcomes
+WHERE department = {DEPARTMENT} AND $__timeFilter(raised_at)
+HAVING alerts > 0
+"""
+
 
 def build() -> dash.Dashboard:
     return (
@@ -146,6 +158,17 @@ def build() -> dash.Dashboard:
                 "still open, median and 90th percentile hours to resolution.",
                 TIME_TO_RESOLUTION,
                 width=10,
+            )
+        )
+        .with_panel(
+            table_panel(
+                "Alerts acted on in time",
+                "The department's alerts raised in the range: the share acted on before the "
+                "alert's deadline (a proactive update, a promise kept, feedback answered or a "
+                "resolution in the journey), the median hours to act, and the alerts acted on "
+                "late, not at all, or still open.",
+                ALERTS_ACTED_ON,
+                width=24,
             )
         )
         .with_panel(

@@ -122,6 +122,22 @@ ORDER BY turned_poor_at DESC, journey_id
 LIMIT 100
 """
 
+# alert_outcomes (migration 0008): each alert and whether its journey saw an action (a
+# proactive update, a promise kept, feedback answered, a resolution) by the alert's deadline.
+# The share is of the alerts whose outcome is known: those still open are counted apart.
+ALERTS_ACTED_ON = """
+SELECT department, count() AS alerts,
+       round(100 * countIf(outcome = 'in_time') / greatest(countIf(outcome != 'open'), 1), 1)
+           AS acted_on_in_time_pct,
+       round(quantileExactInclusive(0.5)(seconds_to_act) / 3600, 1) AS median_hours_to_act,
+       countIf(outcome = 'late') AS late, countIf(outcome = 'not_acted') AS not_acted,
+       countIf(outcome = 'open') AS still_open
+FROM alert_outcomes
+WHERE $__timeFilter(raised_at)
+GROUP BY department
+ORDER BY acted_on_in_time_pct, department
+"""
+
 REJECTIONS_PER_DEPARTMENT = """
 SELECT hour AS time, if(department = '', '(unknown)', department) AS sender,
        uniqMerge(rejections) AS rejected_events
@@ -191,6 +207,17 @@ def build() -> dash.Dashboard:
                 TURNED_POOR,
                 width=16,
             ).data_links([explorer_link()])
+        )
+        .with_panel(
+            table_panel(
+                "Alerts acted on in time by department",
+                "Alerts raised in the range (promises due soon or broken, feedback unanswered, "
+                "journeys turned poor): the share acted on before the alert's deadline (a "
+                "proactive update, a promise kept, feedback answered or a resolution in the "
+                "journey), the median hours to act, and those late, not acted on, still open.",
+                ALERTS_ACTED_ON,
+                width=24,
+            )
         )
         .with_panel(
             timeseries_panel(

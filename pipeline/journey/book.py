@@ -203,6 +203,7 @@ def _promise_due(book: JourneyBook, journey: JourneyState, made: StoredEvent) ->
         stage=made.stage,
         due_at=from_us(made.due or 0),
         event_id=made.id,
+        made_at=from_us(made.at),
     )
 
 

@@ -89,6 +89,7 @@ class PromiseDue(msgspec.Struct, frozen=True, kw_only=True):
     stage: str
     due_at: datetime
     event_id: str
+    made_at: datetime | None = None  # when the promise was made (its event's time)
 
 
 class Changes(msgspec.Struct, kw_only=True):

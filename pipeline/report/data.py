@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pipeline.report.loop import LoopClosure
+
 
 @dataclass(frozen=True)
 class ReportFilter:
@@ -123,6 +125,8 @@ class ReportData:
     timelines: dict[str, list[TimelineEntry]] = field(default_factory=dict)
     # (department or "", reason_code) -> rejected messages
     rejections: dict[tuple[str, str], int] = field(default_factory=dict)
+    # Per department: alerts raised in the period and whether they were acted on in time.
+    loop_closure: list[LoopClosure] = field(default_factory=list)
 
     @property
     def word_of_mouth(self) -> int:

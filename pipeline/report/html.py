@@ -6,6 +6,7 @@ from html import escape
 
 from pipeline.report import charts
 from pipeline.report.data import ReportData, TimelineEntry
+from pipeline.report.loop import loop_closure_html
 from pipeline.report.words import signal_words
 
 STAGE_ORDER = ("purchase", "delivery", "onboarding", "usage", "service", "billing", "renewal")
@@ -190,6 +191,7 @@ def render(data: ReportData) -> str:
         ),
         ("Word of mouth", _word_of_mouth(data)),
         ("Example journeys", timelines or "<p>No journey lost points.</p>"),
+        ("Did the loop close?", loop_closure_html(data.loop_closure)),
         ("Rejected events per department", _rejections(data)),
     ]
     body = "".join(f"<section><h2>{title}</h2>{html}</section>" for title, html in sections)

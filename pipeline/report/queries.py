@@ -9,6 +9,7 @@ import orjson
 
 from pipeline.journey import ScoreModel, load_score_model
 from pipeline.report.data import Breakdown, ReportData, ReportFilter, StoryGroup, TimelineEntry
+from pipeline.report.loop import load_loop_closure
 from pipeline.store import Store
 
 _T = "DateTime64(3, 'UTC')"
@@ -45,6 +46,7 @@ def load_report(
     _breakdowns(store, params, data)
     _timelines(store, data)
     _rejections(store, params, data)
+    data.loop_closure = load_loop_closure(store, params)
     data.touchpoints = int(
         store.query(
             f"""SELECT uniqExact(event_id) AS n FROM touchpoints

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pipeline.report.data import ReportData
+from pipeline.report.loop import duration
 from pipeline.report.words import signal_words
 
 
@@ -48,4 +49,14 @@ def summary_lines(data: ReportData, top: int = 5) -> list[str]:
         "rejected events by department: "
         + (", ".join(f"{d or '(unreadable)'} {n:,}" for d, n in rejected) or "none")
     )
+    if data.loop_closure:
+        lines.append("alerts acted on in time (median time to act): " + ", ".join(
+            f"{r.department} {_share(r.share_in_time)} of {r.alerts - r.open:,} "
+            f"({duration(r.median_seconds_to_act)})"
+            for r in data.loop_closure
+        ))  # fmt: skip
     return lines
+
+
+def _share(share: float | None) -> str:
+    return "-" if share is None else f"{share:.0%}"

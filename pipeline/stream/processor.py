@@ -30,6 +30,7 @@ from pipeline.journey import (
 from pipeline.journey import promises_due as open_promises
 from pipeline.journey.events import from_us, to_us
 from pipeline.stream import rows as build
+from pipeline.stream.alert_context import journey_context
 from pipeline.stream.books import BookCache
 from pipeline.stream.clock import PartitionClocks, Wakeups
 from pipeline.stream.dedup import RecentEventIds
@@ -40,6 +41,9 @@ if TYPE_CHECKING:
     from pipeline.settings import Settings
 
 _FAR_US = 10 * 365 * 86_400 * 1_000_000  # "every open promise", for the alert wake-up
+# Signals that are also alerts to the department responsible (with journeys turning poor
+# and promises falling due soon).
+ALERTING_SIGNALS = frozenset({"promise_broken", "feedback_unanswered"})
 
 
 class Inbound(msgspec.Struct, frozen=True, gc=False):
@@ -87,6 +91,7 @@ class JourneyProcessor:
         alert_horizon_s: float,
         dedup: RecentEventIds,
         metrics: Metrics,
+        alert_act_within_s: float = 86_400.0,
     ) -> None:
         self.model = model
         self.validator = validator
@@ -94,6 +99,7 @@ class JourneyProcessor:
         self.partition_for = partition_for
         self.touchpoints_topic = touchpoints_topic
         self.alert_horizon_s = alert_horizon_s
+        self.act_within = timedelta(seconds=alert_act_within_s)
         self.dedup = dedup
         self.metrics = metrics
         self.clocks = PartitionClocks()
@@ -122,6 +128,7 @@ class JourneyProcessor:
             partition_for,
             touchpoints_topic=settings.topic_touchpoints,
             alert_horizon_s=settings.alert_horizon_hours * 3600,
+            alert_act_within_s=settings.alert_act_within_hours * 3600,
             dedup=RecentEventIds(int(window.total_seconds() * 1_000_000), settings.dedup_max_ids),
             metrics=metrics,
         )
@@ -259,7 +266,7 @@ class JourneyProcessor:
                 break
             changes = advance(book, from_us(deadline_us + 1), self.model)
             self._collect(changes, at, out, state, book)
-        self._alert_due_promises(book, clock_us, out)
+        self._alert_due_promises(book, clock_us, at, out)
         self.wakeups.schedule(partition, book.book_key, self.next_wake(book, clock_us))
 
     def _collect(
@@ -283,21 +290,38 @@ class JourneyProcessor:
                 version = versions.get(signal.journey_id, superseding)
                 state.signals[signal.signal_id] = (signal, active, version, at)
                 self.metrics.add("signals" if active else "signals_retracted")
-                if active and signal.signal == "promise_broken":
-                    out.alerts.append(build.promise_broken_alert(signal))
-        out.alerts.extend(build.turned_poor_alert(score) for score in changes.turned_poor)
+                if active and signal.signal in ALERTING_SIGNALS:
+                    context = self._context(book, signal.journey_id)
+                    self._alert(build.signal_alert(signal, self.act_within, context), at, out)
+        for score in changes.turned_poor:
+            context = self._context(book, score.journey_id)
+            self._alert(build.turned_poor_alert(score, self.act_within, context), at, out)
 
     # --- alerts ---------------------------------------------------------------------
-    def _alert_due_promises(self, book: JourneyBook, clock_us: int, out: Output) -> None:
+    @staticmethod
+    def _alert(alert: Row, at: Position, out: Output) -> None:
+        """Publish the alert, and store it: the loop-closure figures need every alert."""
+        out.alerts.append((alert["department"], build.alert_bytes(alert)))
+        out.add_row("alerts", build.alert_row(alert, at))
+
+    @staticmethod
+    def _context(book: JourneyBook, journey_id: str) -> Row:
+        return journey_context(book, journey_id, from_us(book.clock))
+
+    def _alert_due_promises(
+        self, book: JourneyBook, clock_us: int, at: Position, out: Output
+    ) -> None:
         if not self.alert_horizon_s or clock_us < 0:
             return
+        horizon = timedelta(seconds=self.alert_horizon_s)
         for due in open_promises(book, from_us(clock_us), self.alert_horizon_s):
             ref = f"{due.journey_id}/{due.promise_id}/{due.event_id}"
             if ref not in self._alerted:
                 self._alerted[ref] = None
                 if len(self._alerted) > 100_000:  # bounded: a restart may re-alert once
                     self._alerted.popitem(last=False)
-                out.alerts.append(build.promise_due_alert(due))
+                context = self._context(book, due.journey_id)
+                self._alert(build.promise_due_alert(due, horizon, context), at, out)
 
     def next_wake(self, book: JourneyBook, clock_us: int) -> int | None:
         moments: list[int] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 import msgspec
@@ -149,14 +149,49 @@ def score_message(score: JourneyScore) -> bytes:
     )
 
 
-def alert_message(kind: str, department: str, body: Row) -> tuple[str, bytes]:
-    """An alert for `department`; `alert_id` is stable so a consumer can drop a re-sent one."""
+def alert_message(
+    kind: str,
+    department: str,
+    body: Row,
+    *,
+    raised_at: datetime,
+    act_by: datetime,
+    context: Row,
+) -> Row:
+    """An alert for `department` (the `journeys.alerts` message and the webhook's body).
+
+    `alert_id` is stable so a consumer can drop a re-sent one. `raised_at` and `act_by` are
+    event time, derived from the journey alone (not from when the worker noticed), so a
+    replay raises the same alert with the same times; `act_by` is the deadline the
+    loop-closure figures measure the department's action against (migration 0008).
+    `context` is what the worker holds about the journey (`alert_context.journey_context`).
+    """
     alert_id = f"{kind}:{body.get('journey_id', '')}:{body.get('ref', '')}"
-    payload = {"alert_id": alert_id, "kind": kind, "department": department} | body
-    return department, orjson.dumps(payload, option=orjson.OPT_UTC_Z)
+    head = {"alert_id": alert_id, "kind": kind, "department": department}
+    return head | body | {"raised_at": raised_at, "act_by": act_by, "context": context}
 
 
-def promise_due_alert(due: PromiseDue) -> tuple[str, bytes]:
+def alert_bytes(alert: Row) -> bytes:
+    return orjson.dumps(alert, option=orjson.OPT_UTC_Z)
+
+
+def alert_row(alert: Row, at: Position) -> Row:
+    """The `alerts` table's row (migration 0008): the alert's keys, times and whole JSON."""
+    return {
+        "alert_id": alert["alert_id"],
+        "kind": alert["kind"],
+        "department": alert["department"],
+        "journey_id": alert["journey_id"],
+        "customer_id": alert["customer_id"],
+        "raised_at": alert["raised_at"],
+        "act_by": alert["act_by"],
+        "alert": alert_bytes(alert).decode(),
+    } | at.provenance()
+
+
+def promise_due_alert(due: PromiseDue, horizon: timedelta, context: Row) -> Row:
+    # Raised when the promise entered the horizon, or when it was made inside it.
+    raised_at = max(due.due_at - horizon, due.made_at or due.due_at - horizon)
     return alert_message(
         "promise_due_soon",
         due.department,
@@ -169,12 +204,16 @@ def promise_due_alert(due: PromiseDue) -> tuple[str, bytes]:
             "stage": due.stage,
             "due_at": due.due_at,
         },
+        raised_at=raised_at,
+        act_by=due.due_at,
+        context=context,
     )
 
 
-def promise_broken_alert(signal: Signal) -> tuple[str, bytes]:
+def signal_alert(signal: Signal, act_within: timedelta, context: Row) -> Row:
+    """`promise_broken` or `feedback_unanswered`: raised when the deadline passed."""
     return alert_message(
-        "promise_broken",
+        signal.signal,
         signal.department,
         {
             "journey_id": signal.journey_id,
@@ -185,10 +224,13 @@ def promise_broken_alert(signal: Signal) -> tuple[str, bytes]:
             "impact": signal.impact,
             "effective_at": signal.effective_at,
         },
+        raised_at=signal.effective_at,
+        act_by=signal.effective_at + act_within,
+        context=context,
     )
 
 
-def turned_poor_alert(score: JourneyScore) -> tuple[str, bytes]:
+def turned_poor_alert(score: JourneyScore, act_within: timedelta, context: Row) -> Row:
     department = score.worst_department or "unattributed"
     return alert_message(
         "journey_turned_poor",
@@ -203,6 +245,9 @@ def turned_poor_alert(score: JourneyScore) -> tuple[str, bytes]:
             "lost_points": score.lost_points,
             "updated_at": score.updated_at,
         },
+        raised_at=score.updated_at,
+        act_by=score.updated_at + act_within,
+        context=context,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import yaml
 from click.testing import CliRunner
@@ -50,6 +51,28 @@ def test_provisioning_files_are_valid_and_consistent() -> None:
     }
     assert {r["uid"] for r in rules} == expected
     assert all(r["data"][0]["datasourceUid"] == DATASOURCE_UID for r in rules)
+    assert all("department" in r["annotations"]["summary"] for r in rules[:2])
+
+
+def test_the_notification_policy_routes_by_department_to_a_provisioned_contact_point() -> None:
+    provisioned = yaml.safe_load((PROVISIONING / "alerting" / "notifications.yaml").read_text())
+    assert provisioned["apiVersion"] == 1
+    points = {p["name"]: p for p in provisioned["contactPoints"]}
+    receiver = points["journeys-operations"]["receivers"][0]
+    assert receiver["type"] == "webhook" and receiver["settings"]["url"].startswith("$")
+    (policy,) = provisioned["policies"]
+    assert policy["orgId"] == 1 and policy["receiver"] in points
+
+    def receivers(route: dict[str, Any]) -> set[str]:
+        found = {route["receiver"]}
+        for child in route.get("routes", []):
+            found |= receivers(child)
+        return found
+
+    assert receivers(policy) <= set(points)  # Grafana refuses a route to an unknown one
+    (by_department,) = policy["routes"]
+    assert by_department["object_matchers"] == [["department", "=~", ".+"]]
+    assert "department" in by_department["group_by"]
 
 
 def test_build_writes_into_an_empty_directory_and_check_then_passes(tmp_path: Path) -> None:

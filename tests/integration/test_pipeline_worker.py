@@ -45,7 +45,7 @@ from pipeline.settings import load_settings
 from pipeline.store import StoreError, TransientStoreError, get_store
 from pipeline.stream.worker import JourneysWorker, create_app
 
-SINK_TABLES = {"touchpoints", "dead_letters", "journeys", "journey_signals"}
+SINK_TABLES = {"touchpoints", "dead_letters", "journeys", "journey_signals", "alerts"}
 
 class Flaky:
     # Fails every insert while the flag file exists: a store outage, injected in the backend.
@@ -171,6 +171,11 @@ def test_pipeline_scores_rejects_and_survives_a_store_outage(
     )
     assert {row["department"] for row in dump["dead_letters"]} >= {"billing", "delivery"}
     assert_kafka_outputs(bootstrap_servers, run, touchpoints)
+    # Every alert published is stored too, once, for the loop-closure figures.
+    topic = run.env["JOURNEYS_TOPIC_ALERTS"]
+    published = {json.loads(r.value)["alert_id"] for r in consume(bootstrap_servers, topic)}
+    stored = run.dump({"alerts": "SELECT alert_id FROM alerts FINAL"})["alerts"]
+    assert published and sorted(r["alert_id"] for r in stored) == sorted(published)
     # The health samples the pipeline-health dashboard reads, written through the outage.
     health = run.dump({"health": HEALTH_QUERY})["health"]
     by_name = {row["name"]: row for row in health}
@@ -209,6 +214,11 @@ def assert_kafka_outputs(bootstrap: str, run: WorkerProcess, touchpoints: list[T
     alerts = [json.loads(r.value) for r in consume(bootstrap, run.env["JOURNEYS_TOPIC_ALERTS"])]
     broken = [a for a in alerts if a["kind"] == "promise_broken"]
     assert broken and {a["department"] for a in broken} == {"maintenance"}
+    for alert in broken:  # raised when the promise broke, with a day to act and the journey
+        raised_at = datetime.fromisoformat(alert["raised_at"])
+        assert raised_at == datetime.fromisoformat(alert["effective_at"])
+        assert datetime.fromisoformat(alert["act_by"]) - raised_at == timedelta(hours=24)
+        assert alert["context"]["timeline"][-1]["type"] and alert["context"]["touchpoint_count"]
 
 
 def comparable(dump: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "pipeline"
 LAYERS = (
     {"contract", "store", "kafka", "settings"},
     {"journey"},
-    {"stream", "simulate", "report", "collect", "calibrate", "emit"},
+    {"stream", "simulate", "report", "collect", "calibrate", "alerts", "emit"},
     {"dashboards"},
     {"cli", "app"},  # the command line, and the Faust app `faust -A pipeline.app` loads
 )

@@ -54,6 +54,7 @@ class Sample:
     journey_signals: list[Row] = field(default_factory=list)
     dead_letters: list[Row] = field(default_factory=list)
     pipeline_metrics: list[Row] = field(default_factory=list)
+    alerts: list[Row] = field(default_factory=list)
 
     def tables(self) -> dict[str, list[Row]]:
         return {
@@ -62,6 +63,7 @@ class Sample:
             "journey_signals": self.journey_signals,
             "dead_letters": self.dead_letters,
             "pipeline_metrics": self.pipeline_metrics,
+            "alerts": self.alerts,
         }
 
 

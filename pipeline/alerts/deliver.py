@@ -1,0 +1,241 @@
+"""`journeys alerts deliver`: the alerts topic to the departments' webhooks (I/O).
+
+A consumer of the alerts topic in a group of its own (JOURNEYS_ALERT_DELIVERY_GROUP), apart
+from the worker: the worker publishes an alert as part of its checkpoint and moves on, and
+whatever a receiver does (answers slowly, fails, is down for a day) cannot slow the event
+path. Offsets are committed only up to the lowest alert not yet delivered or dead-lettered
+(`OffsetTracker`), so a crash or stop sends again what was in flight: at least once, with
+the same idempotency key. Each department's requests are limited on their own
+(JOURNEYS_ALERT_DELIVERY_CONCURRENCY), so one dead receiver does not hold the others back
+until JOURNEYS_ALERT_DELIVERY_MAX_PENDING alerts wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
+
+from pipeline.alerts.offsets import OffsetTracker
+from pipeline.alerts.payload import UnreadableAlert, dead_letter, read_alert
+from pipeline.alerts.schedule import RetrySchedule
+from pipeline.alerts.sender import Sleep, WebhookSender, deliver
+from pipeline.alerts.webhooks import Webhook
+
+if TYPE_CHECKING:
+    from pipeline.settings import Settings
+
+log = logging.getLogger("pipeline.alerts")
+SEEN_ALERT_IDS = 100_000
+
+
+class AlertDelivery:
+    def __init__(
+        self,
+        settings: Settings,
+        webhooks: dict[str, Webhook],
+        *,
+        sleep: Sleep = asyncio.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.webhooks = webhooks
+        self.schedule = RetrySchedule(
+            settings.alert_delivery_attempts,
+            settings.alert_delivery_backoff_seconds,
+            settings.alert_delivery_backoff_max_seconds,
+        )
+        self.sender = WebhookSender(settings.alert_delivery_timeout_seconds)
+        self.sleep = sleep
+        self.now = now
+        self.tracker = OffsetTracker()
+        self.counts: Counter[str] = Counter()  # delivered, dead_lettered, no_webhook, ...
+        self._limits = {d: asyncio.Semaphore(settings.alert_delivery_concurrency) for d in webhooks}
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Alert ids taken recently: the worker may publish an alert again after a restart
+        # (its record of alerts sent is memory); the receiver would drop the copy by its
+        # idempotency key, but need not see it. Bounded: an older copy is sent again.
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._failure: BaseException | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    async def run(self, stop: asyncio.Event, ready: Callable[[], None] = lambda: None) -> None:
+        """Deliver until `stop` is set (or a dead letter cannot be written: raised), then
+        let what is in flight finish for JOURNEYS_WORKER_STOP_SECONDS and commit what is
+        done. Raises KafkaError when Kafka cannot be reached at start."""
+        await self._start()
+        ready()
+        try:
+            while not stop.is_set() and self._failure is None:
+                await self._take(stop)
+                await self._commit()
+        finally:
+            await self._finish()
+        if self._failure is not None:
+            raise self._failure
+
+    async def _start(self) -> None:
+        s = self.settings
+        await ensure_topic(s, s.topic_alert_dead_letters)
+        self._producer = AIOKafkaProducer(
+            **client_options(s), client_id="journeys-alert-delivery", acks="all",
+            enable_idempotence=True, max_request_size=s.kafka_max_message_bytes,
+        )  # fmt: skip
+        self._consumer = AIOKafkaConsumer(
+            s.topic_alerts, **client_options(s), group_id=s.alert_delivery_group,
+            client_id="journeys-alert-delivery", enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=int(s.worker_session_timeout_seconds * 1000),
+        )  # fmt: skip
+        await self._producer.start()
+        await self._consumer.start()
+        await self.sender.start()
+
+    async def _take(self, stop: asyncio.Event) -> None:
+        assert self._consumer is not None
+        room = self.settings.alert_delivery_max_pending - self.tracker.in_flight
+        if room <= 0:  # back-pressure: wait for some to finish, keep committing
+            await asyncio.wait(self._tasks, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+            return
+        fetched = await self._consumer.getmany(timeout_ms=500, max_records=min(room, 1000))
+        for records in fetched.values():
+            for record in records:
+                tp = (record.topic, record.partition)
+                self.tracker.taken(tp, record.offset)
+                task = asyncio.create_task(self._handle(record))
+                self._tasks.add(task)
+                task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
+
+    async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        source = (record.topic, record.partition, record.offset)
+        try:
+            alert = read_alert(record.value)
+        except UnreadableAlert as error:
+            reason = f"unreadable alert: {error}"
+            await self._dead_letter(record.value, reason, 0, None, None, source)
+        else:
+            webhook = self.webhooks.get(alert.department)
+            if webhook is None:
+                self.counts["no_webhook"] += 1
+            elif self._taken_before(alert.alert_id):
+                self.counts["duplicates"] += 1
+            else:
+                async with self._limits[alert.department]:
+                    outcome = await deliver(self.sender, webhook, alert, self.schedule, self.sleep)
+                if outcome.delivered:
+                    self.counts["delivered"] += 1
+                else:
+                    log.warning("alert %s to %s dead-lettered: %s",
+                                alert.alert_id, alert.department, outcome.reason)  # fmt: skip
+                    await self._dead_letter(record.value, outcome.reason, outcome.attempts,
+                                            webhook, outcome.last_status, source)  # fmt: skip
+        # Only once delivered or durably dead-lettered: a raise above leaves it uncommitted.
+        self.tracker.done((record.topic, record.partition), record.offset)
+
+    def _taken_before(self, alert_id: str) -> bool:
+        if alert_id in self._seen:
+            return True
+        self._seen[alert_id] = None
+        if len(self._seen) > SEEN_ALERT_IDS:
+            self._seen.popitem(last=False)
+        return False
+
+    async def _dead_letter(
+        self, raw: bytes | None, reason: str, attempts: int, webhook: Webhook | None,
+        last_status: int | None, source: tuple[str, int, int],
+    ) -> None:  # fmt: skip
+        assert self._producer is not None
+        key, value, headers = dead_letter(
+            raw, reason=reason, attempts=attempts, failed_at=self.now(), webhook=webhook,
+            last_status=last_status, source=source,
+        )  # fmt: skip
+        await self._producer.send_and_wait(
+            self.settings.topic_alert_dead_letters, value, key=key, headers=headers
+        )
+        self.counts["dead_lettered"] += 1
+
+    async def _commit(self) -> None:
+        assert self._consumer is not None
+        offsets = self.tracker.committable()
+        if not offsets:
+            return
+        owned = self._consumer.assignment()
+        commit = {TopicPartition(*tp): o for tp, o in offsets.items()}
+        gone = {(tp.topic, tp.partition) for tp in commit if tp not in owned}
+        commit = {tp: o for tp, o in commit.items() if tp in owned}
+        self.tracker.forget(gone)
+        if commit:
+            try:
+                await self._consumer.commit(commit)
+            except KafkaError as error:  # a rebalance: the new owner re-sends from its commit
+                log.warning("could not commit alert offsets (%s); they will be sent again", error)
+
+    async def _finish(self) -> None:
+        grace = self.settings.worker_stop_seconds
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+                log.info("%d alerts in flight at stop: they are sent again at the next start",
+                         len(pending))  # fmt: skip
+        try:
+            if self._consumer is not None:
+                await self._commit()
+        finally:
+            await self.sender.close()
+            if self._consumer is not None:
+                await self._consumer.stop()
+            if self._producer is not None:
+                await self._producer.stop()
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Settings.kafka_client_options in aiokafka's spelling: TLS files become a context."""
+    options = settings.kafka_client_options()
+    cafile = options.pop("ssl_cafile", None)
+    certfile = options.pop("ssl_certfile", None)
+    keyfile = options.pop("ssl_keyfile", None)
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=cafile)
+        if certfile:
+            context.load_cert_chain(certfile, keyfile)
+        options["ssl_context"] = context
+    return options | {"bootstrap_servers": settings.bootstrap_servers}
+
+
+async def ensure_topic(settings: Settings, topic: str) -> None:
+    """Create the dead-letter topic when missing, with the configured partitions and
+    retention (a broker that creates topics on first use would pick its own)."""
+    timeout_ms = int(settings.kafka_connect_timeout_seconds * 1000)
+    admin = AIOKafkaAdminClient(**client_options(settings), client_id="journeys-alert-delivery",
+                                request_timeout_ms=timeout_ms)  # fmt: skip
+    await admin.start()
+    try:
+        if topic in set(await admin.list_topics()):
+            return
+        brokers = len((await admin.describe_cluster())["brokers"])
+        retention_ms = str(int(settings.topic_retention_days * 86_400_000))
+        new = NewTopic(topic, settings.topic_partitions, min(3, brokers),
+                       topic_configs={"retention.ms": retention_ms})  # fmt: skip
+        response = await admin.create_topics([new])
+        for name, code, *_ in response.topic_errors:
+            if code and for_code(code) is not TopicAlreadyExistsError:
+                raise for_code(code)(f"cannot create topic {name}")
+    finally:
+        await admin.close()
