@@ -32,7 +32,7 @@ from benchmarks.bench_engine import MODEL, journey
 from pipeline.contract import Touchpoint
 from pipeline.journey import add, next_deadline
 from pipeline.settings import Settings
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.clock import Wakeups, to_us
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.worker import create_app, partitioner

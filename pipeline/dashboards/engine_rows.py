@@ -18,7 +18,7 @@ from pipeline.contract import Validator
 from pipeline.dashboards.sample import Sample
 from pipeline.journey import ScoreModel, load_score_model
 from pipeline.simulate import Delivery
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.clock import to_us
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics

@@ -27,7 +27,7 @@ from pipeline.journey import (
 )
 from pipeline.journey import promises_due as open_promises
 from pipeline.stream import rows as build
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.clock import PartitionClocks, Wakeups, from_us, to_us
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics

@@ -35,7 +35,7 @@ from pipeline.contract import Validator
 from pipeline.journey import load_score_model
 from pipeline.settings import Settings
 from pipeline.store import Store, apply_migrations, get_store
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.health import HealthSampler
 from pipeline.stream.intake import BatchConsumer

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from pipeline.contract import Validator
 from pipeline.journey import load_score_model
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.clock import from_us, to_us
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics

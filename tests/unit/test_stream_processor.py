@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from pipeline.contract import Touchpoint, Validator, encode_touchpoint
 from pipeline.journey import load_score_model
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.clock import to_us
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics

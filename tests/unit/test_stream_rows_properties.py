@@ -24,7 +24,7 @@ from pipeline.contract.rules import ATTRIBUTE_RULES
 from pipeline.contract.touchpoint import CHANNELS, EVENT_TYPES
 from pipeline.journey import JourneyBook, load_score_model
 from pipeline.store import json_each_row
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.clock import to_us
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
