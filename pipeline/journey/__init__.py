@@ -31,10 +31,9 @@ scored on its first events). A book met with another model version is re-scored 
 3 x good - 18 x poor; `department_points` the per-department attribution of a score.
 """
 
+from pipeline.journey.assembly import add, advance
 from pipeline.journey.book import (
     JourneyBook,
-    add,
-    advance,
     book_key,
     next_deadline,
     promises_due,

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from pipeline.contract import Touchpoint
 from pipeline.journey import Changes, JourneyBook, JourneyScore, Signal, add, advance
 from pipeline.journey.events import EPOCH
-from pipeline.journey.journey import build_journey
 from pipeline.journey.rules import Context
 from pipeline.journey.scoring import department_points
+from pipeline.journey.state import build_journey
 from tests.unit.test_journey_assembly import MODEL, START, play
 
 EXAMPLES = settings(max_examples=500, deadline=None)
