@@ -13,7 +13,7 @@ How the stream uses it::
     # changes.scores     -> journeys rows / journeys.scores messages (JourneyScore)
     # changes.appeared   -> journey_signals rows (active=1); changes.retracted -> active=0
     # changes.turned_poor, promises_due(book, now, horizon_seconds) -> journeys.alerts
-    # changes.retired / changes.reassigned -> ids superseded by a late event (customer key)
+    # changes.retired / changes.moved -> journeys superseded, touchpoints moved by a late event
     table[book_key(tp)] = book.to_bytes()             # not tp.key: see book.book_key
     # event-time clock: when the partition's clock passes next_deadline(book, model):
     changes = advance(book, now, model)             # fires promise_broken, ... exactly once

@@ -140,7 +140,7 @@ def _rebuild(
         parts = [(book.key, ordered)] if ordered else []
     else:
         parts = resegment(book.customer_id, ordered, model.inactivity_gap_us)
-    changes.reassigned.extend(moved_touchpoints(book.journeys, parts))
+    changes.moved.extend(moved_touchpoints(book.journeys, parts))
     fresh = [
         _journey_for(book, journey_id, events, old.get(journey_id), model, deltas, reuse)
         for journey_id, events in parts

@@ -8,7 +8,7 @@ a function of the event set only, so replays and arrival orders agree. A late ev
 lands before a journey's first event, bridges two journeys, or splits one moves a boundary
 (`joins` finds none for it): the customer's events are then split again (`resegment`),
 some journey ids cease to exist (`Changes.retired`) and stored touchpoints move to another
-journey (`moved_touchpoints`: `Changes.reassigned`). The book changes in `assembly`.
+journey (`moved_touchpoints`: `Changes.moved`). The book changes in `assembly`.
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ def moved_touchpoints(
     before: Sequence[JourneyState], after: Sequence[tuple[str, Sequence[StoredEvent]]]
 ) -> list[Assignment]:
     """The events of `before` that are in another journey in `after`, with their new
-    journey: `Changes.reassigned`, which the stream applies to the touchpoints rows it
-    stored (`pipeline.stream.sink.move_touchpoints`)."""
+    journey: `Changes.moved`, which the stream applies to the touchpoints rows it stored
+    (`pipeline.stream.sink.move_touchpoints`)."""
     was_in = {e.id: j.journey_id for j in before for e in j.events}
     return [
         Assignment(event_id=e.id, journey_id=journey_id, stage=e.stage)

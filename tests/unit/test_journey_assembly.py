@@ -142,7 +142,7 @@ def test_a_late_earlier_event_reidentifies_the_journey(
     old_id, new_id = log[0].assignment.journey_id, log[1].assignment.journey_id
     assert old_id != new_id
     assert log[1].retired == [old_id]
-    assert [(a.event_id, a.journey_id) for a in log[1].reassigned] == [(later.event_id, new_id)]
+    assert [(a.event_id, a.journey_id) for a in log[1].moved] == [(later.event_id, new_id)]
     assert only_journey(books).journey_id == new_id
     # the same book as if the events had come in order
     in_order, _ = play([earlier, later])
@@ -166,7 +166,7 @@ def test_a_late_journey_closed_splits_a_journey(touchpoint_factory: TouchpointFa
     closing = touchpoint_factory("journey_closed", 2)
     books, log = play([*tps, closing])
     assert [len(j.events) for j in books["cust-1"].journeys] == [2, 1]
-    assert log[2].reassigned[0].event_id == tps[1].event_id
+    assert log[2].moved[0].event_id == tps[1].event_id
 
 
 def test_a_redelivered_event_changes_nothing(touchpoint_factory: TouchpointFactory) -> None:

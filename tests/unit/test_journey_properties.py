@@ -203,7 +203,7 @@ def _journey_of(log: list[Changes]) -> dict[str, str]:
     for changes in log:
         if changes.assignment is not None:
             found[changes.assignment.event_id] = changes.assignment.journey_id
-        found.update((a.event_id, a.journey_id) for a in changes.reassigned)
+        found.update((a.event_id, a.journey_id) for a in changes.moved)
     return found
 
 
