@@ -33,7 +33,7 @@ from pipeline.contract import Touchpoint
 from pipeline.journey import add, next_deadline
 from pipeline.journey.events import to_us
 from pipeline.settings import Settings
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.clock import Wakeups
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.worker import create_app, partitioner

@@ -31,7 +31,7 @@ from pipeline.contract import Touchpoint, Validator
 from pipeline.journey import load_score_model
 from pipeline.store import json_each_row
 from pipeline.stream import rows as build
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.collector import PacedCollector
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics

@@ -13,7 +13,7 @@ How the stream uses it::
     # changes.scores     -> journeys rows / journeys.scores messages (JourneyScore)
     # changes.appeared   -> journey_signals rows (active=1); changes.retracted -> active=0
     # changes.turned_poor, promises_due(book, now, horizon_seconds) -> journeys.alerts
-    # changes.retired / changes.reassigned -> ids superseded by a late event (customer key)
+    # changes.retired / changes.moved -> journeys superseded, touchpoints moved by a late event
     table[book_key(tp)] = book.to_bytes()             # not tp.key: see book.book_key
     # event-time clock: when the partition's clock passes next_deadline(book, model):
     changes = advance(book, now, model)             # fires promise_broken, ... exactly once
@@ -29,12 +29,18 @@ same signals and scores (within the retention; past the per-journey cap a journe
 scored on its first events). A book met with another model version is re-scored whole.
 `score_model_v1.toml` holds the defaults; `word_of_mouth` gives the period balance
 3 x good - 18 x poor; `department_points` the per-department attribution of a score.
+
+The modules, each importing only those before it: `types` (what the engine hands out),
+`model` (the score model file), `events` (the compact event kept in state), `rules` (rule
+groups, their keys, and the rules without a deadline), `obligations` (the rules with one),
+`state` (one journey: its events, groups, deadlines), `scoring` (a journey's score),
+`segments` (a customer's events split into journeys), `book` (the state of one key, and
+what the stream reads from it), `assembly` (`add` and `advance`: all that changes a book).
 """
 
+from pipeline.journey.assembly import add, advance
 from pipeline.journey.book import (
     JourneyBook,
-    add,
-    advance,
     book_key,
     next_deadline,
     promises_due,

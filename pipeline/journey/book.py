@@ -1,11 +1,12 @@
-"""The state of one routing key, and the operations the stream applies to it.
+"""The state of one routing key, its keys, and what can be read from it.
 
 The stream keys its table by the touchpoint's journey (docs/concepts.md): `journey_id` when
 the event has one, else `customer_id`, told apart by `book_key` even where the two ids are
 the same string. So a `JourneyBook` holds either exactly one journey
 (keyed by journey id) or a customer's journeys without journey id, segmented by the
-inactivity gap and by `journey_closed` (see `segments`). `add` and `advance` mutate the
-book and return `Changes`; both are deterministic in event time.
+inactivity gap and by `journey_closed` (see `segments`). `assembly.add` and
+`assembly.advance` change a book; here are its stored form and the questions the stream
+asks of it (`next_deadline`, `promises_due`).
 """
 
 from __future__ import annotations
@@ -15,20 +16,12 @@ from datetime import datetime
 import msgspec
 
 from pipeline.contract.touchpoint import Touchpoint
-from pipeline.journey.events import EPOCH, NEVER, StoredEvent, from_us, stored_event, to_us
-from pipeline.journey.journey import (
-    Delta,
-    JourneyState,
-    due_groups,
-    insert,
-    members,
-    reevaluate,
-    snapshot,
-)
+from pipeline.journey.events import NEVER, StoredEvent, from_us, to_us
 from pipeline.journey.model import ScoreModel
-from pipeline.journey.rules import Context
-from pipeline.journey.segments import place, rebuild
-from pipeline.journey.types import Assignment, Changes, JourneyScore, PromiseDue
+from pipeline.journey.rules import PROMISE, members, parse_group
+from pipeline.journey.scoring import snapshot
+from pipeline.journey.state import JourneyState
+from pipeline.journey.types import JourneyScore, PromiseDue
 
 # A journey id and a customer id are different things that may be the same string (order
 # "10442" of customer "10442"): their books share a Kafka key, so a partition, but never a
@@ -117,51 +110,6 @@ def routing_key(key: str) -> str:
     return key
 
 
-def add(book: JourneyBook, touchpoint: Touchpoint, model: ScoreModel) -> Changes:
-    """Add one accepted touchpoint; re-score what it touches; fire deadlines it passes."""
-    _check_key(book, touchpoint)
-    if touchpoint.event_id in book.event_ids():
-        return Changes(duplicate=True)
-    event = stored_event(touchpoint, model)
-    if book.retired_until is not None and event.at <= book.retired_until:
-        book.too_late += 1
-        return Changes(too_late=True)
-    book.clock = max(book.clock, event.at)
-    changes = Changes()
-    deltas: dict[str, Delta] = {}
-    _adopt(book, model, changes, deltas)
-    journey, placed = place(book, event, model, changes, deltas)
-    ctx = Context(journey.journey_id, book.customer_id, model, book.clock)
-    if not placed:
-        _merge(
-            deltas, journey.journey_id, insert(journey, event, ctx, model.max_events_per_journey)
-        )
-    book.event_ids().add(event.id)
-    changes.assignment = Assignment(
-        event_id=event.id, journey_id=journey.journey_id, stage=event.stage
-    )
-    _fire_deadlines(book, model, deltas)
-    _report(book, model, changes, deltas)
-    _retire(book, model)  # after reporting: a journey's last changes must still go out
-    return changes
-
-
-def advance(book: JourneyBook, now: datetime, model: ScoreModel) -> Changes:
-    """Move the book's event-time clock to `now` (never backwards) and fire due deadlines.
-
-    A deadline fires when the clock is strictly past it, once: its signal then belongs to
-    the journey's state and later advances find nothing left to fire.
-    """
-    book.clock = max(book.clock, to_us(now))
-    changes = Changes()
-    deltas: dict[str, Delta] = {}
-    _adopt(book, model, changes, deltas)
-    _fire_deadlines(book, model, deltas)
-    _report(book, model, changes, deltas)
-    _retire(book, model)  # after reporting: a journey's last changes must still go out
-    return changes
-
-
 def next_deadline(book: JourneyBook, model: ScoreModel) -> datetime | None:
     """The earliest event time at which `advance` would change something, if any.
 
@@ -185,8 +133,8 @@ def promises_due(book: JourneyBook, now: datetime, horizon_seconds: float) -> li
     due: list[PromiseDue] = []
     for journey in book.journeys:
         for key, deadline in journey.deadlines.items():
-            if key[0] == "p" and start <= deadline <= end:
-                made = next(e for e in members(journey.events, key) if e.type == "promise_made")
+            if start <= deadline <= end and (group := parse_group(key)).kind == PROMISE:
+                made = next(e for e in members(journey.events, group) if e.type == "promise_made")
                 due.append(_promise_due(book, journey, made))
     due.sort(key=lambda d: (d.due_at, d.journey_id, d.promise_id))
     return due
@@ -205,81 +153,3 @@ def _promise_due(book: JourneyBook, journey: JourneyState, made: StoredEvent) ->
         event_id=made.id,
         made_at=from_us(made.at),
     )
-
-
-def _check_key(book: JourneyBook, touchpoint: Touchpoint) -> None:
-    if touchpoint.key != book.key or (touchpoint.journey_id is not None) != book.by_journey_id:
-        raise ValueError(
-            f"touchpoint {touchpoint.event_id!r} has key {touchpoint.key!r}: expected "
-            f"{book.key!r} ({'journey_id' if book.by_journey_id else 'customer_id'} key)"
-        )
-
-
-def _adopt(
-    book: JourneyBook, model: ScoreModel, changes: Changes, deltas: dict[str, Delta]
-) -> None:
-    # A worker restarted with another model version must not mix versions in a journey:
-    # the book's journeys are re-assembled and re-scored with the new model first.
-    if book.score_model != model.version:
-        if book.journeys:
-            rebuild(book, None, model, changes, deltas, reuse=False)
-        book.score_model = model.version
-
-
-def _merge(deltas: dict[str, Delta], journey_id: str, delta: Delta) -> None:
-    into = deltas.setdefault(journey_id, Delta())
-    into.appeared.extend(delta.appeared)
-    into.retracted.extend(delta.retracted)
-
-
-def _fire_deadlines(book: JourneyBook, model: ScoreModel, deltas: dict[str, Delta]) -> None:
-    for journey in book.journeys:
-        due = due_groups(journey, book.clock)
-        if due:
-            ctx = Context(journey.journey_id, book.customer_id, model, book.clock)
-            _merge(deltas, journey.journey_id, reevaluate(journey, due, ctx))
-        elif _goes_quiet(journey, book.clock, model):
-            deltas.setdefault(journey.journey_id, Delta())  # only its status changes
-
-
-def _goes_quiet(journey: JourneyState, clock: int, model: ScoreModel) -> bool:
-    """The journey was reported open and the inactivity gap has now passed."""
-    reported = journey.reported
-    return (
-        reported is not None
-        and reported.status == "open"
-        and clock > journey.last.at + model.inactivity_gap_us
-    )
-
-
-def _retire(book: JourneyBook, model: ScoreModel) -> None:
-    # Only from the front, so "too late" is one watermark: everything at or before it.
-    while not book.by_journey_id and len(book.journeys) > 1:
-        first = book.journeys[0]
-        if first.deadlines or book.clock <= first.last.at + model.retention_us:
-            return
-        ended = first.last.type == "journey_closed"
-        book.retired_until = first.last.at + (0 if ended else model.inactivity_gap_us)
-        book.journeys.pop(0)
-        book.event_ids().difference_update(e.id for e in first.events)
-
-
-def _report(
-    book: JourneyBook, model: ScoreModel, changes: Changes, deltas: dict[str, Delta]
-) -> None:
-    for journey in book.journeys:
-        delta = deltas.get(journey.journey_id)
-        if delta is None:
-            continue
-        unchanged = not delta.appeared and not delta.retracted
-        score = snapshot(journey, book.customer_id, model, book.clock, unchanged)
-        bare = msgspec.structs.replace(score, signals=[], updated_at=EPOCH)
-        previous = journey.reported
-        if unchanged and bare == previous:
-            continue
-        changes.scores.append(score)
-        changes.appeared.extend(delta.appeared)
-        changes.retracted.extend(delta.retracted)
-        if score.band == "poor" and (previous is None or previous.band != "poor"):
-            changes.turned_poor.append(score)
-        journey.reported = bare

@@ -1,11 +1,13 @@
 """The signal rules of the score model, one small pure function per rule group.
 
-A journey's events fall into *rule groups*: the contact chain, one group per promise, per
-feedback item, per case, per billing dispute, and one group per event for the signals an
-event carries on its own (rework, lost context, long wait, proactive update). A group's
-signals depend only on the group's events, the model and the event-time clock, so an
-incoming event re-evaluates just the groups it belongs to; that keeps the per-event cost
-flat while the result stays the same as a full re-score (see tests).
+A journey's events fall into *rule groups*: the contact chain, the survey responses, one
+group per promise, per feedback item, per case, per billing dispute, and one group per
+event for the signals an event carries on its own (rework, lost context, long wait,
+proactive update). A group's signals depend only on the group's events, the model and the
+event-time clock, so an incoming event re-evaluates just the groups it belongs to; that
+keeps the per-event cost flat while the result stays the same as a full re-score (see
+tests). This module owns the groups' keys (`group_keys`, `parse_group`, `members`); the
+rules with a deadline are in `obligations`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,133 @@ from pipeline.journey.types import Signal
 REWORK_TYPES = frozenset(
     {"rework", "invoice_corrected", "case_reopened", "appointment_missed", "order_delayed"}
 )
+
+# --- rule-group keys -------------------------------------------------------------------
+# A rule group is named by a key, and the keys are stored: they key each journey's `groups`
+# and `deadlines` in every book of the state table, so changing this grammar changes
+# persisted state. This section is its one owner (encode, decode, and which events belong):
+#   "contacts"          the contact chain
+#   "survey"            the survey responses
+#   "e:<event id>"      the signals one event carries on its own
+#   "<k>:<id>"          an obligation by its id attribute: k is p (promise), f (feedback),
+#                       c (case) or d (billing dispute); a case or dispute without its id
+#                       is the journey's unnamed one, id ""
+#   "<k>#<event id>"    a promise or feedback opened without its id: a group of its own
 CONTACTS = "contacts"
 SURVEY = "survey"
+OWN = "e"
+PROMISE, FEEDBACK, CASE, DISPUTE = "p", "f", "c", "d"
+OBLIGATIONS = frozenset({PROMISE, FEEDBACK, CASE, DISPUTE})
+
+# Per obligation kind: the attribute that names one, and the event types of its group.
+_ID_ATTRIBUTE = {
+    PROMISE: "promise_id", FEEDBACK: "feedback_id", CASE: "case_id", DISPUTE: "dispute_id"
+}  # fmt: skip
+_MEMBER_TYPES = {
+    PROMISE: frozenset({"promise_made", "promise_kept"}),
+    FEEDBACK: frozenset({"feedback_received", "feedback_answered"}),
+    CASE: frozenset({"case_opened", "case_resolved", "case_reopened"}),
+    DISPUTE: frozenset({"billing_dispute_opened", "billing_dispute_resolved"}),
+}
+
+
+def own_group(event_id: str) -> str:
+    """The key of the group of an event's own signals."""
+    return "e:" + event_id
+
+
+def obligation_group(kind: str, ident: str) -> str:
+    """The key of an obligation (`PROMISE`, ...) named by its id attribute."""
+    return f"{kind}:{ident}"
+
+
+def unnamed_obligation_group(kind: str, event_id: str) -> str:
+    """The key of an obligation opened without its id: the opening event's own group."""
+    return f"{kind}#{event_id}"
+
+
+class GroupKey(NamedTuple):
+    """A decoded rule-group key.
+
+    `kind` is CONTACTS, SURVEY, OWN or an obligation kind. `ident` is the event id of an
+    OWN group or of an unnamed obligation (`unnamed`), an obligation's id attribute
+    otherwise, and "" for the contact chain and the survey.
+    """
+
+    kind: str
+    ident: str
+    unnamed: bool
+
+
+_WHOLE_GROUPS = {CONTACTS: GroupKey(CONTACTS, "", False), SURVEY: GroupKey(SURVEY, "", False)}
+_new_tuple = tuple.__new__  # GroupKey's own __new__ is Python code: this runs per group per event
+
+
+def parse_group(key: str) -> GroupKey:
+    """The kind and id a rule-group key encodes (the inverse of the functions above)."""
+    whole = _WHOLE_GROUPS.get(key)  # before the first letter: "contacts" is no case
+    if whole is not None:
+        return whole
+    return _new_tuple(GroupKey, (key[0], key[2:], key[1] == "#"))
+
+
+def group_keys(event: StoredEvent) -> tuple[str, ...]:
+    """The rule groups an event belongs to (empty when it carries no signal)."""
+    kind, own = event.type, own_group(event.id)
+    if kind == "contact":
+        return (CONTACTS, own)
+    if kind in ("case_opened", "case_resolved"):
+        return (obligation_group(CASE, _ident(event, "case_id") or ""),)
+    if kind == "case_reopened":
+        return (own, obligation_group(CASE, _ident(event, "case_id") or ""))
+    if kind in REWORK_TYPES or kind in ("handoff", "proactive_update"):
+        return (own,)
+    if kind.startswith("billing_dispute_"):
+        return (obligation_group(DISPUTE, _ident(event, "dispute_id") or ""),)
+    if kind.startswith("promise_"):
+        return _keyed(event, PROMISE, kind == "promise_made")
+    if kind.startswith("feedback_"):
+        return _keyed(event, FEEDBACK, kind == "feedback_received")
+    return (SURVEY,) if kind == "survey_response" else ()
+
+
+def _keyed(event: StoredEvent, kind: str, opens: bool) -> tuple[str, ...]:
+    # An opening event without its id still forms a group of its own (it can be broken);
+    # a closing event without an id cannot be matched to anything.
+    ident = _ident(event, _ID_ATTRIBUTE[kind])
+    if ident is not None:
+        return (obligation_group(kind, ident),)
+    return (unnamed_obligation_group(kind, event.id),) if opens else ()
+
+
+def _ident(event: StoredEvent, name: str) -> str | None:
+    value = event.attrs.get(name)
+    return None if value is None else str(value)
+
+
+def members(events: Sequence[StoredEvent], group: GroupKey) -> list[StoredEvent]:
+    """The events of one rule group (`parse_group(key)`), in event order: those whose
+    `group_keys` hold its key."""
+    kind, ident, unnamed = group
+    if kind == CONTACTS:
+        return [e for e in events if e.type == "contact"]
+    if kind == SURVEY:
+        return [e for e in events if e.type == "survey_response"]
+    if kind == OWN or unnamed:
+        return [e for e in events if e.id == ident]
+    kinds, name = _MEMBER_TYPES[kind], _ID_ATTRIBUTE[kind]
+    # The same test as group_keys, without a call per event (this is on the hot path).
+    if kind in (CASE, DISPUTE):  # one without an id is the journey's unnamed one
+        return [
+            e
+            for e in events
+            if e.type in kinds and ("" if (v := e.attrs.get(name)) is None else str(v)) == ident
+        ]
+    return [
+        e
+        for e in events
+        if e.type in kinds and (v := e.attrs.get(name)) is not None and str(v) == ident
+    ]
 
 
 class Context(NamedTuple):
@@ -46,40 +173,6 @@ class Outcome(NamedTuple):
 
     signals: list[Signal]
     deadline: int | None = None
-
-
-def _ident(event: StoredEvent, name: str) -> str | None:
-    value = event.attrs.get(name)
-    return None if value is None else str(value)
-
-
-def group_keys(event: StoredEvent) -> tuple[str, ...]:
-    """The rule groups an event belongs to (empty when it carries no signal)."""
-    kind, own = event.type, "e:" + event.id
-    if kind == "contact":
-        return (CONTACTS, own)
-    if kind in ("case_opened", "case_resolved"):
-        return ("c:" + (_ident(event, "case_id") or ""),)
-    if kind == "case_reopened":
-        return (own, "c:" + (_ident(event, "case_id") or ""))
-    if kind in REWORK_TYPES or kind in ("handoff", "proactive_update"):
-        return (own,)
-    if kind.startswith("billing_dispute_"):
-        return ("d:" + (_ident(event, "dispute_id") or ""),)
-    if kind.startswith("promise_"):
-        return _keyed(event, "p", "promise_id", kind == "promise_made")
-    if kind.startswith("feedback_"):
-        return _keyed(event, "f", "feedback_id", kind == "feedback_received")
-    return (SURVEY,) if kind == "survey_response" else ()
-
-
-def _keyed(event: StoredEvent, prefix: str, name: str, opens: bool) -> tuple[str, ...]:
-    # An opening event without its id still forms a group of its own (it can be broken);
-    # a closing event without an id cannot be matched to anything.
-    ident = _ident(event, name)
-    if ident is not None:
-        return (f"{prefix}:{ident}",)
-    return (f"{prefix}#{event.id}",) if opens else ()
 
 
 def signal(
@@ -127,13 +220,30 @@ def signal_with(
     )
 
 
-def evaluate(key: str, events: Sequence[StoredEvent], ctx: Context) -> Outcome:
-    """The signals of one rule group without a deadline (see obligations for the others)."""
-    if key == CONTACTS:
+def evaluate(kind: str, events: Sequence[StoredEvent], ctx: Context) -> Outcome:
+    """The signals of a rule group without a deadline, by its kind (`parse_group(key).kind`;
+    obligations has the groups with one)."""
+    if kind == CONTACTS:
         return Outcome(contact_chain(events, ctx))
-    if key.startswith("e:"):
+    if kind == OWN:
         return Outcome(own_signals(events[0], ctx))
     return Outcome([])  # the survey group: it feeds the survey score, not signals
+
+
+def survey_score(responses: Sequence[StoredEvent]) -> float | None:
+    """The survey group's score: CSAT (1-5), NPS (0-10) and CES (1-7, 7 easiest) mapped to
+    0-100 and averaged (`scoring.snapshot` blends it with the operational score)."""
+    points: list[float] = []
+    for response in responses:
+        for name, low, high in (("csat", 1, 5), ("nps", 0, 10), ("ces", 1, 7)):
+            value = response.attrs.get(name)
+            if (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and low <= value <= high
+            ):
+                points.append((value - low) / (high - low) * 100)
+    return round(sum(points) / len(points), 2) if points else None
 
 
 def contact_chain(contacts: Sequence[StoredEvent], ctx: Context) -> list[Signal]:

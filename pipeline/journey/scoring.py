@@ -1,13 +1,117 @@
-"""Aggregates over scores: the word-of-mouth balance and per-department attribution."""
+"""Scoring: a journey's score from its state, and aggregates over scores.
+
+`snapshot` turns a journey's signals and survey score into its `JourneyScore`: the
+operational score (100 plus the signals' impacts, clamped), its blend with the survey, the
+band, and where the points went (`attribute`). Over many scores: the word-of-mouth balance
+and the points per department. The weights and bands are the score model's
+(docs/score-model.md).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
-from pipeline.journey.types import JourneyScore
+from pipeline.journey.events import from_us
+from pipeline.journey.model import ScoreModel
+from pipeline.journey.state import JourneyState
+from pipeline.journey.types import JourneyScore, Signal
 
 GOOD_STORIES = 3  # people told of a good experience (rule of thumb: docs/concepts.md)
 BAD_STORIES = 18  # people told about a bad one
+
+
+class Attribution(NamedTuple):
+    """Where a journey's points went: the operational score and the loss split."""
+
+    operational_score: float
+    lost_points: float
+    gained_points: float
+    lost_points_beyond_front_desk: float
+    worst_department: str
+    worst_stage: str
+
+
+def attribute(signals: Sequence[Signal], model: ScoreModel) -> Attribution:
+    """Operational score and attribution of lost points (signals in their stable order)."""
+    by_department: dict[str, float] = {}
+    by_stage: dict[str, float] = {}
+    total = lost = gained = beyond = 0.0
+    for s in signals:
+        impact = s.impact
+        total += impact
+        if impact >= 0:
+            gained += impact
+            continue
+        lost -= impact
+        by_department[s.department] = by_department.get(s.department, 0.0) - impact
+        by_stage[s.stage] = by_stage.get(s.stage, 0.0) - impact
+        if s.department not in model.front_desk:
+            beyond -= impact
+    operational = min(max(100.0 + total, 0.0), 100.0)
+    return Attribution(
+        round(operational, 2), round(lost, 2), round(gained, 2), round(beyond, 2),
+        _worst(by_department), _worst(by_stage),
+    )  # fmt: skip
+
+
+def _reported_attribution(reported: JourneyScore) -> Attribution:
+    return Attribution(
+        reported.operational_score, reported.lost_points, reported.gained_points,
+        reported.lost_points_beyond_front_desk, reported.worst_department, reported.worst_stage,
+    )  # fmt: skip
+
+
+def snapshot(
+    state: JourneyState,
+    customer_id: str,
+    model: ScoreModel,
+    clock: int,
+    signals_unchanged: bool = False,
+) -> JourneyScore:
+    """The journey's score now: operational, survey blend, band and attribution.
+
+    With `signals_unchanged` the attribution of the last reported snapshot is reused: it
+    is a function of the signals alone, and re-summing them is most of a snapshot's cost.
+    """
+    signals = state.signals()
+    reported = state.reported
+    if signals_unchanged and reported is not None and reported.score_model == model.version:
+        points = _reported_attribution(reported)
+    else:
+        points = attribute(signals, model)
+    survey = state.survey
+    score = points.operational_score
+    if survey is not None:
+        score = round((1 - model.survey_weight) * score + model.survey_weight * survey, 2)
+    last = state.last
+    closed = last.type == "journey_closed" or clock > last.at + model.inactivity_gap_us
+    return JourneyScore(
+        journey_id=state.journey_id,
+        customer_id=customer_id,
+        started_at=from_us(state.first.at),
+        last_event_at=from_us(last.at),
+        status="closed" if closed else "open",
+        score=score,
+        operational_score=points.operational_score,
+        survey_score=survey,
+        band=model.band(score),
+        touchpoint_count=len(state.events),
+        lost_points=points.lost_points,
+        gained_points=points.gained_points,
+        lost_points_beyond_front_desk=points.lost_points_beyond_front_desk,
+        worst_department=points.worst_department,
+        worst_stage=points.worst_stage,
+        score_model=model.version,
+        signals=signals,
+        updated_at=from_us(clock),
+        overflow_events=state.overflow,
+    )
+
+
+def _worst(lost: dict[str, float]) -> str:
+    # Ties go to the alphabetically first name so the answer does not depend on order.
+    return min(lost.items(), key=lambda item: (-item[1], item[0]))[0] if lost else ""
 
 
 def word_of_mouth(good: int, poor: int) -> int:

@@ -103,7 +103,9 @@ class Changes(msgspec.Struct, kw_only=True):
     - `turned_poor`: the journeys among `scores` whose band became `poor` in this step.
     - `retired`: journey ids that no longer exist because a late event merged or
       re-identified customer-keyed journeys (their rows are superseded by `scores`).
-    - `reassigned`: touchpoints already stored whose journey id changed for the same reason.
+    - `moved`: touchpoints already stored whose journey id changed for the same reason,
+      with their new journey (`segments.moved_touchpoints`); the stream moves their stored
+      rows (`pipeline.stream.sink.move_touchpoints`).
     - `duplicate`: the event_id was already in the book (nothing else changed).
     - `too_late`: the event was older than the book's retention watermark and ignored.
     """
@@ -114,7 +116,7 @@ class Changes(msgspec.Struct, kw_only=True):
     retracted: list[Signal] = msgspec.field(default_factory=list)
     turned_poor: list[JourneyScore] = msgspec.field(default_factory=list)
     retired: list[str] = msgspec.field(default_factory=list)
-    reassigned: list[Assignment] = msgspec.field(default_factory=list)
+    moved: list[Assignment] = msgspec.field(default_factory=list)
     duplicate: bool = False
     too_late: bool = False
 

@@ -41,7 +41,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Protocol
 
-from pipeline.stream.books import BookCache, clock_key
+from pipeline.stream.book_cache import BookCache, clock_key
 from pipeline.stream.outbox import Record
 from pipeline.stream.sink import PartitionBatch
 from pipeline.stream.topics import TopicNames

@@ -25,7 +25,7 @@ from pipeline.journey import ScoreModel
 from pipeline.journey.events import to_us
 from pipeline.settings import Settings, load_settings
 from pipeline.store import Store
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.processor import Inbound, JourneyProcessor
 from pipeline.stream.rows import Row

@@ -31,7 +31,7 @@ from pipeline.journey import promises_due as open_promises
 from pipeline.journey.events import from_us, to_us
 from pipeline.stream import rows as build
 from pipeline.stream.alert_context import journey_context
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.clock import PartitionClocks, Wakeups
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
@@ -69,7 +69,8 @@ class Output:
     # journey_id -> (version, ids of its current signals): lets the sink retract signals a
     # replay after a crash no longer produces (see runtime.Runtime.reconcile).
     signal_sets: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
-    # event_id -> (customer_id, journey_id): stored touchpoints moved to another journey.
+    # event_id -> (customer_id, journey_id): stored touchpoints moved to another journey
+    # (the engine's `Changes.moved`; `sink.move_touchpoints` moves their rows).
     moved: dict[str, tuple[str, str]] = field(default_factory=dict)
     # With `process(..., build_rows=False)`: the batch's journey and signal states, not yet
     # built into rows, scores and signal sets (the runtime builds them per checkpoint).
@@ -275,7 +276,7 @@ class JourneyProcessor:
         # Rows of journeys that no longer exist (a late event merged or re-identified them)
         # outrank every earlier row of theirs: the book's clock is at least theirs.
         superseding = build.superseding_version(book.clock)
-        for moved in changes.reassigned:
+        for moved in changes.moved:
             out.moved[moved.event_id] = (book.customer_id, moved.journey_id)
         for journey_id in changes.retired:
             state.journeys[journey_id] = build.retired_journey_row(

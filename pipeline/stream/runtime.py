@@ -29,7 +29,7 @@ from typing import Any
 
 from pipeline.contract import Rejection
 from pipeline.journey import JourneyBook, routing_key
-from pipeline.stream.books import CLOCK_PREFIX, BookCache, clock_key
+from pipeline.stream.book_cache import CLOCK_PREFIX, BookCache, clock_key
 from pipeline.stream.checkpoint import Checkpoint, CommitOffsets
 from pipeline.stream.collector import PacedCollector
 from pipeline.stream.intake import Fetched

@@ -212,6 +212,9 @@ _TOUCHPOINT_COLUMNS = (
 def move_touchpoints(store: Store, moved: dict[str, tuple[str, str]]) -> None:
     """Re-file stored touchpoints under the journey a late event moved them to.
 
+    `moved` is the engine's `Changes.moved` (`pipeline.journey.segments.moved_touchpoints`)
+    of a checkpoint's batches, collected by the processor (`Output.moved`).
+
     `journey_id` is in the table's sorting key, so a row cannot be updated in place: each
     moved row is copied under its new journey id, then the rows under any other id are
     deleted. Both statements select by the *current* assignment, so running them again (a

@@ -33,7 +33,7 @@ from faust.types import TP
 
 from pipeline.settings import Settings
 from pipeline.store import Store, apply_migrations, get_store
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.health import HealthSampler
 from pipeline.stream.intake import BatchConsumer
 from pipeline.stream.logs import quiet_root_logger

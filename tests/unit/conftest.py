@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.contract import Validator
 from pipeline.journey import load_score_model
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.outbox import Outbox

@@ -13,7 +13,7 @@ import orjson
 
 from pipeline.contract import Touchpoint, Validator, encode_touchpoint
 from pipeline.journey import load_score_model
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.processor import Inbound, JourneyProcessor

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from pipeline.contract import Touchpoint
 from pipeline.journey import JourneyBook, book_key, routing_key
-from pipeline.stream.books import CLOCK_PREFIX, clock_key
+from pipeline.stream.book_cache import CLOCK_PREFIX, clock_key
 
 AT = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 # Identifiers as the contract allows them: any 1-128 characters, NUL and prefixes included.

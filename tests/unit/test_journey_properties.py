@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from pipeline.contract import Touchpoint
 from pipeline.journey import Changes, JourneyBook, JourneyScore, Signal, add, advance
 from pipeline.journey.events import EPOCH
-from pipeline.journey.journey import build_journey
 from pipeline.journey.rules import Context
 from pipeline.journey.scoring import department_points
+from pipeline.journey.state import build_journey
 from tests.support.touchpoints import MODEL, START, play
 
 EXAMPLES = settings(max_examples=500, deadline=None)
@@ -203,7 +203,7 @@ def _journey_of(log: list[Changes]) -> dict[str, str]:
     for changes in log:
         if changes.assignment is not None:
             found[changes.assignment.event_id] = changes.assignment.journey_id
-        found.update((a.event_id, a.journey_id) for a in changes.reassigned)
+        found.update((a.event_id, a.journey_id) for a in changes.moved)
     return found
 
 

@@ -1,4 +1,5 @@
-"""Journey books between the state table and the engine: read once, written once per flush.
+"""The book cache: journey books (`pipeline.journey.book`) between the state table and the
+engine, read once, written once per flush.
 
 The worker keeps every book it touched since the last acknowledged flush here, decoded,
 and writes them to the Faust table only after ClickHouse acknowledged the rows they
@@ -23,6 +24,8 @@ from collections.abc import Callable, Iterable
 from pipeline.contract import Touchpoint
 from pipeline.journey import JourneyBook, book_key
 
+# The state table holds the partitions' event-time clocks beside the books, under keys no
+# book can have.
 CLOCK_PREFIX = "\x00clock:"
 
 
@@ -32,6 +35,8 @@ def clock_key(partition: int) -> str:
 
 
 class BookCache:
+    """Decoded books by book key, the dirty ones per partition until their checkpoint."""
+
     def __init__(self, read: Callable[[str], bytes | None], keep: int = 10_000) -> None:
         self._read = read
         self.keep = keep

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from pipeline.contract import Touchpoint
 from pipeline.journey import JourneyBook, add, load_score_model
-from pipeline.stream.books import BookCache
+from pipeline.stream.book_cache import BookCache
 
 MODEL = load_score_model()
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
