@@ -6,6 +6,7 @@ value fails at start with a message that names the variable, not deep inside a c
 
 from __future__ import annotations
 
+import ssl
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -469,6 +470,43 @@ class Settings(BaseSettings):
         if self.kafka_ssl_keyfile:
             options["ssl_keyfile"] = str(self.kafka_ssl_keyfile)
         return options
+
+    def aiokafka_client_options(self) -> dict[str, Any]:
+        """kafka_client_options in aiokafka's spelling (TLS files become an SSL context), with
+        the brokers' address: what the collector's and alert delivery's clients start with."""
+        options = self.kafka_client_options()
+        cafile = options.pop("ssl_cafile", None)
+        certfile = options.pop("ssl_certfile", None)
+        keyfile = options.pop("ssl_keyfile", None)
+        if self.kafka_security_protocol in ("SSL", "SASL_SSL"):
+            context = ssl.create_default_context(cafile=cafile)
+            if certfile:
+                context.load_cert_chain(certfile, keyfile)
+            options["ssl_context"] = context
+        return options | {"bootstrap_servers": self.bootstrap_servers}
+
+    def secret_text(
+        self,
+        name: Literal["collector_tokens", "alert_webhooks"],
+        error: type[Exception] = SettingsError,
+    ) -> tuple[str, str] | None:
+        """A secret configured inline (`JOURNEYS_<NAME>`) or in a file (`JOURNEYS_<NAME>_FILE`),
+        never both (two sources of secrets would leave a reader guessing which one holds it):
+        its text, and where it came from for messages; None when neither is set. Raises
+        `error` when both are set or the file cannot be read."""
+        variable = f"{ENV_PREFIX}{name.upper()}"
+        inline: SecretStr | None = getattr(self, name)
+        path: Path | None = getattr(self, f"{name}_file")
+        if inline is not None and path is not None:
+            raise error(f"both {variable} and {variable}_FILE are set, expected one of them")
+        if inline is not None:
+            return inline.get_secret_value(), variable
+        if path is None:
+            return None
+        try:
+            return path.read_text(encoding="utf-8"), f"{variable}_FILE ({path})"
+        except (OSError, UnicodeDecodeError) as exc:
+            raise error(f"{variable}_FILE: cannot read {path}: {exc}") from None
 
     def kafka_command_options(self) -> dict[str, Any]:
         """kafka_client_options for the commands' kafka-python clients, which otherwise wait

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -87,11 +86,11 @@ class AlertDelivery:
         s = self.settings
         await ensure_topic(s, s.topic_alert_dead_letters)
         self._producer = AIOKafkaProducer(
-            **client_options(s), client_id="journeys-alert-delivery", acks="all",
+            **s.aiokafka_client_options(), client_id="journeys-alert-delivery", acks="all",
             enable_idempotence=True, max_request_size=s.kafka_max_message_bytes,
         )  # fmt: skip
         self._consumer = AIOKafkaConsumer(
-            s.topic_alerts, **client_options(s), group_id=s.alert_delivery_group,
+            s.topic_alerts, **s.aiokafka_client_options(), group_id=s.alert_delivery_group,
             client_id="journeys-alert-delivery", enable_auto_commit=False,
             auto_offset_reset="earliest",
             session_timeout_ms=int(s.worker_session_timeout_seconds * 1000),
@@ -205,26 +204,14 @@ class AlertDelivery:
                 await self._producer.stop()
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
-    """Settings.kafka_client_options in aiokafka's spelling: TLS files become a context."""
-    options = settings.kafka_client_options()
-    cafile = options.pop("ssl_cafile", None)
-    certfile = options.pop("ssl_certfile", None)
-    keyfile = options.pop("ssl_keyfile", None)
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=cafile)
-        if certfile:
-            context.load_cert_chain(certfile, keyfile)
-        options["ssl_context"] = context
-    return options | {"bootstrap_servers": settings.bootstrap_servers}
-
-
 async def ensure_topic(settings: Settings, topic: str) -> None:
     """Create the dead-letter topic when missing, with the configured partitions and
     retention (a broker that creates topics on first use would pick its own)."""
-    timeout_ms = int(settings.kafka_connect_timeout_seconds * 1000)
-    admin = AIOKafkaAdminClient(**client_options(settings), client_id="journeys-alert-delivery",
-                                request_timeout_ms=timeout_ms)  # fmt: skip
+    admin = AIOKafkaAdminClient(
+        **settings.aiokafka_client_options(),
+        client_id="journeys-alert-delivery",
+        request_timeout_ms=int(settings.kafka_connect_timeout_seconds * 1000),
+    )
     await admin.start()
     try:
         if topic in set(await admin.list_topics()):

@@ -83,19 +83,5 @@ def _is_http_url(url: str) -> bool:
 def webhooks_from_settings(settings: Settings) -> dict[str, Webhook]:
     """The webhooks of JOURNEYS_ALERT_WEBHOOKS or JOURNEYS_ALERT_WEBHOOKS_FILE (one of them;
     neither: no department has a webhook)."""
-    inline, path = settings.alert_webhooks, settings.alert_webhooks_file
-    if inline is not None and path is not None:
-        raise WebhookConfigError(
-            "both JOURNEYS_ALERT_WEBHOOKS and JOURNEYS_ALERT_WEBHOOKS_FILE are set, expected one"
-        )
-    if inline is not None:
-        return parse_webhooks(inline.get_secret_value(), "JOURNEYS_ALERT_WEBHOOKS")
-    if path is not None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise WebhookConfigError(
-                f"JOURNEYS_ALERT_WEBHOOKS_FILE: cannot read {path}: {error}"
-            ) from None
-        return parse_webhooks(text, f"JOURNEYS_ALERT_WEBHOOKS_FILE ({path})")
-    return {}
+    configured = settings.secret_text("alert_webhooks", WebhookConfigError)
+    return parse_webhooks(*configured) if configured is not None else {}

@@ -151,22 +151,9 @@ def _digest(token: str) -> bytes:
 def tokens_from_settings(settings: Settings) -> Tokens:
     """The tokens of JOURNEYS_COLLECTOR_TOKENS or JOURNEYS_COLLECTOR_TOKENS_FILE (one of
     them: two sources of secrets would leave a reader guessing which one holds a token)."""
-    inline, path = settings.collector_tokens, settings.collector_tokens_file
-    if inline is not None and path is not None:
-        raise TokenConfigError(
-            "both JOURNEYS_COLLECTOR_TOKENS and JOURNEYS_COLLECTOR_TOKENS_FILE are set, "
-            "expected one of them"
-        )
-    if inline is not None:
-        return parse_tokens(inline.get_secret_value(), "JOURNEYS_COLLECTOR_TOKENS")
-    if path is not None:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            raise TokenConfigError(
-                f"JOURNEYS_COLLECTOR_TOKENS_FILE: cannot read {path}: {error}"
-            ) from None
-        return parse_tokens(text, f"JOURNEYS_COLLECTOR_TOKENS_FILE ({path})")
+    configured = settings.secret_text("collector_tokens", TokenConfigError)
+    if configured is not None:
+        return parse_tokens(*configured)
     raise TokenConfigError(
         "no collector tokens: set JOURNEYS_COLLECTOR_TOKENS to a JSON object mapping each "
         'token to its departments, e.g. {"s3cr3t-billing": ["billing"]}, or '

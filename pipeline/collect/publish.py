@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
@@ -91,7 +90,7 @@ class KafkaPublisher:
         """Connect and make sure both topics exist (KafkaError when Kafka cannot be reached)."""
         settings = self._settings
         producer = AIOKafkaProducer(
-            **_client_options(settings),
+            **settings.aiokafka_client_options(),
             client_id="journeys-collector",
             acks="all",
             enable_idempotence=True,
@@ -193,9 +192,11 @@ class KafkaPublisher:
 async def ensure_topics(settings: Settings, topics: list[str]) -> None:
     """Create missing topics with the configured partitions: a broker that creates topics
     on first use would give them its default (one partition), capping the workers."""
-    timeout_ms = int(settings.kafka_connect_timeout_seconds * 1000)
-    admin = AIOKafkaAdminClient(**_client_options(settings), client_id="journeys-collector",
-                                request_timeout_ms=timeout_ms)  # fmt: skip
+    admin = AIOKafkaAdminClient(
+        **settings.aiokafka_client_options(),
+        client_id="journeys-collector",
+        request_timeout_ms=int(settings.kafka_connect_timeout_seconds * 1000),
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -214,17 +215,3 @@ async def ensure_topics(settings: Settings, topics: list[str]) -> None:
         log.info("created topics %s (%d partitions)", missing, settings.topic_partitions)
     finally:
         await admin.close()
-
-
-def _client_options(settings: Settings) -> dict[str, Any]:
-    """Settings.kafka_client_options in aiokafka's spelling: TLS files become a context."""
-    options = settings.kafka_client_options()
-    cafile = options.pop("ssl_cafile", None)
-    certfile = options.pop("ssl_certfile", None)
-    keyfile = options.pop("ssl_keyfile", None)
-    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=cafile)
-        if certfile:
-            context.load_cert_chain(certfile, keyfile)
-        options["ssl_context"] = context
-    return options | {"bootstrap_servers": settings.bootstrap_servers}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,20 @@ def test_sasl_options_reach_the_kafka_clients(monkeypatch: pytest.MonkeyPatch) -
         "sasl_plain_password": "pw",
         "ssl_cafile": "/etc/ca.pem",
     }
+
+
+def test_aiokafka_clients_get_the_brokers_and_a_tls_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = load_settings()
+    assert settings.aiokafka_client_options() == {
+        "security_protocol": "PLAINTEXT",
+        "bootstrap_servers": settings.bootstrap_servers,
+    }
+    monkeypatch.setenv("JOURNEYS_KAFKA_SECURITY_PROTOCOL", "SSL")
+    options = load_settings().aiokafka_client_options()
+    assert isinstance(options.pop("ssl_context"), ssl.SSLContext)
+    assert options == {"security_protocol": "SSL", "bootstrap_servers": settings.bootstrap_servers}
 
 
 def test_a_bad_password_is_never_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
