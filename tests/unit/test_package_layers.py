@@ -3,7 +3,8 @@
 docs/architecture.md names the layers: contract, store, kafka and settings < journey <
 stream, simulate, report, collect < dashboards < cli. A package imports from layers below
 its own, and from packages of its own layer as long as no two of them import each other
-(through any chain). Every import counts, at the top of a module or inside a function,
+(through any chain). The edges (collect, alerts) import less than their layer allows, and
+only their commands import them. Every import counts, at the top of a module or inside a function,
 since both load the module. Nothing in the package imports the tests or the benchmarks.
 """
 
@@ -14,6 +15,8 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[2] / "pipeline"
 LAYERS = (
     {"contract", "store", "kafka", "settings"},
@@ -23,6 +26,14 @@ LAYERS = (
     {"cli", "app"},  # the command line, and the Faust app `faust -A pipeline.app` loads
 )
 LAYER = {part: level for level, parts in enumerate(LAYERS) for part in parts}
+# Edges held closer than their layer: what each imports (besides itself and the package's
+# version), and the only files outside it that import it. The worker never loads aiohttp's
+# server for the collector, nor waits on a webhook; `dashboards deploy` reads the
+# departments' webhooks for Grafana's contact points.
+KEPT_APART = {
+    "collect": ({"contract", "settings", "kafka"}, ["cli/collect.py"]),
+    "alerts": ({"contract", "settings"}, ["cli/alerts.py", "cli/dashboards.py"]),
+}
 # Imports known to go upwards, each with the issue that removes it. Empty is the goal.
 ALLOWED_UPWARDS: set[tuple[str, str]] = set()
 
@@ -104,6 +115,33 @@ def test_no_import_cycle_between_packages() -> None:
         " -> ".join(c) + ": " + ", ".join(edges[pair] for pair in itertools.pairwise(c))
         for c in cycles
     )
+
+
+def pipeline_parts(path: Path) -> set[str]:
+    """The parts of the package a file imports (`from pipeline import x`: x)."""
+    return {
+        names[1]
+        for module, _ in imported_modules(path)
+        if (names := module.split("."))[0] == "pipeline" and len(names) > 1
+    } - {"__version__"}
+
+
+@pytest.mark.parametrize("edge", sorted(KEPT_APART))
+def test_an_edge_imports_only_what_it_is_allowed(edge: str) -> None:
+    allowed = KEPT_APART[edge][0] | {edge}
+    for path in sorted((PACKAGE / edge).rglob("*.py")):
+        wrong = pipeline_parts(path) - allowed
+        assert not wrong, f"{path.relative_to(PACKAGE)} imports {wrong}"
+
+
+@pytest.mark.parametrize("edge", sorted(KEPT_APART))
+def test_only_its_commands_import_an_edge(edge: str) -> None:
+    importers = [
+        path.relative_to(PACKAGE).as_posix()
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if part_of(path) != edge and edge in pipeline_parts(path)
+    ]
+    assert importers == KEPT_APART[edge][1]
 
 
 def test_the_package_never_imports_tests_or_benchmarks() -> None:
