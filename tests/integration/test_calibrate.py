@@ -21,6 +21,7 @@ from pipeline.simulate import Delivery, SimulationConfig, simulate
 from pipeline.simulate.surveys import SURVEY_TRUTH
 from pipeline.store.embedded import EmbeddedStore
 from pipeline.stream.offline import offline_rows, write_rows
+from tests.support.scored_month import write_scored_month
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 # "Enough data" for the rank order: seen in this many surveyed journeys. Signals seen in
@@ -111,25 +112,11 @@ def test_both_stores_read_the_surveyed_journeys_the_rows_hold(
 
 
 def prepared(tmp_path: Path, customers: int) -> dict[str, str]:
-    """A data directory with a scored month in chdb, written by a process of its own."""
+    """A data directory with a scored month (tests/support/scored_month.py), and the
+    commands' environment: its data directory, no other JOURNEYS_ variable, wide output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
     env |= {"JOURNEYS_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "120"}
-    prepare = (
-        "from datetime import UTC, datetime\n"
-        "from pipeline.journey import load_score_model\n"
-        "from pipeline.settings import load_settings\n"
-        "from pipeline.simulate import SimulationConfig, simulate\n"
-        "from pipeline.store import apply_migrations, get_store\n"
-        "from pipeline.stream.offline import offline_rows, write_rows\n"
-        "store = get_store(load_settings())\n"
-        "apply_migrations(store)\n"
-        f"config = SimulationConfig(customers={customers}, start=datetime(2026, 3, 1, tzinfo=UTC),"
-        " survey_share=0.5)\n"
-        "messages = ((d.value, config.end) for d in simulate(config)[0])\n"
-        "write_rows(store, offline_rows(messages, config.end, load_score_model()))\n"
-        "store.close()\n"
-    )
-    subprocess.run([sys.executable, "-c", prepare], env=env, check=True, timeout=300)
+    write_scored_month(env, customers=customers, survey_share=0.5)
     return env
 
 

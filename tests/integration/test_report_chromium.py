@@ -21,6 +21,7 @@ from pipeline.simulate import SimulationConfig, parse_breakdowns, simulate
 from pipeline.store.embedded import EmbeddedStore
 from pipeline.stream.offline import offline_rows, write_rows
 from tests.support.chromium import assert_not_blank, chromium
+from tests.support.scored_month import write_scored_month
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -119,20 +120,7 @@ def test_filters_narrow_departments_and_time(fresh_store: EmbeddedStore) -> None
 def test_journeys_report_command_writes_the_file(tmp_path: Path) -> None:
     """The CLI end to end, in processes of its own (chdb: one data directory per process)."""
     env = {**os.environ, "JOURNEYS_DATA_DIR": str(tmp_path / "data")}
-    prepare = (
-        "from datetime import UTC, datetime\n"
-        "from pipeline.journey import load_score_model\n"
-        "from pipeline.settings import load_settings\n"
-        "from pipeline.simulate import SimulationConfig, simulate\n"
-        "from pipeline.store import apply_migrations, get_store\n"
-        "from pipeline.stream.offline import offline_rows, write_rows\n"
-        "store = get_store(load_settings())\n"
-        "apply_migrations(store)\n"
-        "config = SimulationConfig(customers=100, start=datetime(2026, 3, 1, tzinfo=UTC))\n"
-        "messages = ((d.value, config.end) for d in simulate(config)[0])\n"
-        "write_rows(store, offline_rows(messages, config.end, load_score_model()))\n"
-    )
-    subprocess.run([sys.executable, "-c", prepare], env=env, check=True, timeout=300)
+    write_scored_month(env, customers=100)
     journeys = str(Path(sys.executable).with_name("journeys"))
     output = tmp_path / "out" / "billing.html"
     done = subprocess.run(
