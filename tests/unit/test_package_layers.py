@@ -4,8 +4,9 @@ docs/architecture.md names the layers: contract, store, kafka and settings < jou
 stream, simulate, report, collect < dashboards < cli. A package imports from layers below
 its own, and from packages of its own layer as long as no two of them import each other
 (through any chain). The edges (collect, alerts) import less than their layer allows, and
-only their commands import them. Every import counts, at the top of a module or inside a function,
-since both load the module. Nothing in the package imports the tests or the benchmarks.
+only their commands import them. Every import counts, at the top of a module or inside a
+function, since both load the module. Nothing in the package imports the tests or the
+benchmarks.
 """
 
 from __future__ import annotations
