@@ -1,7 +1,9 @@
 """The worker's pages on Faust's web server.
 
 `/healthz` (the process answers), `/readyz` (it does its job: `pipeline.stream.readiness`),
-`/metrics` (Prometheus text) and `/metrics.json` (the same counters for scripts).
+`/metrics` (Prometheus text) and `/metrics.json` (the same counters for scripts); and the
+context API, `/v1/journeys/{journey_id}` and `/v1/customers/{customer_id}/journeys`
+(`pipeline.stream.context`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pipeline.stream import readiness
+from pipeline.stream.context import FORWARDED, ContextAPI, Reply, refusal
 from pipeline.stream.metrics import Metrics
 
 # The text format generate_latest() writes; aiohttp refuses a charset inside content_type,
@@ -46,3 +49,38 @@ def add_views(
     @app.page("/metrics.json")
     async def as_json(web: Any, request: Any) -> Any:
         return web.json(metrics.as_dict())
+
+
+def add_context_views(app: Any, api: ContextAPI) -> None:
+    """The context API: read-only, a reading department's bearer token on every request."""
+
+    @app.page("/v1/journeys/{journey_id:.+}")
+    async def journey(web: Any, request: Any, journey_id: str) -> Any:
+        authorization = request.headers.get("Authorization")
+        allowed = api.authorize(authorization)
+        if isinstance(allowed, Reply):
+            return _answer(web, allowed)
+        forwarded = FORWARDED in request.headers
+        return _answer(web, await api.journey(journey_id, authorization, forwarded))
+
+    @app.page("/v1/customers/{customer_id:.+}/journeys")
+    async def customer(web: Any, request: Any, customer_id: str) -> Any:
+        authorization = request.headers.get("Authorization")
+        allowed = api.authorize(authorization)
+        if isinstance(allowed, Reply):
+            return _answer(web, allowed)
+        open_only = _flag(request.query.get("open", "false"))
+        if open_only is None:
+            return _answer(web, refusal(400, "bad_query", "open: expected true or false, got "
+                                        f"{request.query.get('open')!r:.40}"))  # fmt: skip
+        forwarded = FORWARDED in request.headers
+        reply = await api.customer(customer_id, open_only, authorization, forwarded)
+        return _answer(web, reply)
+
+
+def _answer(web: Any, reply: Reply) -> Any:
+    return web.json(reply.body, status=reply.status, headers=reply.headers or None)
+
+
+def _flag(value: str) -> bool | None:
+    return {"true": True, "1": True, "false": False, "0": False}.get(value.lower())
