@@ -73,6 +73,8 @@ class ContextAPI:
         self.topic, self.partitions, self.place = topic, partitions, place
         self.readers, self.emitters = readers, emitters
         self.forward_timeout = forward_timeout
+        self._owners_of: tuple[int, dict[int, str] | None] = (-1, None)
+        self._me_at: tuple[str | None, int | None] | None = None
 
     # --- who asks -------------------------------------------------------------------
     def authorize(self, authorization: str | None) -> Grant | Reply:
@@ -94,7 +96,7 @@ class ContextAPI:
     # --- the two questions ----------------------------------------------------------
     async def journey(self, journey_id: str, authorization: str, forwarded: bool) -> Reply:
         runtime = self._runtime()
-        owners = self._owners()
+        owners = self._owners() if runtime is not None else None
         if runtime is None or owners is None:
             return NOT_READY
         for key in book_keys_for(journey_id):
@@ -118,7 +120,7 @@ class ContextAPI:
     async def customer(self, customer_id: str, open_only: bool, authorization: str,
                        forwarded: bool) -> Reply:  # fmt: skip
         runtime = self._runtime()
-        owners = self._owners()
+        owners = self._owners() if runtime is not None else None
         if runtime is None or owners is None or len(owners) < self.partitions:
             return NOT_READY
         mine = [p for p, owner in owners.items() if self._is_me(owner)]
@@ -209,7 +211,15 @@ class ContextAPI:
         return runtime
 
     def _owners(self) -> dict[int, str] | None:
-        """Each assigned partition's owner (its web URL); None before the first assignment."""
+        """Each assigned partition's owner (its web URL); None before the first assignment.
+        Computed once per rebalance, after it (the caller asks only when `_runtime` says
+        no rebalance runs)."""
+        count = self.app.rebalancing_count
+        if self._owners_of[0] != count or self._owners_of[1] is None:
+            self._owners_of = (count, self._assignment())
+        return self._owners_of[1]
+
+    def _assignment(self) -> dict[int, str] | None:
         changelog = self.table.changelog_topic.get_topic_name()
         try:
             metadata = self.app.router.table_metadata(self.table.name)
@@ -228,8 +238,11 @@ class ContextAPI:
         return str(self.app.conf.canonical_url)
 
     def _is_me(self, url: str) -> bool:
-        mine, other = URL(str(self.app.conf.canonical_url)), URL(url)
-        return (mine.host, mine.port) == (other.host, other.port)
+        if self._me_at is None:
+            mine = URL(str(self.app.conf.canonical_url))
+            self._me_at = (mine.host, mine.port)
+        other = URL(url)
+        return self._me_at == (other.host, other.port)
 
     async def _ask(self, owner: str, path: tuple[str, ...], query: dict[str, str],
                    authorization: str) -> Reply:  # fmt: skip
