@@ -6,13 +6,16 @@ about); then, for the measured seconds, the simulator's next events arrive at a 
 (1,000 events/s) while a loader in a process of its own asks the context API at a fixed
 rate (`benchmarks.context_load`, open loop): 80% of the requests for one journey
 (`/v1/journeys/{id}`), 20% for a customer's open journeys, ids drawn from the preload.
-The figures: the requests' rate and latency percentiles, their statuses, and whether the
-worker kept up with the events meanwhile (caught up within seconds of the last one).
+The figures: the requests' rate and latency percentiles, their statuses, whether the
+worker kept up with the events meanwhile (caught up within seconds of the last one), the
+worker's CPU seconds over the loaded span (events and requests together) and the machine's
+load average after it (the figures mean little on a machine busy with other work).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 import threading
@@ -21,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.broker import create_topic, preload, send_at_rate, wait_caught_up
-from benchmarks.contenders import log_tail, running, worker
+from benchmarks.contenders import cpu_seconds, log_tail, running, worker
 from benchmarks.endtoend import BenchmarkFailed, run_json
 from benchmarks.events import Message, decoded
 
@@ -48,18 +51,21 @@ def context(
         sender = threading.Thread(target=send_at_rate, args=(bootstrap, topic, during,
                                                              events_per_second))  # fmt: skip
         sender.start()
+        cpu_before = cpu_seconds(process.pid)
         port = contender.env["JOURNEYS_WORKER_WEB_PORT"]
         found = run_json(
             [sys.executable, "-m", "benchmarks.context_load", port, TOKEN,
              str(requests_per_second), str(seconds), str(paths)], timeout=seconds * 4 + 60,
         )  # fmt: skip
+        cpu = cpu_seconds(process.pid) - cpu_before
         sender.join()
         kept_up = wait_caught_up(bootstrap, topic, 30, settle=1.0,
                                  alive=lambda: process.poll() is None)  # fmt: skip
         if process.poll() is not None:
             raise BenchmarkFailed(f"the worker died:\n{log_tail(contender)}")
     return found | {"events_per_second": events_per_second, "events_sent": len(during),
-                    "preloaded": preloaded, "kept_up": kept_up}  # fmt: skip
+                    "preloaded": preloaded, "kept_up": kept_up, "worker_cpu_seconds": cpu,
+                    "load_average": list(os.getloadavg())}  # fmt: skip
 
 
 def _paths(messages: list[Message], count: int = 2_000, seed: int = 20) -> list[str]:

@@ -150,7 +150,7 @@ SCALE_COLUMNS = ["worker processes", "events", "aggregate rate", "per worker", "
 COLLECTOR_COLUMNS = ["sender", "events", "rate", "p50 request", "p99 request", "outcome",
                      "collector CPU per event"]  # fmt: skip
 CONTEXT_COLUMNS = ["requests", "events carried", "answered", "p50", "p95", "p99", "max",
-                   "answers"]  # fmt: skip
+                   "answers", "worker CPU (of one core)"]  # fmt: skip
 QUERY_COLUMNS = ["dashboard", "panel", "rows", "p50", "p95", "<= 100 ms"]
 MEMORY_COLUMNS = ["table store", "active journeys", "RSS", "peak RSS", "encoded state",
                   "per journey", "<= 1 GiB"]  # fmt: skip

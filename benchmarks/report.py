@@ -161,6 +161,8 @@ def context_rows(results: dict[str, Any]) -> list[list[str]]:
         f"{'kept up' if found['kept_up'] else 'fell behind'})",
         f"{found['rate']:.0f}/s", human_seconds(found["p50"]), human_seconds(found["p95"]),
         human_seconds(found["p99"]), human_seconds(found["max"]), statuses,
+        f"{found.get('worker_cpu_seconds', math.nan) / found['seconds']:.0%}"
+        if "worker_cpu_seconds" in found else "",
     ]]  # fmt: skip
 
 

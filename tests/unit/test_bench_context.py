@@ -15,7 +15,7 @@ CONTEXT = {
     "requests": 7500, "statuses": {"200": 7500}, "seconds": 30.1, "rate": 249.2,
     "offered_rate": 250.0, "connections": 16, "p50": 0.004, "p95": 0.012, "p99": 0.031,
     "max": 0.08, "events_per_second": 1000.0, "events_sent": 30_000, "preloaded": 20_000,
-    "kept_up": True,
+    "kept_up": True, "worker_cpu_seconds": 18.06, "load_average": [1.2, 1.1, 1.0],
 }  # fmt: skip
 
 
@@ -46,7 +46,7 @@ def test_the_document_shows_the_run() -> None:
     section = text.split("## Context API")[1].split("\n## ")[0]
     assert "| 250/s offered over 16 connections | 1,000/s (30,000 events; kept up) | 249/s |" in (
         section)  # fmt: skip
-    assert "7,500 x 200" in section
+    assert "7,500 x 200" in section and "| 60% |" in section
 
 
 def test_the_loader_asks_for_journeys_and_customers_of_the_preload_four_to_one() -> None:
