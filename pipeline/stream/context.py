@@ -107,7 +107,7 @@ class ContextAPI:
             if self._is_me(owner):
                 context = self._local_journey(runtime, partition, key, journey_id)
                 if context is not None:
-                    return Reply(200, context, {ANSWERED_BY: self._me()})
+                    return Reply(200, context, {ANSWERED_BY: self.me()})
             elif forwarded:
                 return NOT_READY  # sent here as the owner, which this worker is no longer
             else:
@@ -136,9 +136,7 @@ class ContextAPI:
                     return reply
                 found.extend(reply.body["journeys"])
         found.sort(key=lambda s: (s["started_at"], s["journey_id"]))
-        return Reply(
-            200, {"customer_id": customer_id, "journeys": found}, {ANSWERED_BY: self._me()}
-        )
+        return Reply(200, {"customer_id": customer_id, "journeys": found}, {ANSWERED_BY: self.me()})
 
     # --- this worker's state --------------------------------------------------------
     def _local_journey(self, runtime: Runtime, partition: int, key: str,
@@ -234,7 +232,8 @@ class ContextAPI:
                 del owners[partition]
         return owners or None
 
-    def _me(self) -> str:
+    def me(self) -> str:
+        """This worker's web URL, as the group knows it."""
         return str(self.app.conf.canonical_url)
 
     def _is_me(self, url: str) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from pipeline.stream import readiness
-from pipeline.stream.context import FORWARDED, ContextAPI, Reply, refusal
+from pipeline.stream.context import ANSWERED_BY, FORWARDED, ContextAPI, Reply, refusal
 from pipeline.stream.metrics import Metrics
 
 # The text format generate_latest() writes; aiohttp refuses a charset inside content_type,
@@ -53,31 +53,40 @@ def add_views(
         return web.json(metrics.as_dict())
 
 
-def add_context_views(app: Any, api: ContextAPI) -> None:
+def add_context_views(app: Any, api: ContextAPI, metrics: Metrics) -> None:
     """The context API: read-only, a reading department's bearer token on every request."""
+
+    def answer(web: Any, reply: Reply) -> Any:
+        if reply.status >= 400:
+            metrics.add("context_refused")
+        elif reply.headers.get(ANSWERED_BY) == api.me():
+            metrics.add("context_answered")
+        else:  # another worker's state answered
+            metrics.add("context_forwarded")
+        return _answer(web, reply)
 
     @app.page("/v1/journeys/{journey_id:.+}")
     async def journey(web: Any, request: Any, journey_id: str) -> Any:
         authorization = request.headers.get("Authorization")
         allowed = api.authorize(authorization)
         if isinstance(allowed, Reply):
-            return _answer(web, allowed)
+            return answer(web, allowed)
         forwarded = FORWARDED in request.headers
-        return _answer(web, await api.journey(journey_id, authorization, forwarded))
+        return answer(web, await api.journey(journey_id, authorization, forwarded))
 
     @app.page("/v1/customers/{customer_id:.+}/journeys")
     async def customer(web: Any, request: Any, customer_id: str) -> Any:
         authorization = request.headers.get("Authorization")
         allowed = api.authorize(authorization)
         if isinstance(allowed, Reply):
-            return _answer(web, allowed)
+            return answer(web, allowed)
         open_only = _flag(request.query.get("open", "false"))
         if open_only is None:
-            return _answer(web, refusal(400, "bad_query", "open: expected true or false, got "
+            return answer(web, refusal(400, "bad_query", "open: expected true or false, got "
                                         f"{request.query.get('open')!r:.40}"))  # fmt: skip
         forwarded = FORWARDED in request.headers
         reply = await api.customer(customer_id, open_only, authorization, forwarded)
-        return _answer(web, reply)
+        return answer(web, reply)
 
 
 def _answer(web: Any, reply: Reply) -> Any:

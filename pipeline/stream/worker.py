@@ -220,7 +220,7 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
     add_context_views(app, ContextAPI(
         app, table, topic=settings.topic_touchpoints, partitions=settings.topic_partitions,
         place=partitioner(settings.topic_partitions), readers=readers, emitters=emitters,
-    ))  # fmt: skip
+    ), metrics)  # fmt: skip
 
     async def start() -> None:
         store = await asyncio.to_thread(_open_store, settings, open_store)

@@ -163,6 +163,8 @@ def test_tokens_are_checked_and_unknown_journeys_are_404_with_a_reason(group: di
     emitter = get(first, "/v1/journeys/CASE-0", token=EMITTER)
     assert (emitter.status, emitter.body["error"]) == (403, "forbidden")
     assert READER not in first.tail() and EMITTER not in first.tail()
+    metrics = first.metrics()
+    assert metrics is not None and metrics["context_refused"] >= 4
 
 
 def test_a_customers_open_journeys_are_found_across_partitions(group: dict) -> None:
@@ -199,6 +201,8 @@ def test_with_two_workers_a_request_to_either_is_answered_by_the_owner(group: di
         assert one.worker == other.worker  # the owner answered both, directly or forwarded
         assert one.body["timeline"] == other.body["timeline"]
         assert one.body["open_promises"][0]["promise_id"] == "visit"
+    counted = [group[w].metrics() or {} for w in ("first", "second")]
+    assert all(m["context_answered"] > 0 and m["context_forwarded"] > 0 for m in counted), counted
     path = f"/v1/customers/{CUSTOMER}/journeys?open=true"
     lists = [answered(group[w], path) for w in ("first", "second")]
     assert [r.status for r in lists] == [200, 200]
