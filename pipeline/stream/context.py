@@ -9,10 +9,11 @@ Faust's assignor gave the table's changelog partition to (`app.router.table_meta
 Faust's table routing, which `@app.table_route` uses too; it cannot serve here since a
 journey id may name two books, a customer's and a journey-keyed one, on two partitions).
 A request that reaches another member is forwarded to the owner, once: a forwarded
-request (header `X-Journeys-Forwarded`) is answered from local state or with 503, never
-forwarded again, so a stale assignment cannot make requests loop. A customer's journeys
-are spread over every partition: each member answers for its own (`CustomerIndex`), and
-the member asked merges them.
+request (header `X-Journeys-Forwarded`: the partitions it is about) is answered from local
+state, or with 503 when this worker no longer owns one of them, never forwarded again, so a
+stale assignment can make requests neither loop nor come back with a wrong 404. A
+customer's journeys are spread over every partition: each member answers for its own
+(`CustomerIndex`), and the member asked merges them.
 
 Books are read from the engine's memory first (the freshest: what was processed but not
 yet checkpointed), else from the state table; nothing here changes either. Reads happen
@@ -94,49 +95,64 @@ class ContextAPI:
                        **{"WWW-Authenticate": 'Bearer realm="journeys"'})  # fmt: skip
 
     # --- the two questions ----------------------------------------------------------
-    async def journey(self, journey_id: str, authorization: str, forwarded: bool) -> Reply:
+    async def journey(self, journey_id: str, authorization: str, forwarded: str | None) -> Reply:
+        """The journey's context. `forwarded`: the header of a request another worker sent
+        here as the owner of these partitions; only they are looked at, and 503 if this
+        worker no longer owns one (the asker retries once the group settled)."""
         runtime = self._runtime()
         owners = self._owners() if runtime is not None else None
-        if runtime is None or owners is None:
+        expected = _partitions(forwarded)
+        if runtime is None or owners is None or not self._owns_all(owners, expected):
             return NOT_READY
         for key in book_keys_for(journey_id):
             partition = self.place(routing_key(key))
             owner = owners.get(partition)
+            if expected is not None and partition not in expected:
+                continue
             if owner is None:
                 return NOT_READY
             if self._is_me(owner):
                 context = self._local_journey(runtime, partition, key, journey_id)
                 if context is not None:
                     return Reply(200, context, {ANSWERED_BY: self.me()})
-            elif forwarded:
-                return NOT_READY  # sent here as the owner, which this worker is no longer
             else:
-                reply = await self._ask(owner, ("v1", "journeys", journey_id), {}, authorization)
+                path = ("v1", "journeys", journey_id)
+                reply = await self._ask(owner, path, {}, authorization, [partition])
                 if reply.status != 404:
                     return reply
         return refusal(404, "unknown_journey", f"no journey {journey_id!r} in the worker's "
                        "state (closed journeys leave it after the retention)")  # fmt: skip
 
     async def customer(self, customer_id: str, open_only: bool, authorization: str,
-                       forwarded: bool) -> Reply:  # fmt: skip
+                       forwarded: str | None) -> Reply:  # fmt: skip
+        """The customer's journeys on every partition: this worker's, and each other
+        worker's asked for its own (`forwarded` as for `journey`)."""
         runtime = self._runtime()
         owners = self._owners() if runtime is not None else None
+        expected = _partitions(forwarded)
         if runtime is None or owners is None or len(owners) < self.partitions:
             return NOT_READY
-        mine = [p for p, owner in owners.items() if self._is_me(owner)]
+        if not self._owns_all(owners, expected):
+            return NOT_READY
+        mine = sorted(expected if expected is not None else
+                      (p for p, owner in owners.items() if self._is_me(owner)))  # fmt: skip
         found = self._local_customer(runtime, customer_id, mine, open_only)
-        if not forwarded:
-            others = sorted({owner for owner in owners.values() if not self._is_me(owner)})
+        if expected is None:
+            theirs: dict[str, list[int]] = {}
+            for partition, owner in sorted(owners.items()):
+                if not self._is_me(owner):
+                    theirs.setdefault(owner, []).append(partition)
             query = {"open": "true" if open_only else "false"}
             path = ("v1", "customers", customer_id, "journeys")
-            replies = await asyncio.gather(*(self._ask(o, path, query, authorization)
-                                             for o in others))  # fmt: skip
+            replies = await asyncio.gather(*(self._ask(o, path, query, authorization, ps)
+                                             for o, ps in theirs.items()))  # fmt: skip
             for reply in replies:
                 if reply.status != 200:
                     return reply
                 found.extend(reply.body["journeys"])
         found.sort(key=lambda s: (s["started_at"], s["journey_id"]))
-        return Reply(200, {"customer_id": customer_id, "journeys": found}, {ANSWERED_BY: self.me()})
+        body = {"customer_id": customer_id, "journeys": found}
+        return Reply(200, body, {ANSWERED_BY: self.me()})
 
     # --- this worker's state --------------------------------------------------------
     def _local_journey(self, runtime: Runtime, partition: int, key: str,
@@ -232,6 +248,9 @@ class ContextAPI:
                 del owners[partition]
         return owners or None
 
+    def _owns_all(self, owners: dict[int, str], partitions: list[int] | None) -> bool:
+        return partitions is None or all(p in owners and self._is_me(owners[p]) for p in partitions)
+
     def me(self) -> str:
         """This worker's web URL, as the group knows it."""
         return str(self.app.conf.canonical_url)
@@ -244,12 +263,12 @@ class ContextAPI:
         return self._me_at == (other.host, other.port)
 
     async def _ask(self, owner: str, path: tuple[str, ...], query: dict[str, str],
-                   authorization: str) -> Reply:  # fmt: skip
-        """The owner's answer to the same question (the caller's token goes along: every
-        member checks it against the same configuration)."""
+                   authorization: str, partitions: list[int]) -> Reply:  # fmt: skip
+        """The owner's answer to the same question about `partitions` (the caller's token
+        goes along: every member checks it against the same configuration)."""
         encoded = "/" + "/".join(quote(segment, safe="") for segment in path)
         url = URL(owner).with_path(encoded, encoded=True).with_query(query)
-        headers = {"Authorization": authorization, FORWARDED: "1"}
+        headers = {"Authorization": authorization, FORWARDED: ",".join(map(str, partitions))}
         timeout = aiohttp.ClientTimeout(total=self.forward_timeout)
         try:
             async with self.app.http_client.get(url, headers=headers, timeout=timeout) as got:
@@ -261,6 +280,17 @@ class ContextAPI:
             log.warning("context request not answered by %s: %s", owner, type(error).__name__)
             return refusal(503, "owner_unreachable", "the worker holding this journey did not "
                            "answer; retry", **{"Retry-After": "1"})  # fmt: skip
+
+
+def _partitions(forwarded: str | None) -> list[int] | None:
+    """The partitions a forwarded request is about (None: not forwarded; a malformed
+    header names none, so nothing is looked at and the answer is a 404 or an empty list)."""
+    if forwarded is None:
+        return None
+    try:
+        return [int(p) for p in forwarded.split(",") if p.strip()]
+    except ValueError:
+        return []
 
 
 def context_tokens(settings: Settings) -> tuple[Tokens | None, Tokens | None]:

@@ -71,7 +71,7 @@ def add_context_views(app: Any, api: ContextAPI, metrics: Metrics) -> None:
         allowed = api.authorize(authorization)
         if isinstance(allowed, Reply):
             return answer(web, allowed)
-        forwarded = FORWARDED in request.headers
+        forwarded = request.headers.get(FORWARDED)
         return answer(web, await api.journey(journey_id, authorization, forwarded))
 
     @app.page("/v1/customers/{customer_id:.+}/journeys")
@@ -84,7 +84,7 @@ def add_context_views(app: Any, api: ContextAPI, metrics: Metrics) -> None:
         if open_only is None:
             return answer(web, refusal(400, "bad_query", "open: expected true or false, got "
                                         f"{request.query.get('open')!r:.40}"))  # fmt: skip
-        forwarded = FORWARDED in request.headers
+        forwarded = request.headers.get(FORWARDED)
         reply = await api.customer(customer_id, open_only, authorization, forwarded)
         return answer(web, reply)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -208,3 +209,10 @@ def test_with_two_workers_a_request_to_either_is_answered_by_the_owner(group: di
     assert [r.status for r in lists] == [200, 200]
     ids = [[j["journey_id"] for j in r.body["journeys"]] for r in lists]
     assert ids[0] == ids[1] and len(ids[0]) == len(cases) + 1
+    # The journey without journey_id: its id is derived, its book the customer's.
+    (derived,) = set(ids[0]) - set(cases)
+    quoted = urllib.parse.quote(derived, safe="")
+    answers = [answered(group[w], f"/v1/journeys/{quoted}") for w in ("first", "second")]
+    assert [a.status for a in answers] == [200, 200], [a.body for a in answers]
+    assert {a.worker for a in answers} == {answers[0].worker}
+    assert answers[0].body["already_told_us"][0]["reason"] == "wrong invoice"
