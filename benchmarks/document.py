@@ -85,6 +85,7 @@ def render(results: dict[str, Any]) -> str:
         _section("Latency", LATENCY, LATENCY_COLUMNS, report.latency_rows(results)),
         _section("Scale-out", _scale_intro(results), SCALE_COLUMNS, report.scale_rows(results)),
         _section("HTTP collector", COLLECTOR, COLLECTOR_COLUMNS, report.collector_rows(results)),
+        _section("Context API", CONTEXT, CONTEXT_COLUMNS, report.context_rows(results)),
         _section("Hot path", MICRO, ["step", "per event, one core"], report.micro_rows(results)),
         _section("Dashboard queries", _queries_intro(results), QUERY_COLUMNS,
                  report.query_rows(results)),
@@ -148,6 +149,8 @@ SCALE_COLUMNS = ["worker processes", "events", "aggregate rate", "per worker", "
                  "worker CPU per event", "engine CPU per stored row"]  # fmt: skip
 COLLECTOR_COLUMNS = ["sender", "events", "rate", "p50 request", "p99 request", "outcome",
                      "collector CPU per event"]  # fmt: skip
+CONTEXT_COLUMNS = ["requests", "events carried", "answered", "p50", "p95", "p99", "max",
+                   "answers", "worker CPU (of one core)"]  # fmt: skip
 QUERY_COLUMNS = ["dashboard", "panel", "rows", "p50", "p95", "<= 100 ms"]
 MEMORY_COLUMNS = ["table store", "active journeys", "RSS", "peak RSS", "encoded state",
                   "per journey", "<= 1 GiB"]  # fmt: skip
@@ -245,6 +248,15 @@ COLLECTOR = (
     "event over the wall time from the first request to the last answer. The loader runs in "
     "the benchmark's process and shares the two cores with the collector and the broker. "
     "`journeys emit` is the command's wall time, its start-up included."
+)
+CONTEXT = (
+    "One embedded worker (4 partitions) answers the context API while it carries 1,000 "
+    "events/s of the simulator's traffic (`benchmarks/context.py`). A preload of the same "
+    "traffic is stored first; the loader, a process of its own, asks at a fixed rate (open "
+    "loop: a request's latency runs from the moment it was due, so a slow answer shows in "
+    "the requests queued behind it), 4 in 5 requests for one journey "
+    "(`/v1/journeys/{id}`), 1 in 5 for a customer's open journeys, ids drawn from the "
+    "preload. Loader, worker and broker share the two cores."
 )
 QUERIES = (
     "Every panel and variable query of the committed dashboards and every alert rule, expanded "

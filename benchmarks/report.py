@@ -21,6 +21,8 @@ TARGETS = {
     "panel_p95": 0.100,  # seconds, every panel at 10M touchpoints
     "rss": float(GIB),  # worker RSS with 1M active journeys
     "collector": 20_000.0,  # events/s through journeys collect, POSTs of 500 on loopback
+    "context_rps": 200.0,  # context API requests answered a second, worker at 1,000 events/s
+    "context_p99_ms": 50.0,  # their p99, milliseconds
 }
 
 
@@ -76,6 +78,21 @@ def verdicts(results: dict[str, Any]) -> list[Verdict]:
         _verdict("HTTP collector, POSTs of 500 events", flat["collector_eps"],
                  human_rate(flat["collector_eps"]), f">= {human_rate(TARGETS['collector'])}",
                  flat["collector_eps"] >= TARGETS["collector"]),
+        *_context_verdicts(results, flat),
+    ]  # fmt: skip
+
+
+def _context_verdicts(results: dict[str, Any], flat: dict[str, Any]) -> list[Verdict]:
+    """Answered requests count only if every one was a 200 and the worker kept up."""
+    found = results.get("context", {})
+    healthy = found.get("statuses") == {"200": found.get("requests")} and bool(found.get("kept_up"))
+    rps, p99_ms = flat["context_rps"], flat["context_p99_ms"]
+    return [
+        _verdict("context API requests/s, worker at 1,000 events/s", rps, f"{rps:.0f}/s",
+                 f">= {TARGETS['context_rps']:.0f}/s", healthy and rps >= TARGETS["context_rps"]),
+        _verdict("context API p99, same run", p99_ms, f"{p99_ms:.1f} ms",
+                 f"<= {TARGETS['context_p99_ms']:.0f} ms",
+                 healthy and p99_ms <= TARGETS["context_p99_ms"]),
     ]  # fmt: skip
 
 
@@ -106,6 +123,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "stop_seconds_under_load": stop.get("seconds", math.nan),
         "stop_exit_code": stop.get("exit_code"),
         **_collector_summary(results),
+        **_context_summary(results),
         "measured_at": results.get("runs", {}).get("throughput", results.get("started")),
     }
 
@@ -119,6 +137,33 @@ def _collector_summary(results: dict[str, Any]) -> dict[str, float]:
         "collector_p99_s": float(found.get("p99", math.nan)),
         "emit_eps": float(found.get("emit", {}).get("rate", math.nan)),
     }
+
+
+def _context_summary(results: dict[str, Any]) -> dict[str, float]:
+    """The context API's answered requests a second and their p99 in milliseconds (NaN: not
+    measured), while the worker carried `context_eps` events a second."""
+    found = results.get("context", {})
+    return {
+        "context_rps": float(found.get("rate", math.nan)),
+        "context_p99_ms": float(found.get("p99", math.nan)) * 1000,
+        "context_eps": float(found.get("events_per_second", math.nan)),
+    }
+
+
+def context_rows(results: dict[str, Any]) -> list[list[str]]:
+    found = results.get("context")
+    if not found:
+        return []
+    statuses = ", ".join(f"{n:,} x {code}" for code, n in sorted(found["statuses"].items()))
+    return [[
+        f"{found['offered_rate']:.0f}/s offered over {found['connections']} connections",
+        f"{found['events_per_second']:,.0f}/s ({found['events_sent']:,} events; "
+        f"{'kept up' if found['kept_up'] else 'fell behind'})",
+        f"{found['rate']:.0f}/s", human_seconds(found["p50"]), human_seconds(found["p95"]),
+        human_seconds(found["p99"]), human_seconds(found["max"]), statuses,
+        f"{found.get('worker_cpu_seconds', math.nan) / found['seconds']:.0%}"
+        if "worker_cpu_seconds" in found else "",
+    ]]  # fmt: skip
 
 
 def collector_rows(results: dict[str, Any]) -> list[list[str]]:

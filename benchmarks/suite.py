@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import collector, contenders, endtoend, scale
+from benchmarks import context as context_api
 from benchmarks.broker import local_broker
 from benchmarks.events import simulated
 
-SECTIONS = ("micro", "throughput", "latency", "scale", "collector", "queries", "memory")
+SECTIONS = ("micro", "throughput", "latency", "scale", "collector", "context", "queries", "memory")
 PARTITIONS = 4
 
 
@@ -41,6 +42,8 @@ class Sizes:
     sample_seconds: float = 12.0  # py-spy sampling of the worker's throughput run (0: none)
     scale_events: int = 300_000  # per run of one, two and three worker processes
     collector_events: int = 200_000  # through journeys collect, and journeys emit
+    context_seconds: float = 30.0  # context API under load, while 1,000 events/s arrive
+    context_preload: int = 20_000  # events stored first: the journeys asked about
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,7 +59,7 @@ QUICK = Sizes(
     naive_seconds=15, latency_seconds=5, latency_rates=(1000, 5000), micro_events=5_000,
     touchpoints=200_000, journeys=20_000, query_repeats=5, memory_journeys=20_000,
     baselines_everywhere=False, sample_seconds=0.0, scale_events=60_000,
-    collector_events=20_000,
+    collector_events=20_000, context_seconds=10.0, context_preload=5_000,
 )  # fmt: skip
 
 
@@ -182,6 +185,27 @@ def http_collector(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> d
         return collector.collector(bootstrap, messages, workdir, say) | {"source": source}
 
 
+CONTEXT_EVENTS_PER_SECOND = 1_000.0  # what the worker carries while it answers
+CONTEXT_REQUESTS_PER_SECOND = 250.0  # offered: the target is 200 answered a second
+
+
+def context(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """The worker's context API at a fixed request rate while it carries events (`context`)."""
+    during = int(CONTEXT_EVENTS_PER_SECOND * sizes.context_seconds)
+    messages, source = simulated(sizes.context_preload + during + 10)
+    say(
+        f"context API: {CONTEXT_REQUESTS_PER_SECOND:.0f} requests/s for "
+        f"{sizes.context_seconds:.0f} s, {CONTEXT_EVENTS_PER_SECOND:,.0f} events/s arriving"
+    )
+    with local_broker(workdir / "kafka-context") as bootstrap:
+        found = context_api.context(
+            bootstrap, messages, sizes.context_preload, workdir,
+            events_per_second=CONTEXT_EVENTS_PER_SECOND,
+            requests_per_second=CONTEXT_REQUESTS_PER_SECOND, seconds=sizes.context_seconds,
+        )  # fmt: skip
+    return found | {"source": source}
+
+
 def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
@@ -194,7 +218,8 @@ def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[st
                 results.update(streaming(sizes, sections, workdir, say))
             else:
                 section = {"micro": micro, "scale": scale_out, "queries": queries,
-                           "memory": memory, "collector": http_collector}[name]  # fmt: skip
+                           "memory": memory, "collector": http_collector,
+                           "context": context}[name]  # fmt: skip
                 results[name] = section(sizes, workdir, say)
             say(f"{name} done in {time.monotonic() - started:.0f} s")
     return results

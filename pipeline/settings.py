@@ -152,11 +152,30 @@ class Settings(BaseSettings):
         default=6066,
         ge=1,
         le=65535,
-        description="Port of the worker's web server: /healthz, /readyz, /metrics.",
+        description="Port of the worker's web server: /healthz, /readyz, /metrics, the "
+        "context API (/v1/journeys).",
     )
     worker_web_host: str = Field(
         default="127.0.0.1",
         description="Address the worker's web server listens on (0.0.0.0 in a container).",
+    )
+    worker_web_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/\s]+$",
+        description="URL other workers of the group reach this worker's web server at, "
+        "e.g. http://worker-1:6066 (they forward context API requests to a journey's "
+        "owner); unset: http://WORKER_WEB_HOST:WORKER_WEB_PORT (the host's name for 0.0.0.0).",
+    )
+    context_tokens: SecretStr | None = Field(
+        default=None,
+        description="Read-only bearer tokens of the worker's context API (/v1/journeys), as "
+        "a JSON object mapping each token to the departments reading with it, e.g. "
+        '{"s3cr3t-field": ["maintenance"]}; unset: the API answers 503.',
+    )
+    context_tokens_file: Path | None = Field(
+        default=None,
+        description="A file holding the context API's tokens in the same JSON format "
+        "(instead of JOURNEYS_CONTEXT_TOKENS).",
     )
     worker_ready_max_lag: int = Field(
         default=100_000,
@@ -487,7 +506,7 @@ class Settings(BaseSettings):
 
     def secret_text(
         self,
-        name: Literal["collector_tokens", "alert_webhooks"],
+        name: Literal["collector_tokens", "context_tokens", "alert_webhooks"],
         error: type[Exception] = SettingsError,
     ) -> tuple[str, str] | None:
         """A secret configured inline (`JOURNEYS_<NAME>`) or in a file (`JOURNEYS_<NAME>_FILE`),

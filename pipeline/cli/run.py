@@ -24,7 +24,9 @@ def run(loglevel: str) -> None:
         # Before Faust starts: from inside its startup the same error is a page of traceback.
         with errors_as_exit(StoreError):
             require_embedded_engine()
+    from pipeline.contract.tokens import TokenConfigError
     from pipeline.stream.worker import JourneysWorker, create_app
 
-    app = create_app(settings)
+    with errors_as_exit(TokenConfigError):
+        app = create_app(settings)
     JourneysWorker(app, loglevel=loglevel).execute_from_commandline()

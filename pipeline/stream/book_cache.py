@@ -59,6 +59,11 @@ class BookCache:
         self._books[key] = book  # most recently used last
         return book
 
+    def peek(self, key: str) -> JourneyBook | None:
+        """The book if it is in memory (dirty books always are), without reading the table
+        or changing its recency: for readers other than the engine (the context API)."""
+        return self._books.get(key)
+
     def get_or_create(self, touchpoint: Touchpoint) -> JourneyBook:
         key = book_key(touchpoint)
         book = self.get(key)

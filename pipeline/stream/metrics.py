@@ -48,6 +48,9 @@ _HELP = {
     "processing_failures": "Batches whose processing raised (each replays from the last "
     "checkpoint).",
     "poison_pills": "Messages dead-lettered as processing_error: their processing kept raising.",
+    "context_answered": "Context API requests answered 200 from this worker's state.",
+    "context_forwarded": "Context API requests answered by another worker (forwarded to it).",
+    "context_refused": "Context API requests answered 4xx or 5xx by this worker.",
 }
 
 

@@ -33,6 +33,7 @@ from pipeline.stream import rows as build
 from pipeline.stream.alert_context import journey_context
 from pipeline.stream.book_cache import BookCache
 from pipeline.stream.clock import PartitionClocks, Wakeups
+from pipeline.stream.customers import CustomerIndex
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.rows import Latest, Position, Row
@@ -105,6 +106,7 @@ class JourneyProcessor:
         self.metrics = metrics
         self.clocks = PartitionClocks()
         self.wakeups = Wakeups()
+        self.customers = CustomerIndex()
         self._alerted: OrderedDict[str, None] = OrderedDict()
 
     @classmethod
@@ -136,14 +138,16 @@ class JourneyProcessor:
 
     def reset(self) -> None:
         """Forget all that was derived from input: books in memory, de-dup ids, clocks,
-        wake-ups, alerts sent. The runtime resets before it reads the input again from the
-        last checkpoint (`Runtime._rewind`), as a restarted worker would: books are then
-        read from the state table, and a partition's recovery restores its clock and
-        wake-ups from there; the state table holds exactly the last checkpoint."""
+        wake-ups, the customer index, alerts sent. The runtime resets before it reads the
+        input again from the last checkpoint (`Runtime._rewind`), as a restarted worker
+        would: books are then read from the state table, and a partition's recovery
+        restores its clock, wake-ups and customer index from there; the state table holds
+        exactly the last checkpoint."""
         self.books.clear()
         self.dedup.clear()
         self.clocks.clear()
         self.wakeups.clear()
+        self.customers.clear()
         self._alerted.clear()
 
     def process(
@@ -231,6 +235,8 @@ class JourneyProcessor:
         state: Latest,
     ) -> None:
         book = self.books.get_or_create(touchpoints[0][0])
+        if book.by_journey_id and not book.journeys:  # new: the customer has one more
+            self.customers.add(partition, book.customer_id, key)
         for touchpoint, at in touchpoints:
             changes = add(book, touchpoint, self.model)
             if changes.duplicate:

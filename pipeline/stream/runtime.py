@@ -353,6 +353,7 @@ class Runtime:
         self.last_activity.pop(partition, None)
         self.next_offset.pop(partition, None)
         self.processor.wakeups.forget_partition(partition)
+        self.processor.customers.forget(partition)
         self.books.evict_clean(keep=0)  # another worker may change its books now
 
     async def _recover(self, partition: int) -> None:
@@ -370,6 +371,7 @@ class Runtime:
             if raw_clock is not None:
                 processor.clocks.observe(partition, int(raw_clock))
             clock_us = processor.clocks.now(partition)
+            processor.customers.start(partition)
             for key, raw_book in self.state.items(partition):
                 if key.startswith(CLOCK_PREFIX) or not self._may_hold(partition, key):
                     continue
@@ -380,6 +382,8 @@ class Runtime:
                     if self.state.read(book.book_key) is not None:
                         continue  # re-filed before: this copy is stale
                     refile[book.book_key] = raw_book
+                if book.by_journey_id:
+                    processor.customers.add(partition, book.customer_id, book.book_key)
                 wake_at = processor.next_wake(book, clock_us)
                 processor.wakeups.schedule(partition, book.book_key, wake_at)
                 count += 1

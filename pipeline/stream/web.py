@@ -1,7 +1,9 @@
 """The worker's pages on Faust's web server.
 
 `/healthz` (the process answers), `/readyz` (it does its job: `pipeline.stream.readiness`),
-`/metrics` (Prometheus text) and `/metrics.json` (the same counters for scripts).
+`/metrics` (Prometheus text) and `/metrics.json` (the same counters for scripts); and the
+context API, `/v1/journeys/{journey_id}` and `/v1/customers/{customer_id}/journeys`
+(`pipeline.stream.context`).
 """
 
 from __future__ import annotations
@@ -9,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
+
 from pipeline.stream import readiness
+from pipeline.stream.context import ANSWERED_BY, FORWARDED, ContextAPI, Reply, refusal
 from pipeline.stream.metrics import Metrics
 
 # The text format generate_latest() writes; aiohttp refuses a charset inside content_type,
@@ -46,3 +51,49 @@ def add_views(
     @app.page("/metrics.json")
     async def as_json(web: Any, request: Any) -> Any:
         return web.json(metrics.as_dict())
+
+
+def add_context_views(app: Any, api: ContextAPI, metrics: Metrics) -> None:
+    """The context API: read-only, a reading department's bearer token on every request."""
+
+    def answer(web: Any, reply: Reply) -> Any:
+        if reply.status >= 400:
+            metrics.add("context_refused")
+        elif reply.headers.get(ANSWERED_BY) == api.me():
+            metrics.add("context_answered")
+        else:  # another worker's state answered
+            metrics.add("context_forwarded")
+        return _answer(web, reply)
+
+    @app.page("/v1/journeys/{journey_id:.+}")
+    async def journey(web: Any, request: Any, journey_id: str) -> Any:
+        authorization = request.headers.get("Authorization")
+        allowed = api.authorize(authorization)
+        if isinstance(allowed, Reply):
+            return answer(web, allowed)
+        forwarded = request.headers.get(FORWARDED)
+        return answer(web, await api.journey(journey_id, authorization, forwarded))
+
+    @app.page("/v1/customers/{customer_id:.+}/journeys")
+    async def customer(web: Any, request: Any, customer_id: str) -> Any:
+        authorization = request.headers.get("Authorization")
+        allowed = api.authorize(authorization)
+        if isinstance(allowed, Reply):
+            return answer(web, allowed)
+        open_only = _flag(request.query.get("open", "false"))
+        if open_only is None:
+            return answer(web, refusal(400, "bad_query", "open: expected true or false, got "
+                                        f"{request.query.get('open')!r:.40}"))  # fmt: skip
+        forwarded = request.headers.get(FORWARDED)
+        reply = await api.customer(customer_id, open_only, authorization, forwarded)
+        return answer(web, reply)
+
+
+def _answer(web: Any, reply: Reply) -> Any:
+    # orjson: a journey's context is tens of kilobytes, and Faust's json is the stdlib's.
+    return web.bytes(orjson.dumps(reply.body), content_type="application/json",
+                     status=reply.status, headers=reply.headers or None)  # fmt: skip
+
+
+def _flag(value: str) -> bool | None:
+    return {"true": True, "1": True, "false": False, "0": False}.get(value.lower())

@@ -34,6 +34,7 @@ from faust.types import TP
 from pipeline.settings import Settings
 from pipeline.store import Store, apply_migrations, get_store
 from pipeline.stream.book_cache import BookCache
+from pipeline.stream.context import ContextAPI, context_tokens
 from pipeline.stream.health import HealthSampler
 from pipeline.stream.intake import BatchConsumer
 from pipeline.stream.logs import quiet_root_logger
@@ -46,7 +47,7 @@ from pipeline.stream.sink import ClickHouseSink
 from pipeline.stream.state import StateTable
 from pipeline.stream.ticks import tick_idle_partitions
 from pipeline.stream.topics import TopicNames, define_topics
-from pipeline.stream.web import add_views
+from pipeline.stream.web import add_context_views, add_views
 
 log = logging.getLogger("pipeline.stream")
 
@@ -167,6 +168,7 @@ class JourneysApp(faust.App):
 
 
 def create_app(settings: Settings, open_store: Callable[[Settings], Store] | None = None) -> Any:
+    readers, emitters = context_tokens(settings)  # a malformed setting stops us here
     (settings.data_dir / "worker").mkdir(parents=True, exist_ok=True)
     app = JourneysApp(
         settings.worker_id,
@@ -176,6 +178,8 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         datadir=str(settings.data_dir / "worker"),
         web_port=settings.worker_web_port,
         web_host=settings.worker_web_host,
+        # Where the group's other members forward context requests for our partitions.
+        canonical_url=settings.worker_web_url or _web_url(settings),
         topic_partitions=settings.topic_partitions,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=1.0,
@@ -209,6 +213,11 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         store_open=lambda: app.journeys_runtime is not None,
         ping_kafka=functools.partial(_ping_kafka, app),
     )
+
+    add_context_views(app, ContextAPI(
+        app, table, topic=settings.topic_touchpoints, partitions=settings.topic_partitions,
+        place=partitioner(settings.topic_partitions), readers=readers, emitters=emitters,
+    ), metrics)  # fmt: skip
 
     async def start() -> None:
         store = await asyncio.to_thread(_open_store, settings, open_store)
@@ -269,6 +278,13 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         log.info("counters %s", metrics.as_dict())
 
     return app
+
+
+def _web_url(settings: Settings) -> str:
+    host = settings.worker_web_host
+    if host in ("0.0.0.0", "::", ""):  # listening everywhere: others reach us by name
+        host = socket.gethostname()
+    return f"http://{host}:{settings.worker_web_port}"
 
 
 def _open_store(settings: Settings, open_store: Callable[[Settings], Store] | None) -> Store:

@@ -1,0 +1,60 @@
+"""The context API's benchmark figures: in the summary (`context_p99_ms`, `context_rps`),
+the verdicts (200 answered requests a second, p99 of 50 ms, every answer a 200 and the
+worker keeping up) and the document; the loader's request paths."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from benchmarks import document, report
+from benchmarks.context import _paths
+
+CONTEXT = {
+    "requests": 7500, "statuses": {"200": 7500}, "seconds": 30.1, "rate": 249.2,
+    "offered_rate": 250.0, "connections": 16, "p50": 0.004, "p95": 0.012, "p99": 0.031,
+    "max": 0.08, "events_per_second": 1000.0, "events_sent": 30_000, "preloaded": 20_000,
+    "kept_up": True, "worker_cpu_seconds": 18.06, "load_average": [1.2, 1.1, 1.0],
+}  # fmt: skip
+
+
+def verdicts(results: dict[str, Any]) -> list[report.Verdict]:
+    return [v for v in report.verdicts(results) if v.figure.startswith("context API")]
+
+
+def test_the_summary_carries_the_context_apis_p99_in_ms_and_its_rate() -> None:
+    flat = report.summary({"context": CONTEXT})
+    assert flat["context_p99_ms"] == 31.0 and flat["context_rps"] == 249.2
+    assert flat["context_eps"] == 1000.0
+    assert all(math.isnan(report.summary({})[k]) for k in ("context_p99_ms", "context_rps"))
+
+
+def test_the_verdicts_hold_the_api_to_200_a_second_within_50_ms_with_every_answer_a_200() -> None:
+    assert [v.met for v in verdicts({"context": CONTEXT})] == [True, True]
+    assert [v.met for v in verdicts({"context": CONTEXT | {"p99": 0.051}})] == [True, False]
+    assert [v.met for v in verdicts({"context": CONTEXT | {"rate": 199.0}})] == [False, True]
+    failing = CONTEXT | {"statuses": {"200": 7400, "503": 100}}
+    assert [v.met for v in verdicts({"context": failing})] == [False, False]
+    behind = CONTEXT | {"kept_up": False}
+    assert [v.met for v in verdicts({"context": behind})] == [False, False]
+    assert [v.met for v in verdicts({})] == [None, None]
+
+
+def test_the_document_shows_the_run() -> None:
+    text = document.render({"context": CONTEXT, "machine": {}})
+    section = text.split("## Context API")[1].split("\n## ")[0]
+    assert "| 250/s offered over 16 connections | 1,000/s (30,000 events; kept up) | 249/s |" in (
+        section)  # fmt: skip
+    assert "7,500 x 200" in section and "| 60% |" in section
+
+
+def test_the_loader_asks_for_journeys_and_customers_of_the_preload_four_to_one() -> None:
+    events = [{"event_id": f"e{n}", "journey_id": f"J/{n % 3}", "customer_id": f"c {n % 2}"}
+              for n in range(10)]  # fmt: skip
+    paths = _paths([(b"k", json.dumps(e).encode()) for e in events], count=100)
+    journeys = [p for p in paths if p.startswith("/v1/journeys/")]
+    customers = [p for p in paths if p.startswith("/v1/customers/")]
+    assert (len(journeys), len(customers)) == (80, 20)
+    assert {p.rsplit("/", 1)[1] for p in journeys} <= {"J%2F0", "J%2F1", "J%2F2"}
+    assert all(p.endswith("/journeys?open=true") and "c%20" in p for p in customers)
