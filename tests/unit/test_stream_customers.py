@@ -15,7 +15,7 @@ from pipeline.journey import JourneyBook, load_score_model
 from pipeline.journey.book import CUSTOMER_BOOK_PREFIX
 from pipeline.stream.customers import CustomerIndex
 from pipeline.stream.outbox import partition_of
-from tests.unit.conftest import TOPIC, RuntimeRig, record
+from tests.support.runtime_rig import TOPIC, RuntimeRig, record
 
 PARTITIONS = 4
 START = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
