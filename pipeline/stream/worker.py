@@ -32,9 +32,10 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from pipeline.contract import Validator
-from pipeline.journey import load_score_model
+from pipeline.journey import DEFAULT_MODEL_PATH, load_score_model
 from pipeline.settings import Settings
 from pipeline.store import Store, apply_migrations, get_store
+from pipeline.store.models import LIVE, record_model
 from pipeline.stream.books import BookCache
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.health import HealthSampler
@@ -285,6 +286,10 @@ def _runtime(
     names: TopicNames, outbox: Outbox,
 ) -> Runtime:  # fmt: skip
     model = load_score_model(settings.score_model_path) if settings.score_model_path else None
+    live = model or load_score_model()
+    # The panels and the report read this version by default (score_models, 0007).
+    record_model(store, live.version, LIVE, (settings.score_model_path or DEFAULT_MODEL_PATH)
+                 .read_text(encoding="utf-8"))  # fmt: skip
     state = StateTable(table, settings.topic_touchpoints, outbox)
     books = BookCache(state.read, keep=settings.worker_book_cache)
     sink = ClickHouseSink(
@@ -296,7 +301,7 @@ def _runtime(
         retry_max_seconds=settings.sink_retry_max_seconds,
     )
     processor = JourneyProcessor(
-        model or load_score_model(),
+        live,
         Validator.from_settings(settings),
         books,
         partitioner(settings.topic_partitions),

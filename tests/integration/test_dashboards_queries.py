@@ -17,9 +17,11 @@ from pipeline.dashboards.panels import PanelQuery, column_problems
 from pipeline.dashboards.refresh import refresh_now
 from pipeline.dashboards.sample import Sample
 from pipeline.dashboards.timing import committed_queries, time_queries
+from pipeline.journey import DEFAULT_MODEL_PATH
 from pipeline.simulate import SimulationConfig, default_start, simulate
 from pipeline.store import Store, apply_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
+from pipeline.store.models import LIVE, record_model
 
 ANCHOR = datetime.now(UTC).replace(microsecond=0)
 QUOTED_DEPARTMENT = "o'neil\\"
@@ -39,7 +41,8 @@ def pipeline_sample(customers: int = 800) -> Sample:
 SAMPLE = pipeline_sample()
 WORST = max(SAMPLE.journeys, key=lambda journey: journey["lost_points"])
 VARIABLES = {"department": "maintenance", "customer": WORST["customer_id"],
-             "journey": WORST["journey_id"], "due_within_hours": "24"}  # fmt: skip
+             "journey": WORST["journey_id"], "due_within_hours": "24",
+             "model": "v1"}  # fmt: skip
 CONTEXT = QueryContext(ANCHOR - timedelta(days=7), ANCHOR + timedelta(minutes=1),
                        timedelta(minutes=5), VARIABLES)  # fmt: skip
 
@@ -52,6 +55,9 @@ def insert_sample(store: Store, sample: Sample, batch: int) -> None:
         for start in range(0, len(rows), batch):
             store.insert(table, rows[start : start + batch])
     refresh_now(store)  # the scheduled aggregates (0003), without waiting a minute
+    # what a worker starting with the v1 model records: the model variable's first option
+    # and the alert rules' version
+    record_model(store, "v1", LIVE, DEFAULT_MODEL_PATH.read_text())
 
 
 def quoted_department_signals() -> list[dict[str, object]]:

@@ -139,7 +139,11 @@ def sample_month(customers: int = 500) -> Sample:
 
 
 SAMPLE = sample_month()
-WRITTEN = list(SAMPLE.tables())
+# What a worker starting with the v1 model records (the model variable's first option and
+# the alert rules' version, migration 0007).
+LIVE_MODEL = {"model_version": "v1", "role": "live", "model_sha256": "", "model_toml": "",
+              "registered_at": NOW}  # fmt: skip
+WRITTEN = [*SAMPLE.tables(), "score_models"]
 
 
 def load(store: Store, suffix: str = "") -> None:
@@ -147,6 +151,7 @@ def load(store: Store, suffix: str = "") -> None:
     for table, rows in SAMPLE.tables().items():
         for start in range(0, len(rows), 400):
             store.insert(table + suffix, rows[start : start + 400])
+    store.insert("score_models" + suffix, [LIVE_MODEL])
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +263,7 @@ WORST = max(SAMPLE.journeys, key=lambda journey: journey.get("lost_points", 0))
 CONTEXT = QueryContext(
     NOW - timedelta(days=7), NOW + timedelta(minutes=1), timedelta(minutes=5),
     {"department": "maintenance", "customer": WORST["customer_id"],
-     "journey": WORST["journey_id"], "due_within_hours": "24"},
+     "journey": WORST["journey_id"], "due_within_hours": "24", "model": "v1"},
 )  # fmt: skip
 
 
