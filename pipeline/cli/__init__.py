@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "dashboards": "pipeline.cli.dashboards:dashboards",
     "simulate": "pipeline.cli.simulate:simulate_command",
     "report": "pipeline.cli.report:report",
+    "rescore": "pipeline.cli.rescore:rescore_command",
+    "diff": "pipeline.cli.diff:diff_command",
     "emit": "pipeline.cli.emit:emit",
     "collect": "pipeline.cli.collect:collect",
     "run": "pipeline.cli.run:run",

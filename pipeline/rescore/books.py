@@ -1,0 +1,153 @@
+"""One book's stored touchpoints scored again, as the live worker scored them.
+
+A book is what the worker keeps per routing key (`pipeline.journey.book`): one journey
+given its id by the sender, or one customer's journeys without an id. The engine's result
+is a function of a journey's events, the model and the event-time clock, and the worker
+fires each deadline by stepping its clock just past it (`JourneyProcessor._catch_up`), so
+a journey's last snapshot, its `updated_at` and its row version depend on its events and
+deadlines alone; scoring all of a journey's events at once and then stepping past its
+deadlines gives the worker's last rows. What the engine reports is kept as the worker
+keeps it (the last state of each journey and signal, built by `pipeline.stream.rows`).
+
+One difference, by construction: a signal row's `version` is the version of the journey
+snapshot that last changed it. The worker saw the signal appear at an earlier event; the
+rescore scores the journey once, so its signals carry that snapshot's version.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any, NamedTuple
+
+import msgspec
+import orjson
+
+from pipeline.contract import Touchpoint
+from pipeline.journey import (
+    Changes,
+    JourneyBook,
+    ScoreModel,
+    advance,
+    derive_journey_id,
+    next_deadline,
+)
+from pipeline.journey.events import EPOCH, EVENT_ORDER, StoredEvent, from_us, stored_event, to_us
+from pipeline.journey.journey import build_journey, snapshot
+from pipeline.journey.rules import Context
+from pipeline.journey.segments import segments
+from pipeline.stream import rows as build
+from pipeline.stream.rows import Latest, Position, Row
+
+# The id the engine derives for a customer's journey without journey_id
+# (`segments.derive_journey_id`): `<customer>@<first event, to the second>Z#<8 hex>`. A
+# stored touchpoint whose journey_id has this form for its customer came without one, and
+# belongs to the customer's book; any other came with its journey_id.
+_DERIVED = re.compile(r"@\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ#[0-9a-f]{8}")
+
+# The columns `stored_touchpoint` reads, in this order (occurred_at in epoch microseconds).
+COLUMNS = (
+    "event_id", "toUnixTimestamp64Micro(occurred_at)", "customer_id", "journey_id",
+    "department", "stage", "channel", "type", "attributes", "schema_version",
+)  # fmt: skip
+
+
+class BookRows(NamedTuple):
+    journeys: list[Row]
+    signals: list[Row]
+    events: int  # touchpoints scored (duplicates included)
+
+
+def came_without_journey_id(customer_id: str, journey_id: str) -> bool:
+    """Whether a stored touchpoint's journey id is one the engine derived for its customer."""
+    return (
+        journey_id.startswith(customer_id)
+        and _DERIVED.fullmatch(journey_id, len(customer_id)) is not None
+    )
+
+
+def stored_touchpoint(row: list[Any]) -> Touchpoint:
+    """The accepted touchpoint a `touchpoints` row (the `COLUMNS`) was stored from.
+
+    The stage is the one stored: the event's own, or the live model's default for its
+    type when it had none (the touchpoints table does not say which).
+    """
+    event_id, at_us, customer_id, journey_id, department, stage, channel, kind, attrs, schema = row
+    return Touchpoint(
+        event_id=event_id,
+        occurred_at=from_us(int(at_us)),
+        customer_id=customer_id,
+        department=department,
+        type=kind,
+        journey_id=None if came_without_journey_id(customer_id, journey_id) else journey_id,
+        stage=stage or None,
+        channel=channel or None,
+        attributes=orjson.loads(attrs) if attrs else {},
+        schema_version=int(schema),
+    )
+
+
+def score_book(
+    touchpoints: Iterable[Touchpoint], model: ScoreModel, as_of_us: int, at: Position
+) -> BookRows:
+    """The rows of one book's journeys and signals, scored from `touchpoints` (all of one
+    routing key) with `model`, the event-time clock moved on to `as_of_us` at the end.
+
+    Each journey is assembled from all its events and scored once (`build_journey`, which
+    the engine's tests hold equal to adding the events one by one), as of its last event:
+    where the worker's last snapshot before any deadline was taken. Then its deadlines fire
+    one at a time, as the worker's catch-up fires them. The journeys of a customer's book
+    are apart in event time (split by the inactivity gap), so each is scored on its own.
+    """
+    touchpoints = list(touchpoints)
+    first = touchpoints[0]
+    seen: dict[str, StoredEvent] = {}
+    for touchpoint in touchpoints:  # a re-sent event, or one moved between journeys
+        seen.setdefault(touchpoint.event_id, stored_event(touchpoint, model))
+    ordered = sorted(seen.values(), key=EVENT_ORDER)
+    by_journey_id = first.journey_id is not None
+    parts = [ordered] if by_journey_id else segments(ordered, model.inactivity_gap_us)
+    latest = Latest()
+    for part in parts:
+        book = JourneyBook.for_touchpoint(first)
+        book.clock, book.score_model = part[-1].at, model.version
+        journey_id = book.key if by_journey_id else derive_journey_id(first.customer_id, part[0])
+        ctx = Context(journey_id, first.customer_id, model, book.clock)
+        journey = build_journey(journey_id, part, ctx, model.max_events_per_journey)
+        book.journeys.append(journey)
+        score = snapshot(journey, first.customer_id, model, book.clock)
+        journey.reported = msgspec.structs.replace(score, signals=[], updated_at=EPOCH)
+        _collect(Changes(scores=[score], appeared=score.signals), book, model, latest, at)
+        _catch_up(book, as_of_us, model, latest, at)
+    built = latest.build()
+    return BookRows(built.journey_rows, built.signal_rows, len(touchpoints))
+
+
+def _catch_up(
+    book: JourneyBook, clock_us: int, model: ScoreModel, latest: Latest, at: Position
+) -> None:
+    """Step past each deadline before `clock_us`, as the worker's catch-up does."""
+    while (deadline := next_deadline(book, model)) is not None:
+        deadline_us = to_us(deadline)
+        if deadline_us >= clock_us:
+            return
+        _collect(advance(book, from_us(deadline_us + 1), model), book, model, latest, at)
+
+
+def _collect(
+    changes: Changes, book: JourneyBook, model: ScoreModel, latest: Latest, at: Position
+) -> None:
+    """What `JourneyProcessor._collect` keeps of a step (its alerts and metrics aside)."""
+    superseding = build.superseding_version(book.clock)
+    for journey_id in changes.retired:
+        latest.journeys[journey_id] = build.retired_journey_row(
+            journey_id, book.customer_id, model.version, superseding, at
+        )
+    versions: dict[str, int] = {}
+    for score in changes.scores:
+        versions[score.journey_id] = build.journey_version(score)
+        latest.journeys[score.journey_id] = (score, at)
+    for signals, active in ((changes.appeared, True), (changes.retracted, False)):
+        for signal in signals:
+            version = versions.get(signal.journey_id, superseding)
+            latest.signals[signal.signal_id] = (signal, active, version, at)
