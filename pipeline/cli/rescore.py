@@ -60,8 +60,18 @@ EMBEDDED_BUSY = (
     show_default=True,
     help="Processes that score in parallel (one per core).",
 )
+@click.option(
+    "--shards",
+    type=click.IntRange(1, 4096),
+    help="Parts the journeys are split into (a resumed run redoes at most the parts in "
+    "flight); default: one per 100,000 touchpoints, at least 8.",
+)
 def rescore_command(
-    model_path: Path, since: datetime | None, until: datetime | None, workers: int
+    model_path: Path,
+    since: datetime | None,
+    until: datetime | None,
+    workers: int,
+    shards: int | None,
 ) -> None:
     """Score the stored touchpoints again with another score model and store the journeys,
     signals and scores under its version, beside the live ones (see `journeys diff`).
@@ -79,7 +89,11 @@ def rescore_command(
     settings = settings_or_exit()
     with errors_as_exit(ValueError, OSError):
         plan = RescorePlan(
-            model_path.read_text(encoding="utf-8"), since=since, until=until, workers=workers
+            model_path.read_text(encoding="utf-8"),
+            since=since,
+            until=until,
+            workers=workers,
+            shards=shards,
         )
     say(f"model {plan.model.version} from {model_path}; window {plan.window}")
     with _store(settings) as store, _stop_requested() as stopping:
