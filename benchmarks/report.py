@@ -106,6 +106,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "stop_seconds_under_load": stop.get("seconds", math.nan),
         "stop_exit_code": stop.get("exit_code"),
         **_collector_summary(results),
+        "rescore_eps": float(results.get("rescore", {}).get("rate", math.nan)),
         "measured_at": results.get("runs", {}).get("throughput", results.get("started")),
     }
 
@@ -119,6 +120,17 @@ def _collector_summary(results: dict[str, Any]) -> dict[str, float]:
         "collector_p99_s": float(found.get("p99", math.nan)),
         "emit_eps": float(found.get("emit", {}).get("rate", math.nan)),
     }
+
+
+def rescore_rows(results: dict[str, Any]) -> list[list[str]]:
+    found = results.get("rescore")
+    if not found:
+        return []
+    return [[
+        f"{found['events']:,}", f"{found['journeys']:,}", f"{found['shards']}",
+        f"{found['seconds']:.1f} s", f"{found['rate']:,.0f}",
+        f"{found['main_cpu_us']:.0f} us", f"{found['workers_cpu_us']:.0f} us",
+    ]]  # fmt: skip
 
 
 def collector_rows(results: dict[str, Any]) -> list[list[str]]:

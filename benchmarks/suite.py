@@ -20,7 +20,9 @@ from benchmarks import collector, contenders, endtoend, scale
 from benchmarks.broker import local_broker
 from benchmarks.events import simulated
 
-SECTIONS = ("micro", "throughput", "latency", "scale", "collector", "queries", "memory")
+SECTIONS = (
+    "micro", "throughput", "latency", "scale", "collector", "rescore", "queries", "memory",
+)  # fmt: skip
 PARTITIONS = 4
 
 
@@ -41,6 +43,7 @@ class Sizes:
     sample_seconds: float = 12.0  # py-spy sampling of the worker's throughput run (0: none)
     scale_events: int = 300_000  # per run of one, two and three worker processes
     collector_events: int = 200_000  # through journeys collect, and journeys emit
+    rescore_events: int = 1_000_000  # stored touchpoints scored again by journeys rescore
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,7 +59,7 @@ QUICK = Sizes(
     naive_seconds=15, latency_seconds=5, latency_rates=(1000, 5000), micro_events=5_000,
     touchpoints=200_000, journeys=20_000, query_repeats=5, memory_journeys=20_000,
     baselines_everywhere=False, sample_seconds=0.0, scale_events=60_000,
-    collector_events=20_000,
+    collector_events=20_000, rescore_events=100_000,
 )  # fmt: skip
 
 
@@ -182,6 +185,12 @@ def http_collector(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> d
         return collector.collector(bootstrap, messages, workdir, say) | {"source": source}
 
 
+def bulk_rescore(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """`journeys rescore` over stored touchpoints (`benchmarks/rescore.py`)."""
+    say(f"rescore: {sizes.rescore_events:,} stored touchpoints scored again, 2 processes")
+    return _python("benchmarks.rescore", workdir / "rescore", sizes.rescore_events)
+
+
 def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
@@ -194,7 +203,8 @@ def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[st
                 results.update(streaming(sizes, sections, workdir, say))
             else:
                 section = {"micro": micro, "scale": scale_out, "queries": queries,
-                           "memory": memory, "collector": http_collector}[name]  # fmt: skip
+                           "memory": memory, "collector": http_collector,
+                           "rescore": bulk_rescore}[name]  # fmt: skip
                 results[name] = section(sizes, workdir, say)
             say(f"{name} done in {time.monotonic() - started:.0f} s")
     return results
