@@ -7,14 +7,16 @@ under the model's version, beside the live rows (migration 0007). `books` is the
 shards in parallel and keeps the progress ledger that makes a rerun resume.
 """
 
-from pipeline.rescore.books import BookRows, score_book, stored_touchpoint
+from pipeline.rescore.books import Book, BookRows, score_book, score_events, stored_row
 from pipeline.rescore.run import RescoreError, RescorePlan, rescore
 
 __all__ = [
+    "Book",
     "BookRows",
     "RescoreError",
     "RescorePlan",
     "rescore",
     "score_book",
-    "stored_touchpoint",
+    "score_events",
+    "stored_row",
 ]

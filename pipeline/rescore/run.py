@@ -20,6 +20,7 @@ redoes the others.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import multiprocessing
 from collections import deque
@@ -32,9 +33,9 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from pipeline.journey import ScoreModel, book_key, parse_score_model
-from pipeline.journey.events import to_us
-from pipeline.rescore.books import COLUMNS, score_book, stored_touchpoint
+from pipeline.journey import ScoreModel, parse_score_model
+from pipeline.journey.events import StoredEvent, to_us
+from pipeline.rescore.books import COLUMNS, Book, score_events, stored_row
 from pipeline.store import Store
 from pipeline.store.base import json_each_row
 from pipeline.store.models import RESCORE, model_sha256, record_model, recorded_sha256
@@ -150,7 +151,7 @@ def rescore(
     started = time.monotonic()
     now = now or datetime.now(UTC)
     run = _resume_or_start(store, plan, now.replace(microsecond=now.microsecond // 1000 * 1000))
-    counts = _shard_counts(store, plan, run.shards)
+    counts = _stage(store, plan, run)
     record_model(store, plan.model.version, RESCORE, plan.model_toml)
     outcome = Outcome(plan.model.version, run.as_of, run.shards, resumed_shards=len(run.done))
     todo = [s for s in sorted(counts) if s not in run.done]
@@ -175,6 +176,7 @@ def rescore(
                 break
         else:
             _finish_empty_shards(store, plan, run, counts)
+    store.execute(f"DROP TABLE IF EXISTS {_staged(plan)}")
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -209,13 +211,28 @@ def _shard_count(store: Store, plan: RescorePlan) -> int:
     return max(MIN_SHARDS, min(math.ceil(total / SHARD_EVENTS), MAX_SHARDS))
 
 
-def _shard_counts(store: Store, plan: RescorePlan, shards: int) -> dict[int, int]:
-    """Touchpoints per shard (shards without any are left out)."""
+def _staged(plan: RescorePlan) -> str:
+    """The run's copy of its touchpoints, ordered by shard."""
+    digest = hashlib.sha256(f"{plan.model.version}\n{plan.window}".encode()).hexdigest()
+    return f"rescore_input_{digest[:16]}"
+
+
+def _stage(store: Store, plan: RescorePlan, run: _Run) -> dict[int, int]:
+    """Copy the run's touchpoints with their shard into a table ordered by shard, and say
+    how many each shard holds (shards without any are left out). Deciding a touchpoint's
+    book takes a regular expression (`_DERIVED`): once here, not once per shard, and a
+    shard is then a key range. Made again by every invocation (a resumed run too): the same
+    touchpoints, the same shards."""
     where = f"{_PLACED} AND {_IN_WINDOW}" if plan.windowed else _PLACED
-    rows = store.query(
-        f"SELECT {_SHARD} AS shard, count() AS n FROM touchpoints WHERE {where} GROUP BY shard",
-        plan.params() | {"shards": shards},
+    table, params = _staged(plan), plan.params() | {"shards": run.shards}
+    store.execute(f"DROP TABLE IF EXISTS {table}")
+    store.execute(
+        f"CREATE TABLE {table} ENGINE = MergeTree ORDER BY shard AS "
+        f"SELECT toUInt32({_SHARD}) AS shard, {', '.join(COLUMNS)} "
+        f"FROM touchpoints WHERE {where}",
+        params,
     )
+    rows = store.query(f"SELECT shard, count() AS n FROM {table} GROUP BY shard")
     return {int(r["shard"]): int(r["n"]) for r in rows}
 
 
@@ -271,10 +288,9 @@ def _scored(
 ) -> Generator[tuple[int, ShardResult]]:
     """(shard, its result) as the workers finish them, in order; a shard is read only when
     a worker is about to be free, so memory holds a few shards at a time."""
-    where = f"{_PLACED} AND {_IN_WINDOW}" if plan.windowed else _PLACED
-    sql = (f"SELECT {', '.join(COLUMNS)} FROM touchpoints "
-           f"WHERE {where} AND {_SHARD} = {{shard:UInt32}}")  # fmt: skip
-    params = plan.params() | {"shards": run.shards}
+    names = ", ".join(name.split(" AS ")[-1] for name in COLUMNS)
+    sql = f"SELECT {names} FROM {_staged(plan)} WHERE shard = {{shard:UInt32}}"
+    params: dict[str, Any] = {}
     setup = (plan.model_toml, to_us(run.as_of), run.as_of)
     if plan.workers == 1:  # in-process: the tests' and the profiler's path
         _start_worker(*setup)
@@ -313,15 +329,15 @@ def _score_shard(shard: int, payload: bytes) -> ShardResult:
     """A shard's touchpoints (JSONCompactEachRow of `COLUMNS`) scored, book by book."""
     model, as_of_us = _WORKER["model"], _WORKER["as_of_us"]
     at = Position(TOPIC, shard, 0, _WORKER["as_of"])
-    books: dict[str, list[Any]] = {}
+    books: dict[Book, list[StoredEvent]] = {}
     for line in payload.splitlines():
-        touchpoint = stored_touchpoint(orjson.loads(line))
-        books.setdefault(book_key(touchpoint), []).append(touchpoint)
+        book, event = stored_row(orjson.loads(line), model)
+        books.setdefault(book, []).append(event)
     journeys: list[Any] = []
     signals: list[Any] = []
     events = 0
-    for touchpoints in books.values():
-        rows = score_book(touchpoints, model, as_of_us, at)
+    for book, events_of_book in books.items():
+        rows = score_events(book, events_of_book, model, as_of_us, at)
         journeys += rows.journeys
         signals += rows.signals
         events += rows.events
