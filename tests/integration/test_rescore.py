@@ -206,3 +206,19 @@ def test_a_killed_rescore_resumes_and_stores_each_row_once(live_month: dict[str,
     assert found["resumed"] == found["live"]
     # each journey and signal row stored once: the redone shard's inserts were dropped
     assert found["raw"] == [len(found["resumed"][0]), len(found["resumed"][1])]
+
+
+def test_sigterm_stops_a_rescore_after_a_shard_with_exit_0(live_month: dict[str, Any]) -> None:
+    env, tmp = live_month["env"], live_month["tmp"]
+    path = model_file(tmp, "v1-stopped")
+    command = [sys.executable, "-c", "from pipeline.cli import main; main()", "rescore"]
+    child = subprocess.Popen([*command, "--model", str(path), "--shards", "400"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    time.sleep(6.0)
+    child.send_signal(signal.SIGTERM)
+    stdout, stderr = child.communicate(timeout=120)
+    assert child.returncode == 0, stderr
+    assert "Stopped:" in stdout or "Rescored with model v1-stopped" in stdout, stdout + stderr
+    if "Stopped:" in stdout:
+        assert "run the same command again" in stdout
+        assert "resumed a run" in journeys(env, "rescore", "--model", str(path), "--shards", "400")
