@@ -106,7 +106,9 @@ def stored_row(row: list[Any], model: ScoreModel) -> tuple[Book, StoredEvent]:
         department=department,
         stage=stage or model.stages.get(kind, model.stages["default"]),
         channel=channel,
-        attrs={k: v for k, v in values.items() if k in KEPT_ATTRIBUTES},
+        attrs=values
+        if values.keys() <= KEPT_ATTRIBUTES
+        else {k: v for k, v in values.items() if k in KEPT_ATTRIBUTES},
         due=parse_due(values.get("due_at")) if kind == "promise_made" else None,
     )
     return Book(journey_id if sent else customer_id, customer_id, sent), event
