@@ -68,6 +68,18 @@ def _section(title: str, intro: str, headers: list[str], rows: list[list[str]]) 
     return f"## {title}\n\n{intro}\n\n{report.table(headers, rows)}\n"
 
 
+RESCORE = (
+    "`journeys rescore` over stored touchpoints (`benchmarks/rescore.py`): a simulated month "
+    "scored offline into chdb and copied under renamed customers to the size shown, then "
+    "scored again with a model of its own version by two spawned scoring processes, the "
+    "main process reading shards and inserting the rows (and the views they feed) through "
+    "chdb. Events/s is the touchpoints over the whole run; CPU per event is the main "
+    "process's and the scoring processes' together."
+)
+RESCORE_COLUMNS = ["touchpoints", "journeys", "shards", "wall time", "events/s",
+                   "main CPU per event", "scoring CPU per event"]  # fmt: skip
+
+
 HOW_TO_RUN = """## How to run
 
 ```
@@ -86,6 +98,7 @@ def render(results: dict[str, Any]) -> str:
         _section("Scale-out", _scale_intro(results), SCALE_COLUMNS, report.scale_rows(results)),
         _section("HTTP collector", COLLECTOR, COLLECTOR_COLUMNS, report.collector_rows(results)),
         _section("Context API", CONTEXT, CONTEXT_COLUMNS, report.context_rows(results)),
+        _section("Rescore", RESCORE, RESCORE_COLUMNS, report.rescore_rows(results)),
         _section("Hot path", MICRO, ["step", "per event, one core"], report.micro_rows(results)),
         _section("Dashboard queries", _queries_intro(results), QUERY_COLUMNS,
                  report.query_rows(results)),

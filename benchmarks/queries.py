@@ -95,7 +95,8 @@ def variables(store: Store) -> dict[str, str]:
         "ORDER BY lost_points DESC, journey_id LIMIT 1"
     )[0]
     return {"department": "maintenance", "customer": str(worst["customer_id"]),
-            "journey": str(worst["journey_id"]), "due_within_hours": "24"}  # fmt: skip
+            "journey": str(worst["journey_id"]), "due_within_hours": "24",
+            "model": "v1"}  # fmt: skip
 
 
 def time_query(store: Store, sql: str, repeats: int) -> dict[str, Any]:

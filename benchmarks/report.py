@@ -124,6 +124,7 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
         "stop_exit_code": stop.get("exit_code"),
         **_collector_summary(results),
         **_context_summary(results),
+        "rescore_eps": float(results.get("rescore", {}).get("rate", math.nan)),
         "measured_at": results.get("runs", {}).get("throughput", results.get("started")),
     }
 
@@ -163,6 +164,17 @@ def context_rows(results: dict[str, Any]) -> list[list[str]]:
         human_seconds(found["p99"]), human_seconds(found["max"]), statuses,
         f"{found.get('worker_cpu_seconds', math.nan) / found['seconds']:.0%}"
         if "worker_cpu_seconds" in found else "",
+    ]]  # fmt: skip
+
+
+def rescore_rows(results: dict[str, Any]) -> list[list[str]]:
+    found = results.get("rescore")
+    if not found:
+        return []
+    return [[
+        f"{found['events']:,}", f"{found['journeys']:,}", f"{found['shards']}",
+        f"{found['seconds']:.1f} s", f"{found['rate']:,.0f}",
+        f"{found['main_cpu_us']:.0f} us", f"{found['workers_cpu_us']:.0f} us",
     ]]  # fmt: skip
 
 

@@ -21,7 +21,10 @@ from benchmarks import context as context_api
 from benchmarks.broker import local_broker
 from benchmarks.events import simulated
 
-SECTIONS = ("micro", "throughput", "latency", "scale", "collector", "context", "queries", "memory")
+SECTIONS = (
+    "micro", "throughput", "latency", "scale", "collector", "context", "rescore", "queries",
+    "memory",
+)  # fmt: skip
 PARTITIONS = 4
 
 
@@ -44,6 +47,7 @@ class Sizes:
     collector_events: int = 200_000  # through journeys collect, and journeys emit
     context_seconds: float = 30.0  # context API under load, while 1,000 events/s arrive
     context_preload: int = 20_000  # events stored first: the journeys asked about
+    rescore_events: int = 1_000_000  # stored touchpoints scored again by journeys rescore
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,7 +63,7 @@ QUICK = Sizes(
     naive_seconds=15, latency_seconds=5, latency_rates=(1000, 5000), micro_events=5_000,
     touchpoints=200_000, journeys=20_000, query_repeats=5, memory_journeys=20_000,
     baselines_everywhere=False, sample_seconds=0.0, scale_events=60_000,
-    collector_events=20_000, context_seconds=10.0, context_preload=5_000,
+    collector_events=20_000, context_seconds=10.0, context_preload=5_000, rescore_events=100_000,
 )  # fmt: skip
 
 
@@ -206,6 +210,12 @@ def context(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str
     return found | {"source": source}
 
 
+def bulk_rescore(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """`journeys rescore` over stored touchpoints (`benchmarks/rescore.py`)."""
+    say(f"rescore: {sizes.rescore_events:,} stored touchpoints scored again, 2 processes")
+    return _python("benchmarks.rescore", workdir / "rescore", sizes.rescore_events)
+
+
 def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
@@ -219,7 +229,7 @@ def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[st
             else:
                 section = {"micro": micro, "scale": scale_out, "queries": queries,
                            "memory": memory, "collector": http_collector,
-                           "context": context}[name]  # fmt: skip
+                           "context": context, "rescore": bulk_rescore}[name]  # fmt: skip
                 results[name] = section(sizes, workdir, say)
             say(f"{name} done in {time.monotonic() - started:.0f} s")
     return results

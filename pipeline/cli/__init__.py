@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "simulate": "pipeline.cli.simulate:simulate_command",
     "report": "pipeline.cli.report:report",
     "calibrate": "pipeline.cli.calibrate:calibrate",
+    "rescore": "pipeline.cli.rescore:rescore_command",
+    "diff": "pipeline.cli.diff:diff_command",
     "emit": "pipeline.cli.emit:emit",
     "collect": "pipeline.cli.collect:collect",
     "alerts": "pipeline.cli.alerts:alerts",

@@ -37,8 +37,19 @@ from pipeline.store import StoreError, get_store
 @click.option(
     "--department", "departments", multiple=True, help="Only this department (repeatable)."
 )
+@click.option(
+    "--model",
+    "model_version",
+    metavar="VERSION",
+    help="Show the journeys as this score model version scored them (a live version or one "
+    "`journeys rescore` stored); default: the live model.",
+)
 def report(
-    output: str, since: datetime | None, until: datetime | None, departments: tuple[str, ...]
+    output: str,
+    since: datetime | None,
+    until: datetime | None,
+    departments: tuple[str, ...],
+    model_version: str | None,
 ) -> None:
     """Write the report: heatmap, trend, top breakdowns with example journeys, share beyond the
     front desk, word-of-mouth balance, rejected events per department. One HTML file that
@@ -46,13 +57,19 @@ def report(
 
     In embedded mode the store belongs to the worker while it runs: stop it first.
     """
+    from pipeline.journey import load_score_model
     from pipeline.report import ReportFilter, summary_lines, write_report
+    from pipeline.report.versions import shown_model
 
     settings = settings_or_exit()
     with errors_as_exit(ValueError):
         where = ReportFilter(since=since, until=until, departments=departments)
     try:
-        data = write_report(get_store(settings), Path(output), where)
+        store = get_store(settings)
+        with errors_as_exit(ValueError):
+            configured = load_score_model(settings.score_model_path)
+            model = shown_model(store, model_version, configured)
+        data = write_report(store, Path(output), where, model=model)
     except StoreError as exc:
         if "UNKNOWN_TABLE" in str(exc) or "UNKNOWN_DATABASE" in str(exc):
             fail(

@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.dashboards.common import DATASOURCE_UID, FOLDER_TITLE
+from pipeline.dashboards.common import DATASOURCE_UID, FOLDER_TITLE, LIVE_MODEL
 from pipeline.dashboards.query import ClickHouseQuery
 
 # Broken promises in the last hour against the hourly average of the 24 hours before; a
 # spike needs at least 5 in the hour so a quiet department does not page on 1 vs 0.
 # signals_by_department (0005) holds each department's promise_broken day as a key range.
-BROKEN_PROMISES_SPIKE = """
+BROKEN_PROMISES_SPIKE = f"""
 SELECT department,
        if(last_hour >= 5, last_hour / greatest(before / 24, 1), 0) AS spike_ratio
 FROM (
@@ -26,7 +26,7 @@ FROM (
     FROM signals_by_department FINAL
     WHERE hour >= toStartOfHour($__toTime - INTERVAL 25 HOUR) AND hour <= $__toTime
       AND effective_at >= $__toTime - INTERVAL 25 HOUR AND effective_at <= $__toTime
-      AND signal = 'promise_broken' AND active = 1
+      AND signal = 'promise_broken' AND active = 1 AND model_version = {LIVE_MODEL}
     GROUP BY department
 )
 ORDER BY department

@@ -24,6 +24,7 @@ from grafana_foundation_sdk.models.dashboard import (
 )
 
 from pipeline.dashboards.query import PLUGIN_ID, ClickHouseQueryBuilder, QueryType
+from pipeline.store.models import VERSIONS_SQL
 
 DATASOURCE_UID = "journeys-clickhouse"
 DATASOURCE_NAME = "Journeys ClickHouse"
@@ -148,6 +149,23 @@ def query_variable(name: str, label: str, sql: str) -> dash.QueryVariable:
         .query({"rawSql": sql.strip(), "editorType": "sql", "queryType": "table"})
         .refresh(VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(VariableSort.ALPHABETICAL_ASC)
+    )
+
+
+# The score model version a panel shows (migration 0007: a rescore's rows sit beside the
+# live ones in the same tables; every journey-level figure reads one version).
+MODEL = text_var("model")
+# For the alert rules, which have no variables: the version the last started worker scores.
+LIVE_MODEL = "(SELECT argMax(model_version, registered_at) FROM score_models WHERE role = 'live')"
+
+
+def model_variable() -> dash.QueryVariable:
+    """The model version to show, the live one listed first: with no saved choice Grafana
+    selects the first option, so the panels open on the live model."""
+    return (
+        query_variable("model", "Score model", VERSIONS_SQL)
+        .refresh(VariableRefresh.ON_DASHBOARD_LOAD)
+        .sort(VariableSort.DISABLED)
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash
 
 from pipeline.dashboards.common import (
+    MODEL,
     bar_panel,
     explorer_link,
+    model_variable,
     new_dashboard,
     query_variable,
     stat_panel,
@@ -28,7 +30,7 @@ ORDER BY department
 # ranges of hours; FINAL resolves replays and retractions.
 _SIGNALS = f"""FROM signals_by_department FINAL
 WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND $__timeFilter(effective_at)
-  AND active = 1 AND department = {DEPARTMENT}"""
+  AND active = 1 AND department = {DEPARTMENT} AND model_version = {MODEL}"""
 
 POINTS_BY_SIGNAL = f"""
 SELECT signal, round(sum(impact), 1) AS points, count() AS signals
@@ -96,14 +98,14 @@ FROM (
                    AS latest
     FROM signals_by_department
     WHERE department = {DEPARTMENT} AND hour >= toStartOfHour($__fromTime) AND hour <= $__toTime
-      AND journey_id IN (
+      AND model_version = {MODEL} AND journey_id IN (
         SELECT journey_id
         {_SIGNALS}
         GROUP BY journey_id
         HAVING round(sum(impact), 1) < 0
         ORDER BY round(sum(impact), 1), journey_id
         LIMIT 20)
-    GROUP BY department, signal, hour, stage, signal_id
+    GROUP BY department, signal, hour, stage, signal_id, model_version
 )
 WHERE latest.5 = 1 AND $__timeFilter(latest.4)
 GROUP BY journey_id
@@ -134,6 +136,7 @@ def build() -> dash.Dashboard:
         )
         .refresh("1m")
         .with_variable(query_variable("department", "Department", DEPARTMENTS))
+        .with_variable(model_variable())
         .with_panel(
             bar_panel(
                 "Points by signal",

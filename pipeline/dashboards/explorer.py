@@ -5,6 +5,8 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash
 
 from pipeline.dashboards.common import (
+    MODEL,
+    model_variable,
     new_dashboard,
     query_variable,
     stat_panel,
@@ -25,7 +27,7 @@ WHERE customer_id = {CUSTOMER}
 ORDER BY journey_id
 """
 
-_LATEST = f"FROM journeys\nWHERE journey_id = {JOURNEY}"
+_LATEST = f"FROM journeys\nWHERE journey_id = {JOURNEY} AND model_version = {MODEL}"
 
 SCORE = f"""
 SELECT argMax(score, version) AS score
@@ -65,7 +67,7 @@ FROM (
            CAST(impact, 'Nullable(Float64)') AS impact, reason,
            arrayStringConcat(evidence_event_ids, ', ') AS event_ids
     FROM journey_signals FINAL
-    WHERE journey_id = {JOURNEY} AND active = 1
+    WHERE journey_id = {JOURNEY} AND model_version = {MODEL} AND active = 1
 )
 ORDER BY time, entry DESC, what
 """
@@ -82,6 +84,7 @@ def build() -> dash.Dashboard:
         )
         .with_variable(text_variable("customer", "Customer ID"))
         .with_variable(query_variable("journey", "Journey", JOURNEYS_OF_CUSTOMER))
+        .with_variable(model_variable())
         .with_panel(stat_panel("Journey score", "Latest score (0-100).", SCORE, width=4))
         .with_panel(
             stat_panel("Lost points", "Points lost over the whole journey.", LOST_POINTS, width=4)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash
 
 from pipeline.dashboards.common import (
+    MODEL,
     bar_panel,
     matrix_heatmap_panel,
+    model_variable,
     new_dashboard,
     stat_panel,
     timeseries_panel,
@@ -16,15 +18,15 @@ UID = "journeys-heatmap"
 
 # signal_day_cells: active signals per day x department x stage x signal, refreshed every
 # five minutes (migration 0004); a month of cells is a few thousand rows.
-_CELLS_IN_RANGE = """FROM signal_day_cells
-WHERE $__dateFilter(day) AND points_lost > 0"""
+_CELLS_IN_RANGE = f"""FROM signal_day_cells
+WHERE model_version = {MODEL} AND $__dateFilter(day) AND points_lost > 0"""
 
 # journey_cell_days: per day x department x stage, the journeys that lost points there,
 # grouped by the previous day each lost points in the same cell (migration 0005). A journey
 # counts once in a range: on its first losing day there, the row whose previous day lies
 # before the range. Refreshed every five minutes, lost points included.
-_JOURNEY_CELLS_IN_RANGE = """FROM journey_cell_days
-WHERE $__dateFilter(day)"""
+_JOURNEY_CELLS_IN_RANGE = f"""FROM journey_cell_days
+WHERE model_version = {MODEL} AND $__dateFilter(day)"""
 _FIRST_IN_RANGE = "previous_day < toDate($__fromTime)"
 
 LOST_POINTS_HEATMAP = f"""
@@ -59,7 +61,8 @@ ORDER BY journeys_affected_pct DESC, department, stage
 
 # journey_day_stats: journeys by start day x band x score decile, latest versions only,
 # recomputed every minute (migration 0003).
-_JOURNEYS_IN_RANGE = "FROM journey_day_stats\nWHERE $__dateFilter(start_day)"
+_JOURNEYS_IN_RANGE = f"""FROM journey_day_stats
+WHERE model_version = {MODEL} AND $__dateFilter(start_day)"""
 
 AVERAGE_SCORE = f"""
 SELECT toDateTime(start_day) AS time, round(sum(score_sum) / sum(journeys), 1) AS average_score
@@ -108,6 +111,7 @@ def build() -> dash.Dashboard:
             "now-30d",
         )
         .refresh("5m")
+        .with_variable(model_variable())
         .with_panel(
             matrix_heatmap_panel(
                 "Lost points: department x stage",

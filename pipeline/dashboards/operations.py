@@ -5,9 +5,11 @@ from __future__ import annotations
 from grafana_foundation_sdk.builders import dashboard as dash
 
 from pipeline.dashboards.common import (
+    MODEL,
     bar_panel,
     custom_variable,
     explorer_link,
+    model_variable,
     new_dashboard,
     table_panel,
     text_var,
@@ -52,32 +54,32 @@ ORDER BY promises_due DESC, department
 
 # signals_by_department (migration 0005): ordered department, signal, hour, so one kind of
 # signal over a day is a short key range per department.
-BROKEN_PROMISES_24H = """
+BROKEN_PROMISES_24H = f"""
 SELECT department, count() AS broken_promises
 FROM signals_by_department FINAL
 WHERE hour >= toStartOfHour(now() - INTERVAL 24 HOUR)
   AND effective_at >= now() - INTERVAL 24 HOUR
-  AND signal = 'promise_broken' AND active = 1
+  AND signal = 'promise_broken' AND active = 1 AND model_version = {MODEL}
 GROUP BY department
 ORDER BY broken_promises DESC, department
 """
 
-REPEAT_AND_LOST_CONTEXT = """
+REPEAT_AND_LOST_CONTEXT = f"""
 SELECT $__timeInterval(effective_at) AS time, signal, count() AS signals
 FROM signals_by_department FINAL
 WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND $__timeFilter(effective_at)
-  AND signal IN ('repeat_contact', 'context_lost') AND active = 1
+  AND signal IN ('repeat_contact', 'context_lost') AND active = 1 AND model_version = {MODEL}
 GROUP BY time, signal
 ORDER BY time, signal
 """
 
-REPEAT_AND_LOST_CONTEXT_BY_DEPARTMENT = """
+REPEAT_AND_LOST_CONTEXT_BY_DEPARTMENT = f"""
 SELECT department,
        countIf(signal = 'repeat_contact') AS repeat_contacts,
        countIf(signal = 'context_lost') AS lost_context_handoffs
 FROM signals_by_department FINAL
 WHERE hour >= toStartOfHour($__fromTime) AND hour <= $__toTime AND $__timeFilter(effective_at)
-  AND signal IN ('repeat_contact', 'context_lost') AND active = 1
+  AND signal IN ('repeat_contact', 'context_lost') AND active = 1 AND model_version = {MODEL}
 GROUP BY department
 ORDER BY repeat_contacts + lost_context_handoffs DESC, department
 """
@@ -88,16 +90,16 @@ ORDER BY repeat_contacts + lost_context_handoffs DESC, department
 # their latest version is among their snapshots of the hour: the worker's event-time clock
 # only moves forward, so a snapshot that outranks one of the last hour is from the hour too
 # (a replay after a crash that lost over an hour of progress can break that for a while).
-TURNED_POOR = """
+TURNED_POOR = f"""
 WITH candidates AS (
     SELECT DISTINCT journey_id
     FROM recent_journey_snapshots
-    WHERE band = 'poor' AND at >= now() - INTERVAL 1 HOUR
+    WHERE band = 'poor' AND at >= now() - INTERVAL 1 HOUR AND model_version = {MODEL}
 ),
 turned AS (
     SELECT journey_id, toDateTime64(min(first_at), 3, 'UTC') AS turned_poor_at
     FROM journey_band_entries
-    WHERE band = 'poor' AND journey_id IN candidates
+    WHERE band = 'poor' AND journey_id IN candidates AND model_version = {MODEL}
     GROUP BY journey_id
     HAVING turned_poor_at >= now() - INTERVAL 1 HOUR
 )
@@ -115,6 +117,7 @@ INNER JOIN (
            argMax(lost_points, version) AS lost_points
     FROM recent_journey_snapshots
     WHERE at >= now() - INTERVAL 1 HOUR AND journey_id IN candidates
+      AND model_version = {MODEL}
     GROUP BY journey_id
 ) AS latest ON latest.journey_id = turned.journey_id
 WHERE latest.band = 'poor' AND latest.status != 'retired'
@@ -157,6 +160,7 @@ def build() -> dash.Dashboard:
             "now-6h",
         )
         .refresh("10s")
+        .with_variable(model_variable())
         .with_variable(
             custom_variable(
                 "due_within_hours", "Promises due within (hours)", ["1", "4", "8", "24"], "4"

@@ -107,6 +107,7 @@ class ReportData:
     front_desk: frozenset[str] = frozenset()
     good_at_least: float = 75.0
     poor_below: float = 50.0
+    model_version: str = ""  # the score model whose rows are shown
     journeys: int = 0
     touchpoints: int = 0
     good: int = 0

@@ -167,7 +167,8 @@ def _rejections(data: ReportData) -> str:
     )
 
 
-def render(data: ReportData) -> str:
+def render(data: ReportData, extra: list[tuple[str, str]] | None = None) -> str:
+    """The report's HTML; `extra` adds (title, HTML) sections at the end (`journeys diff`)."""
     stages = stage_order({stage for _, stage in data.heatmap})
     period = (
         f"{data.first_event:%Y-%m-%d} to {data.last_event:%Y-%m-%d}"
@@ -193,6 +194,7 @@ def render(data: ReportData) -> str:
         ("Example journeys", timelines or "<p>No journey lost points.</p>"),
         ("Did the loop close?", loop_closure_html(data.loop_closure)),
         ("Rejected events per department", _rejections(data)),
+        *(extra or []),
     ]
     body = "".join(f"<section><h2>{title}</h2>{html}</section>" for title, html in sections)
     return (
@@ -201,6 +203,7 @@ def render(data: ReportData) -> str:
         f"<style>{CSS}</style></head><body>"
         "<h1>Customer journeys: where the experience breaks down</h1>"
         f"<p class='meta'>Journeys {period} · filter: {escape(data.filter.describe())} · "
+        f"score model {escape(data.model_version)} · "
         f"generated {data.generated_at:%Y-%m-%d %H:%M} UTC</p>"
         f"<p class='lead'>{headline(data)}</p>{_cards(data)}{body}</body></html>"
     )

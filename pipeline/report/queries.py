@@ -14,11 +14,14 @@ from pipeline.store import Store
 
 _T = "DateTime64(3, 'UTC')"
 _DEPARTMENT = "({all_departments:UInt8} = 1 OR has(splitByChar(',', {departments:String}), %s))"
-SIGNALS = f"""journey_signals FINAL WHERE active = 1 AND impact < 0
+# Every journey-level figure reads one model version (the tables hold a rescore's rows
+# beside the live ones, migration 0007): `model_version` is the shown model's version.
+_VERSION = "model_version = {model_version:String}"
+SIGNALS = f"""journey_signals FINAL WHERE {_VERSION} AND active = 1 AND impact < 0
     AND effective_at >= {{since:{_T}}} AND effective_at < {{until:{_T}}}
     AND {_DEPARTMENT % "department"}"""
 JOURNEYS = f"""journeys FINAL
-    WHERE last_event_at >= {{since:{_T}}} AND last_event_at < {{until:{_T}}}
+    WHERE {_VERSION} AND last_event_at >= {{since:{_T}}} AND last_event_at < {{until:{_T}}}
     AND ({{all_departments:UInt8}} = 1 OR journey_id IN (
         SELECT journey_id FROM touchpoints
         WHERE has(splitByChar(',', {{departments:String}}), department)))"""
@@ -29,8 +32,9 @@ EXAMPLE_TIMELINES = 3
 def load_report(
     store: Store, where: ReportFilter, now: datetime | None = None, model: ScoreModel | None = None
 ) -> ReportData:
-    """What the report shows; `model` (the default v1 when None) names the front desk and
-    the bands, as it did for the worker that scored the journeys."""
+    """What the report shows of the journeys `model` scored (the default v1 when None): its
+    version picks the rows, and it names the front desk and the bands, as it did for the
+    worker or the rescore that scored them."""
     model = model or load_score_model()
     data = ReportData(
         filter=where,
@@ -38,13 +42,14 @@ def load_report(
         front_desk=model.front_desk,
         good_at_least=model.good_at_least,
         poor_below=model.poor_below,
+        model_version=model.version,
     )
-    params = where.params()
+    params = where.params() | {"model_version": model.version}
     _journey_totals(store, params, data)
     _trend(store, params, data)
     _heatmap(store, params, data)
     _breakdowns(store, params, data)
-    _timelines(store, data)
+    _timelines(store, data, model.version)
     _rejections(store, params, data)
     data.loop_closure = load_loop_closure(store, params)
     data.touchpoints = int(
@@ -126,7 +131,7 @@ def _breakdowns(store: Store, params: dict[str, Any], data: ReportData) -> None:
     ]
 
 
-def _timelines(store: Store, data: ReportData) -> None:
+def _timelines(store: Store, data: ReportData, model_version: str) -> None:
     chosen: list[str] = []
     for breakdown in data.breakdowns:
         fresh = [j for j in breakdown.example_journeys if j not in chosen]
@@ -134,7 +139,7 @@ def _timelines(store: Store, data: ReportData) -> None:
             chosen.append(fresh[0])
     if not chosen:
         return
-    ids = {"ids": ",".join(chosen)}
+    ids = {"ids": ",".join(chosen), "model_version": model_version}
     events = store.query(
         """SELECT journey_id, occurred_at AS at, department, stage, type, attributes
         FROM touchpoints FINAL WHERE has(splitByChar(',', {ids:String}), journey_id)
@@ -144,7 +149,8 @@ def _timelines(store: Store, data: ReportData) -> None:
     signals = store.query(
         """SELECT journey_id, effective_at AS at, department, stage, reason, impact
         FROM journey_signals FINAL
-        WHERE active = 1 AND has(splitByChar(',', {ids:String}), journey_id)
+        WHERE model_version = {model_version:String} AND active = 1
+          AND has(splitByChar(',', {ids:String}), journey_id)
         ORDER BY effective_at, signal_id""",
         ids,
     )

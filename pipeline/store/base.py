@@ -66,6 +66,11 @@ class Store(Protocol):
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Run a SELECT; `{name:Type}` placeholders are bound server-side from `params`."""
 
+    def query_bytes(self, sql: str, params: Mapping[str, Any] | None = None) -> bytes:
+        """Run a SELECT and return its rows as ClickHouse's JSONCompactEachRow bytes (one
+        JSON array a line, no names): for bulk readers that parse rows elsewhere (the
+        rescore hands them to its worker processes)."""
+
     def close(self) -> None: ...
 
 

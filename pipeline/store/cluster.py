@@ -30,6 +30,10 @@ names the statement (tests/unit/test_store_cluster.py renders every file, and fa
   add up across shards.
 * INSERT ... SELECT (a backfill) writes through the Distributed table, synchronously, so each
   row lands on the shard its sharding key names: where the views write the same key.
+* ALTER TABLE: column changes go to the local and the Distributed tables, anything else to
+  the local tables only; an ALTER that adds a column and appends it to the sorting key
+  (MODIFY ORDER BY, which ClickHouse accepts only in the same statement) stays whole on the
+  local tables and gives the Distributed table the column alone.
 * SYSTEM WAIT VIEW has no ON CLUSTER form: it waits on the node migrate is connected to.
 """
 
@@ -252,6 +256,18 @@ class ClusterLayout:
             return [local]
         if changes == {True}:  # the Distributed table must show the same columns
             return [local, edit(s.sql, [(token.end, token.end, f" {self.on_cluster}")])]
+        if all(
+            " ".join(s.keywords(start, 3)) == "MODIFY ORDER BY"
+            or " ".join(s.keywords(start, 2)) in COLUMN_COMMANDS
+            for start, _ in commands
+        ):
+            # A column joins a sorting key only in the ALTER that adds it (0007), so the two
+            # stay one statement on the local tables; the Distributed table has no sorting
+            # key and takes the column changes alone.
+            columns = [s.text(a, b) for a, b in commands
+                       if " ".join(s.keywords(a, 2)) in COLUMN_COMMANDS]  # fmt: skip
+            head = f"{s.text(0, at + 1)} {self.on_cluster}"
+            return [local, f"{head}\n    " + ",\n    ".join(columns)]
         raise ClusterLayoutError(
             "mixes column changes (the Distributed table takes them too) with other changes "
             "(the local tables only): split it into two ALTER statements"

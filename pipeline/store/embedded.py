@@ -141,6 +141,10 @@ class EmbeddedStore:
             for row in map(orjson.loads, lines[2:])
         ]
 
+    def query_bytes(self, sql: str, params: Mapping[str, Any] | None = None) -> bytes:
+        result = self._run(sql, "JSONCompactEachRow", params)
+        return result.bytes() if hasattr(result, "bytes") else bytes(result)
+
     def drop_database(self) -> None:
         self._run(f"DROP DATABASE IF EXISTS `{self.database}`", use=False)
         if self._engine.current_database == self.database:

@@ -74,6 +74,17 @@ class ServerStore:
             raise _classify(exc) from exc
         return list(result.named_results())
 
+    def query_bytes(self, sql: str, params: Mapping[str, Any] | None = None) -> bytes:
+        sql, bound, settings = _bind(sql, params)
+        try:
+            return bytes(
+                self._client.raw_query(
+                    sql, parameters=bound, settings=settings, fmt="JSONCompactEachRow"
+                )
+            )
+        except Exception as exc:
+            raise _classify(exc) from exc
+
     def close(self) -> None:
         self._client.close()
 

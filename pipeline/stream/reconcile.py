@@ -27,18 +27,24 @@ _SEPARATOR = "\x1e"
 
 
 def orphaned_signals(
-    store: Store, signal_sets: dict[str, tuple[int, frozenset[str]]], at: Position
+    store: Store,
+    signal_sets: dict[str, tuple[int, frozenset[str]]],
+    at: Position,
+    model_version: str,
 ) -> list[Row]:
-    """Retraction rows for stored active signals the journeys no longer have."""
+    """Retraction rows for stored active signals the journeys no longer have, among the
+    rows of the worker's model version: a rescore's rows of another version (migration
+    0007) hold other signals of the same journeys, which are not the worker's to retract."""
     # One String parameter split server-side: both backends bind it the same way (array
     # parameters they do not). A journey id containing the separator is not checked.
     journeys = [j for j in sorted(signal_sets) if _SEPARATOR not in j]
     if not journeys:
         return []
     stored = store.query(
-        "SELECT * FROM journey_signals FINAL WHERE active = 1 AND journey_id IN "
+        "SELECT * FROM journey_signals FINAL WHERE model_version = {version:String} "
+        "AND active = 1 AND journey_id IN "
         "(SELECT arrayJoin(splitByChar('\x1e', {journeys:String})))",
-        {"journeys": _SEPARATOR.join(journeys)},
+        {"journeys": _SEPARATOR.join(journeys), "version": model_version},
     )
     rows: list[Row] = []
     for row in stored:

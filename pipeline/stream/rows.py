@@ -70,6 +70,7 @@ def retired_journey_row(
         "status": "retired",
         "band": "",
         "score_model": score_model,
+        "model_version": score_model,
         "version": version,
         "is_deleted": 1,
     } | at.provenance()
@@ -112,12 +113,16 @@ def journey_row(score: JourneyScore, at: Position) -> Row:
     row: Row = msgspec.to_builtins(score, builtin_types=(datetime,))
     row.pop("signals")
     row.pop("overflow_events", None)
-    return row | {"version": journey_version(score)} | at.provenance()
+    # model_version keeps the rows of each model apart in the tables' sorting keys (0007):
+    # the live worker's rows and a rescore's (pipeline.rescore) are built here alike.
+    version = {"version": journey_version(score), "model_version": score.score_model}
+    return row | version | at.provenance()
 
 
 def signal_row(signal: Signal, active: bool, version: int, at: Position) -> Row:
     row: Row = msgspec.to_builtins(signal, builtin_types=(datetime,))
-    return row | {"active": int(active), "version": version} | at.provenance()
+    state = {"active": int(active), "version": version, "model_version": signal.score_model}
+    return row | state | at.provenance()
 
 
 def score_message(score: JourneyScore) -> bytes:

@@ -482,7 +482,9 @@ class Runtime:
         signal_sets = {journey: sets for batch in batches for journey, sets in
                        batch.signal_sets.items()}  # fmt: skip
         at = Position("reconcile", 0, 0, datetime.now(UTC))
-        orphans = await asyncio.to_thread(orphaned_signals, self.sink.store, signal_sets, at)
+        orphans = await asyncio.to_thread(
+            orphaned_signals, self.sink.store, signal_sets, at, self.processor.model.version
+        )
         for row in orphans:
             batch = owner[row["journey_id"]]
             row["_partition"] = batch.partition

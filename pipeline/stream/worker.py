@@ -31,8 +31,10 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from pipeline.journey import DEFAULT_MODEL_PATH, load_score_model
 from pipeline.settings import Settings
 from pipeline.store import Store, apply_migrations, get_store
+from pipeline.store.models import LIVE, record_model
 from pipeline.stream.book_cache import BookCache
 from pipeline.stream.context import ContextAPI, context_tokens
 from pipeline.stream.health import HealthSampler
@@ -297,6 +299,11 @@ def _runtime(
     app: JourneysApp, settings: Settings, store: Store, metrics: Metrics, table: Any,
     names: TopicNames, outbox: Outbox,
 ) -> Runtime:  # fmt: skip
+    model = load_score_model(settings.score_model_path) if settings.score_model_path else None
+    live = model or load_score_model()
+    # The panels and the report read this version by default (score_models, 0007).
+    record_model(store, live.version, LIVE, (settings.score_model_path or DEFAULT_MODEL_PATH)
+                 .read_text(encoding="utf-8"))  # fmt: skip
     state = StateTable(table, settings.topic_touchpoints, outbox)
     books = BookCache(state.read, keep=settings.worker_book_cache)
     sink = ClickHouseSink(
@@ -308,7 +315,7 @@ def _runtime(
         retry_max_seconds=settings.sink_retry_max_seconds,
     )
     processor = JourneyProcessor.from_settings(
-        settings, books, partitioner(settings.topic_partitions), metrics
+        settings, books, partitioner(settings.topic_partitions), metrics, live
     )
 
     async def commit_offsets(offsets: dict[tuple[str, int], int]) -> bool:

@@ -27,8 +27,10 @@ from pipeline.dashboards.operations import (
     REPEAT_AND_LOST_CONTEXT_BY_DEPARTMENT,
 )
 from pipeline.dashboards.pipeline_health import QUALITY_BY_DEPARTMENT
+from pipeline.journey import DEFAULT_MODEL_PATH
 from pipeline.store import apply_migrations, load_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
+from pipeline.store.models import LIVE, record_model
 from pipeline.store.refresh import refresh_now
 from tests.support.dashboards.engine_rows import SimulatedMonth
 from tests.support.dashboards.macros import QueryContext, expand
@@ -265,6 +267,7 @@ def test_0005_fills_its_tables_from_history_stored_before_it(
             store.insert(table, rows)
         later = [m.version for m in load_migrations() if m.version >= 5]
         assert [m.version for m in apply_migrations(store)] == later  # 0005 and what follows
+        record_model(store, "v1", LIVE, DEFAULT_MODEL_PATH.read_text())  # as in insert_sample
         refresh_now(store)
         assert_heatmap_matches_raw(store, simulated_month)
         for sql in [

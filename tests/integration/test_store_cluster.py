@@ -24,7 +24,7 @@ import dataclasses
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,7 @@ def route_through_sharding_keys(cluster: Cluster, tables: list[str]) -> None:
             )
 
 
-WRITTEN = list(Sample().tables())
+WRITTEN = [*Sample().tables(), "score_models"]
 
 
 @pytest.fixture(scope="module")
@@ -138,11 +138,18 @@ def month() -> SimulatedMonth:
     return simulate_month(customers=500)
 
 
+# What a worker starting with the v1 model records (the model variable's first option and
+# the alert rules' version, migration 0007).
+LIVE_MODEL = {"model_version": "v1", "role": "live", "model_sha256": "", "model_toml": "",
+              "registered_at": datetime.now(UTC)}  # fmt: skip
+
+
 def load(store: Store, sample: Sample, suffix: str = "") -> None:
     """The sample in the worker's batches (a flush writes each table in one insert)."""
     for table, rows in sample.tables().items():
         for start in range(0, len(rows), 400):
             store.insert(table + suffix, rows[start : start + 400])
+    store.insert("score_models" + suffix, [LIVE_MODEL])
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "pipeline"
 LAYERS = (
     {"contract", "store", "kafka", "settings"},
     {"journey"},
-    {"stream", "simulate", "report", "collect", "calibrate", "alerts", "emit"},
+    {"stream", "simulate", "report", "collect", "calibrate", "alerts", "rescore", "emit"},
     {"dashboards"},
     {"cli", "app"},  # the command line, and the Faust app `faust -A pipeline.app` loads
 )

@@ -99,11 +99,28 @@ def test_backfills_go_through_the_distributed_tables_in_the_foreground() -> None
 
 def test_a_dropped_table_is_dropped_everywhere_at_once() -> None:
     drops = [sql for sql in RENDERED if sql.startswith("DROP")]
-    assert drops == [
+    assert drops[:3] == [
         f"DROP VIEW IF EXISTS journeys_by_start_mv {ON} SYNC",
         f"DROP TABLE IF EXISTS journeys_by_start {ON} SYNC",
         f"DROP TABLE IF EXISTS journeys_by_start_local {ON} SYNC",
     ]
+    # 0007 re-creates the refreshed aggregates with the model version in their key
+    for table in ("journey_day_stats", "signal_day_cells", "journey_cell_days"):
+        at = drops.index(f"DROP VIEW IF EXISTS {table}_mv {ON} SYNC")
+        assert drops[at + 1 : at + 3] == [
+            f"DROP TABLE IF EXISTS {table} {ON} SYNC",
+            f"DROP TABLE IF EXISTS {table}_local {ON} SYNC",
+        ]
+
+
+def test_a_column_added_to_a_sorting_key_reaches_the_distributed_table_alone() -> None:
+    local, distributed = [sql for sql in RENDERED if sql.startswith(("ALTER TABLE journeys ",
+                          "ALTER TABLE journeys_local "))][:2]  # fmt: skip
+    assert local == (f"ALTER TABLE journeys_local {ON}\n"
+                     "    ADD COLUMN IF NOT EXISTS model_version LowCardinality(String),\n"
+                     "    MODIFY ORDER BY (journey_id, model_version)")  # fmt: skip
+    column = "ADD COLUMN IF NOT EXISTS model_version LowCardinality(String)"
+    assert distributed == f"ALTER TABLE journeys {ON}\n    {column}"
 
 
 def test_the_printed_ddl_is_what_migrate_runs() -> None:
@@ -197,6 +214,9 @@ class RecordingStore:
             return [{"engine": self.ledger_engine}]
         assert "FROM schema_migrations FINAL" in sql, sql
         return [{"version": r["version"], "checksum": r["checksum"]} for r in self.ledger]
+
+    def query_bytes(self, sql: str, params: Mapping[str, Any] | None = None) -> bytes:
+        raise AssertionError(f"migrate reads no bulk rows: {sql}")
 
     def close(self) -> None: ...
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from pipeline.journey import ScoreModel
+from pipeline.journey import ScoreModel, load_score_model
 from pipeline.simulate import Delivery, SimulationConfig, default_start, simulate
 from pipeline.stream.health import HealthSampler
 from pipeline.stream.metrics import Metrics
@@ -68,7 +68,8 @@ class SimulatedMonth:
     def context(self) -> QueryContext:
         worst = max(self.sample.journeys, key=lambda journey: journey["lost_points"])
         variables = {"department": "maintenance", "customer": worst["customer_id"],
-                     "journey": worst["journey_id"], "due_within_hours": "24"}  # fmt: skip
+                     "journey": worst["journey_id"], "due_within_hours": "24",
+                     "model": load_score_model().version}  # fmt: skip
         return QueryContext(self.now - timedelta(days=7), self.now + timedelta(minutes=1),
                             timedelta(minutes=5), variables)  # fmt: skip
 

@@ -17,8 +17,9 @@ from typing import Any
 
 import orjson
 
-from pipeline.journey import ScoreModel, load_score_model
+from pipeline.journey import DEFAULT_MODEL_PATH, ScoreModel, load_score_model
 from pipeline.store import Store
+from pipeline.store.models import LIVE, record_model
 from pipeline.store.refresh import refresh_now
 from pipeline.stream.health import metric_row
 
@@ -74,6 +75,9 @@ def insert_sample(store: Store, sample: Sample, batch: int) -> None:
         for start in range(0, len(rows), batch):
             store.insert(table, rows[start : start + batch])
     refresh_now(store)
+    # What a worker starting with the built-in model records (migration 0007): the
+    # dashboards' model variable's first option and the alert rules' version.
+    record_model(store, load_score_model().version, LIVE, DEFAULT_MODEL_PATH.read_text())
 
 
 def _provenance(topic: str, offset: int, at: datetime) -> Row:
