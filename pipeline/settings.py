@@ -102,6 +102,28 @@ class Settings(BaseSettings):
     topic_retention_days: float = Field(
         default=30, gt=0, description="Retention of the topics the worker creates, in days."
     )
+    topic_erasures: str = Field(
+        default="journeys.erasures",
+        pattern=_TOPIC,
+        description="Erasure requests from `journeys erase` to the worker, and its replies.",
+    )
+    erasure_topic_retention_hours: float = Field(
+        default=24,
+        gt=0,
+        description="Retention of the erasures topic: its requests name customers in clear.",
+    )
+
+    # --- erasure (docs/operations.md#erasing-a-customer) ---------------------------------
+    erasure_salt: SecretStr | None = Field(
+        default=None,
+        description="Secret key of the erasure ledger's customer hashes (at least 16 "
+        "characters; keep it as long as the ledger). `journeys erase` refuses to run without.",
+    )
+    erasure_wait_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="How long `journeys erase` waits for a running worker to report an erasure.",
+    )
 
     # --- event contract (pipeline.contract.Validator.from_settings) ----------------------
     contract_max_bytes: int = Field(

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "emit": "pipeline.cli.emit:emit",
     "collect": "pipeline.cli.collect:collect",
     "run": "pipeline.cli.run:run",
+    "erase": "pipeline.cli.erase:erase",
 }
 
 

@@ -35,8 +35,11 @@ from pipeline.contract import Validator
 from pipeline.journey import load_score_model
 from pipeline.settings import Settings
 from pipeline.store import Store, apply_migrations, get_store
+from pipeline.store.erase import load_ledger
+from pipeline.store.erasure import ErasureLedger
 from pipeline.stream.books import BookCache
 from pipeline.stream.dedup import RecentEventIds
+from pipeline.stream.erasures import ErasureDesk
 from pipeline.stream.health import HealthSampler
 from pipeline.stream.intake import BatchConsumer
 from pipeline.stream.logs import quiet_root_logger
@@ -213,16 +216,37 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         ping_kafka=functools.partial(_ping_kafka, app),
     )
 
+    salt = settings.erasure_salt.get_secret_value() if settings.erasure_salt else None
+    outbox = Outbox(lambda: app.producer._ensure_producer())  # type: ignore[attr-defined]
+    desk = ErasureDesk(lambda: app.journeys_runtime, outbox, settings.topic_erasures, salt,
+                       settings.worker_id)  # fmt: skip
+
     async def start() -> None:
         store = await asyncio.to_thread(_open_store, settings, open_store)
         app.journeys_store = store
-        outbox = Outbox(app.producer._ensure_producer)  # type: ignore[attr-defined]
-        runtime = _runtime(app, settings, store, metrics, table, TopicNames.of(topics), outbox)
+        # Before any input: a worker that could not tell erased customers would restore them.
+        ledger = (await asyncio.to_thread(load_ledger, store, salt)).usable()
+        runtime = _runtime(
+            app, settings, store, metrics, table, TopicNames.of(topics), outbox, ledger
+        )
         app.journeys_runtime = runtime
         runtime.collector.start()
         app.consumer.on_batch = runtime.handle  # type: ignore[attr-defined]
 
     app.on_first_start_hook = start
+
+    @app.agent(topics.erasures)
+    async def erasures(stream: Any) -> None:
+        async for event in stream.events():
+            await desk.handle(event.key, event.value)
+
+    @app.timer(5.0)
+    async def reload_ledger() -> None:
+        if app.journeys_runtime is not None and not app.should_stop:
+            try:
+                await desk.reload()
+            except Exception as exc:  # the next reload tries again; intake drops meanwhile
+                log.warning("erasure ledger not reloaded error=%s", str(exc)[:300])
 
     # A quarter of the flush interval: rows wait at most a quarter longer than configured.
     @app.timer(min(settings.sink_flush_seconds / 4, 0.25))
@@ -282,7 +306,7 @@ def _open_store(settings: Settings, open_store: Callable[[Settings], Store] | No
 
 def _runtime(
     app: JourneysApp, settings: Settings, store: Store, metrics: Metrics, table: Any,
-    names: TopicNames, outbox: Outbox,
+    names: TopicNames, outbox: Outbox, ledger: ErasureLedger,
 ) -> Runtime:  # fmt: skip
     model = load_score_model(settings.score_model_path) if settings.score_model_path else None
     state = StateTable(table, settings.topic_touchpoints, outbox)
@@ -307,6 +331,7 @@ def _runtime(
             settings.dedup_max_ids,
         ),
         metrics=metrics,
+        ledger=ledger,
     )
 
     async def commit_offsets(offsets: dict[tuple[str, int], int]) -> bool:

@@ -234,7 +234,7 @@ def test_migrate_applies_the_cluster_ddl_through_the_configured_store(
     assert store.executed == [*LAYOUT.setup(), *RENDERED]
     assert [r["checksum"] for r in store.ledger] == [m.checksum for m in MIGRATIONS]
     assert "cluster prod: 2 shard(s), 4 node(s)" in result.output
-    assert "applied 6 migration(s) to journeys" in result.output
+    assert f"applied {len(MIGRATIONS)} migration(s) to journeys" in result.output
     again = migrate("--cluster", "prod")
     assert "is up to date" in again.output and len(store.ledger) == len(MIGRATIONS)
 
