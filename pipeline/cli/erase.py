@@ -108,15 +108,19 @@ def _worker_running(settings: Settings) -> bool:
     try:
         admin = KafkaAdminClient(
             bootstrap_servers=settings.bootstrap_servers,
-            request_timeout_ms=int(settings.kafka_connect_timeout_seconds * 1000),
+            request_timeout_ms=int(max(settings.kafka_connect_timeout_seconds, 5) * 1000),
             **settings.kafka_client_options(),
         )
-    except KafkaError:
+    except KafkaError as exc:
+        say(f"Kafka at {settings.bootstrap_servers} does not answer ({exc}): no worker runs")
         return False
     try:
         groups = admin.describe_groups([settings.worker_id])
-        return any(_members(group) for group in groups)
-    except KafkaError:
+        # kafka-python 3 answers {group_id: {..., "members": [...]}}; 2.x a list of tuples.
+        found = groups.values() if isinstance(groups, dict) else groups
+        return any(_members(group) for group in found)
+    except KafkaError as exc:
+        say(f"cannot tell whether worker group {settings.worker_id} runs ({exc})")
         return False
     finally:
         admin.close()
@@ -155,6 +159,5 @@ def _through_worker(settings: Settings, request: ErasureRequest) -> list[Erasure
 
 
 def _members(group: object) -> bool:
-    # kafka-python's group description is a named tuple, or a dict in newer releases.
     members = group.get("members") if isinstance(group, dict) else getattr(group, "members", ())
     return bool(members)

@@ -244,10 +244,7 @@ class Eraser:
         )
 
     def _refresh(self) -> None:
-        for view in REFRESHABLE_VIEWS:
-            self.store.execute(f"SYSTEM REFRESH VIEW {view}")
-        for view in REFRESHABLE_VIEWS:
-            self.store.execute(f"SYSTEM WAIT VIEW {view}")
+        refresh_views(self.store)
 
     def record(
         self,
@@ -260,6 +257,15 @@ class Eraser:
         at = erased_at or datetime.now(UTC)
         rows = [ledger_row(o, at, reason, request_id, erased_by) for o in outcomes]
         self.store.insert(LEDGER_TABLE, rows)
+
+
+def refresh_views(store: Store) -> None:
+    """Refresh every refreshable view now and wait for each: their tables then hold what
+    their sources hold (an erasure's last step; tests comparing two stores too)."""
+    for view in REFRESHABLE_VIEWS:
+        store.execute(f"SYSTEM REFRESH VIEW {view}")
+    for view in REFRESHABLE_VIEWS:
+        store.execute(f"SYSTEM WAIT VIEW {view}")
 
 
 def load_ledger(store: Store, salt: str | None) -> ErasureLedger:

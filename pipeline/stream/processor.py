@@ -87,7 +87,7 @@ class JourneyProcessor:
         self.model = model
         # Erased customers (`journeys erase`): their events are dropped wherever they are
         # read again (a replay, the routed topic), so history never brings them back.
-        self.ledger = ledger or ErasureLedger(None)
+        self.ledger = ledger if ledger is not None else ErasureLedger(None)
         self.validator = validator
         self.books = books
         self.partition_for = partition_for

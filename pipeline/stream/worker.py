@@ -37,6 +37,7 @@ from pipeline.settings import Settings
 from pipeline.store import Store, apply_migrations, get_store
 from pipeline.store.erase import load_ledger
 from pipeline.store.erasure import ErasureLedger
+from pipeline.store.retention import apply_retention
 from pipeline.stream.books import BookCache
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.erasures import ErasureDesk
@@ -301,6 +302,7 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
 def _open_store(settings: Settings, open_store: Callable[[Settings], Store] | None) -> Store:
     store = (open_store or get_store)(settings)
     apply_migrations(store)
+    apply_retention(store, settings.retention_days_events, settings.retention_days_journeys)
     return store
 
 
