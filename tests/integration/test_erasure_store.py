@@ -4,6 +4,9 @@ had the customers; and the retention TTLs as ClickHouse applies them."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -12,15 +15,17 @@ from pathlib import Path
 import pytest
 
 from pipeline.journey import load_score_model
+from pipeline.kafka.local import free_port
 from pipeline.report.data import ReportFilter
 from pipeline.report.queries import load_report
 from pipeline.simulate import SimulationConfig, simulate
 from pipeline.simulate.offline import score_offline
-from pipeline.store import apply_migrations
+from pipeline.store import Store, apply_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
 from pipeline.store.erase import Eraser, load_ledger, refresh_views
 from pipeline.store.retention import apply_retention
 from tests.support.erasure import CUSTOMER_TABLES, TOTALS
+from tests.support.worker_process import dump, journeys
 
 pytestmark = pytest.mark.integration
 SALT = "test-salt-0123456789abcdef"
@@ -36,14 +41,27 @@ def two_stores(chdb_dir: Path) -> Iterator[tuple[EmbeddedStore, EmbeddedStore]]:
         store.drop_database()
 
 
-def totals(store: EmbeddedStore) -> dict[str, object]:
+def totals(store: Store) -> dict[str, object]:
     return {name: store.query(sql) for name, sql in TOTALS.items()}
 
 
 def test_erasing_leaves_what_a_month_without_them_holds(
     two_stores: tuple[EmbeddedStore, EmbeddedStore],
 ) -> None:
-    erasing, reference = two_stores
+    check_erasure(*two_stores)
+
+
+def test_erasing_on_the_server_path(server_store: Store, chdb_dir: Path) -> None:
+    """The same erasure through clickhouse-connect (server mode); the reference on chdb."""
+    reference = open_embedded(chdb_dir, f"erase_{uuid.uuid4().hex[:8]}")
+    apply_migrations(reference)
+    try:
+        check_erasure(server_store, reference)
+    finally:
+        reference.drop_database()
+
+
+def check_erasure(erasing: Store, reference: Store) -> None:
     config = SimulationConfig(customers=120, seed=22, start=datetime(2026, 3, 1, tzinfo=UTC))
     deliveries = simulate(config)[0]
     model = load_score_model()
@@ -90,3 +108,38 @@ def test_retention_ttls_are_set_once_and_removed_with_zero(
                          "database = currentDatabase() AND name = 'touchpoints'")  # fmt: skip
     assert "TTL toDateTime(occurred_at) + toIntervalDay(30)" in engine[0]["engine_full"]
     assert len(apply_retention(store, 0, 0)) == 7
+
+
+SEED = """
+from datetime import UTC, datetime
+from pipeline.journey import load_score_model
+from pipeline.kafka.local import free_port
+from pipeline.settings import load_settings
+from pipeline.simulate import SimulationConfig, simulate
+from pipeline.simulate.offline import score_offline
+from pipeline.store import apply_migrations, get_store
+store = get_store(load_settings())
+apply_migrations(store)
+config = SimulationConfig(customers=30, seed=22, start=datetime(2026, 3, 1, tzinfo=UTC))
+score_offline(simulate(config)[0], load_score_model(), config.end).write(store)
+store.close()
+"""
+
+
+def test_the_command_erases_directly_when_no_worker_runs(tmp_path: Path) -> None:
+    env = os.environ | {
+        "JOURNEYS_DATA_DIR": str(tmp_path), "JOURNEYS_ERASURE_SALT": SALT,
+        "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",  # nobody there
+        "JOURNEYS_KAFKA_CONNECT_TIMEOUT_SECONDS": "2",
+    }  # fmt: skip
+    subprocess.run([sys.executable, "-c", SEED], env=env, check=True, timeout=300)
+    said = journeys("erase", "--customer", "CUST-0000001", "--customer", "nobody",
+                    "--reason", "GDPR art. 17", env=env)  # fmt: skip
+    assert "does not answer" in said and "CUST-0000001: " in said, said
+    assert "rows removed (" in said and "nobody: 0 rows (no data held" in said, said
+    again = journeys("erase", "--customer", "CUST-0000001", env=env)
+    assert "CUST-0000001: 0 rows (already erased" in again, again
+    left = dump(env, {"n": "SELECT count() AS n FROM touchpoints WHERE customer_id = "
+                      "'CUST-0000001'", "ledger": "SELECT reason FROM erasures"})  # fmt: skip
+    assert left["n"] == [{"n": 0}]
+    assert sorted(r["reason"] for r in left["ledger"]) == ["", "GDPR art. 17", "GDPR art. 17"]
