@@ -136,6 +136,17 @@ def test_erased_customers_leave_every_table_and_a_replay_does_not_restore_them(
     for name in ("journeys", "signals", "touchpoints", "lost_points", "per_hour", "cells"):
         assert replayed[name] == reference[name], name
 
+    # Without the salt the ledger's hashes cannot be matched: the worker must not start.
+    unsalted = WorkerProcess(replay_env | {"JOURNEYS_ERASURE_SALT": ""}, tmp_path / "unsalted.log")
+    unsalted.start()
+    assert unsalted.process is not None
+    try:
+        code = unsalted.process.wait(90)
+    except subprocess.TimeoutExpired:
+        unsalted.stop()
+        raise AssertionError(f"an unsalted worker kept running:\n{unsalted.tail()}") from None
+    assert code != 0 and "JOURNEYS_ERASURE_SALT is not set" in unsalted.tail(), unsalted.tail()
+
 
 REFRESH = """
 from pipeline.settings import load_settings
