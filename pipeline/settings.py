@@ -108,6 +108,43 @@ class Settings(BaseSettings):
     topic_retention_days: float = Field(
         default=30, gt=0, description="Retention of the topics the worker creates, in days."
     )
+    topic_erasures: str = Field(
+        default="journeys.erasures",
+        pattern=_TOPIC,
+        description="Erasure requests from `journeys erase` to the worker, and its replies.",
+    )
+    erasure_topic_retention_hours: float = Field(
+        default=24,
+        gt=0,
+        description="Retention of the erasures topic: its requests name customers in clear.",
+    )
+
+    # --- erasure (docs/operations.md#erasing-a-customer) ---------------------------------
+    erasure_salt: SecretStr | None = Field(
+        default=None,
+        description="Secret key of the erasure ledger's customer hashes (at least 16 "
+        "characters; keep it as long as the ledger). `journeys erase` refuses to run without.",
+    )
+    retention_days_events: int = Field(
+        default=0,
+        ge=0,
+        le=36_500,
+        description="Days touchpoints, dead letters and rejection examples are kept in "
+        "ClickHouse (TTL on event time; set by `journeys migrate` and the worker's start); 0: "
+        "until erased. At least JOURNEYS_TOPIC_RETENTION_DAYS.",
+    )
+    retention_days_journeys: int = Field(
+        default=0,
+        ge=0,
+        le=36_500,
+        description="Days journeys and signals are kept after their last event (TTL); 0: "
+        "until erased. At least JOURNEYS_TOPIC_RETENTION_DAYS.",
+    )
+    erasure_wait_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="How long `journeys erase` waits for a running worker to report an erasure.",
+    )
 
     # --- event contract (pipeline.contract.Validator.from_settings) ----------------------
     contract_max_bytes: int = Field(
@@ -411,6 +448,20 @@ class Settings(BaseSettings):
         if value.tzinfo is None:
             raise ValueError(f"expected a time with its UTC offset, got {value.isoformat()!r}")
         return value
+
+    @model_validator(mode="after")
+    def _topics_kept_no_longer_than_tables(self) -> Settings:
+        # The topics hold the same personal data as the tables: kept longer there, a replay
+        # would store again what a table's TTL already expired.
+        for name in ("retention_days_events", "retention_days_journeys"):
+            days = getattr(self, name)
+            if days and self.topic_retention_days > days:
+                raise ValueError(
+                    f"JOURNEYS_TOPIC_RETENTION_DAYS ({self.topic_retention_days:g}) must not "
+                    f"exceed JOURNEYS_{name.upper()} ({days}): the topics would keep personal "
+                    "data longer than the tables, and a replay would bring expired rows back"
+                )
+        return self
 
     @model_validator(mode="after")
     def _burst_holds_a_request(self) -> Settings:

@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "collect": "pipeline.cli.collect:collect",
     "alerts": "pipeline.cli.alerts:alerts",
     "run": "pipeline.cli.run:run",
+    "erase": "pipeline.cli.erase:erase",
 }
 
 

@@ -76,6 +76,13 @@ class BookCache:
         self._books.clear()
         self._dirty.clear()
 
+    def drop(self, keys: Iterable[str]) -> None:
+        """Forget these books, dirty or not: they were deleted from the table (erased)."""
+        for key in keys:
+            self._books.pop(key, None)
+            for dirty in self._dirty.values():
+                dirty.pop(key, None)
+
     def touched(self, partition: int, key: str) -> None:
         self._dirty.setdefault(partition, {})[key] = self.generation
 

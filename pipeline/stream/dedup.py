@@ -43,6 +43,18 @@ class RecentEventIds:
         del self._order_partitions[:], self._order_at_us[:]
         self._head = 0
 
+    def forget(self, event_ids: set[str]) -> None:
+        """Forget these ids (an erased customer's): no trace of them stays in memory. A scan
+        of every remembered id, which an erasure, rare, can afford."""
+        if not event_ids:
+            return
+        for ids in self._ids.values():
+            ids.difference_update(event_ids)
+        order_ids = self._order_ids
+        for slot in range(self._head, len(order_ids)):
+            if order_ids[slot] in event_ids:
+                order_ids[slot] = ""  # its eviction then discards "" (never an event id)
+
     def seen(self, partition: int, event_id: str, at_us: int, clock_us: int) -> bool:
         """True when the id was seen recently on this partition; else remember it."""
         ids = self._ids.get(partition)

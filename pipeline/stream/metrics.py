@@ -36,6 +36,8 @@ _HELP = {
     "rerouted": "Touchpoints re-keyed to their journey key's partition.",
     "routed_in": "Re-keyed touchpoints taken from the routed topic.",
     "routed_rejected": "Messages of the routed topic rejected (dead-lettered; not received).",
+    "customers_erased": "Customers erased by this worker (`journeys erase` requests).",
+    "erased_dropped": "Messages of erased customers dropped unread (a replay of their history).",
     "ticks": "Idle wall-clock ticks processed.",
     "signals": "Signals that appeared.",
     "signals_retracted": "Signals retracted by a later event.",

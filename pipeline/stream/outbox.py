@@ -25,7 +25,7 @@ class Record:
 
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None  # None: a tombstone (a forgotten key of a compacted changelog)
     partition: int | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
 

@@ -29,6 +29,7 @@ from pipeline.journey import (
 )
 from pipeline.journey import promises_due as open_promises
 from pipeline.journey.events import from_us, to_us
+from pipeline.store.erasure import ErasureLedger
 from pipeline.stream import rows as build
 from pipeline.stream.alert_context import journey_context
 from pipeline.stream.book_cache import BookCache
@@ -94,8 +95,12 @@ class JourneyProcessor:
         dedup: RecentEventIds,
         metrics: Metrics,
         alert_act_within_s: float = 86_400.0,
+        ledger: ErasureLedger | None = None,
     ) -> None:
         self.model = model
+        # Erased customers (`journeys erase`): their events are dropped wherever they are
+        # read again (a replay, the routed topic), so history never brings them back.
+        self.ledger = ledger if ledger is not None else ErasureLedger(None)
         self.validator = validator
         self.books = books
         self.partition_for = partition_for
@@ -117,6 +122,7 @@ class JourneyProcessor:
         partition_for: Callable[[str], int],
         metrics: Metrics,
         model: ScoreModel | None = None,
+        ledger: ErasureLedger | None = None,
     ) -> JourneyProcessor:
         """The processor as the operator's JOURNEYS_* settings configure it: the worker's,
         and the offline one's (`pipeline.stream.offline`), so both write the same rows.
@@ -134,6 +140,7 @@ class JourneyProcessor:
             alert_act_within_s=settings.alert_act_within_hours * 3600,
             dedup=RecentEventIds(int(window.total_seconds() * 1_000_000), settings.dedup_max_ids),
             metrics=metrics,
+            ledger=ledger,
         )
 
     def reset(self) -> None:
@@ -204,12 +211,18 @@ class JourneyProcessor:
                 self.metrics.reject(result.code)
             else:  # counted accepted at intake: received = accepted + rejected holds
                 self.metrics.add("routed_rejected")
+            if self._names_erased(message.value):
+                self.metrics.add("erased_dropped")  # no dead letter keeps their payload
+                return
             raw = message.value if message.value is not None else b""  # a tombstone: none
             out.dead_letters.append((raw, at, result))
             out.add_row("dead_letters", build.dead_letter_row(raw, result, at))
             return
         if fresh:
             self.metrics.add("accepted")
+        if self.ledger.is_erased(result.customer_id):
+            self.metrics.add("erased_dropped")
+            return
         target = self.partition_for(result.key)
         if target != partition:
             # Keyed or partitioned otherwise than the contract says: its journey lives elsewhere.
@@ -224,6 +237,16 @@ class JourneyProcessor:
             return
         out.produced_at.append(message.produced_at)
         grouped.setdefault(book_key(result), []).append((result, at))
+
+    def _names_erased(self, raw: bytes | None) -> bool:
+        """Whether a rejected payload's `customer_id` is an erased customer's."""
+        if not self.ledger.hashes or not raw:
+            return False
+        try:
+            customer_id = msgspec.json.decode(raw).get("customer_id")
+        except (msgspec.DecodeError, AttributeError):
+            return False
+        return isinstance(customer_id, str) and self.ledger.is_erased(customer_id)
 
     # --- journeys -------------------------------------------------------------------
     def _add_all(

@@ -25,7 +25,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from pipeline.contract import Rejection
 from pipeline.journey import JourneyBook, routing_key
@@ -53,6 +53,7 @@ PROCESSING_ERROR = "processing_error"
 # a checkpoint's dozen awaits added about 0.3 s to it. A journey's row is built once per
 # checkpoint (`PartitionBatch.seal`), so smaller slices do not write more of them.
 SLICE = 250
+T = TypeVar("T")
 
 
 class Runtime:
@@ -96,6 +97,7 @@ class Runtime:
         self.failed = False
         self.stopping = False
         self.rewinding = False  # no checkpoint may start: memory is half updated
+        self.erasing = False  # an erasure deletes from the store: no checkpoint, no input
         self.moving = False  # a rebalance began: no input is taken until the assignment
         self.collector = PacedCollector()
         self._flush: asyncio.Task[None] | None = None
@@ -108,6 +110,8 @@ class Runtime:
         """One fetch: each partition's records through the processor into the buffers."""
         if self.failed or self.moving:
             return  # dropped unprocessed: the restart (the assignment) reads them again
+        while self.erasing:  # its recomputed days must not lose rows written meanwhile
+            await asyncio.sleep(0.05)
         try:
             await self._handle(fetched)
         except _ProcessingFailed as failure:
@@ -366,6 +370,7 @@ class Runtime:
         """
         self._known.add(partition)
         processor, refile, count = self.processor, {}, 0
+        erased: list[str] = []
         with in_partition(self.touchpoints_topic, partition):
             raw_clock = self.state.read(clock_key(partition))
             if raw_clock is not None:
@@ -378,6 +383,9 @@ class Runtime:
                 book = JourneyBook.from_bytes(raw_book)
                 if processor.partition_for(book.key) != partition:
                     continue
+                if processor.ledger.is_erased(book.customer_id):
+                    erased.append(key)  # erased while this worker was stopped
+                    continue
                 if book.book_key != key:
                     if self.state.read(book.book_key) is not None:
                         continue  # re-filed before: this copy is stale
@@ -389,8 +397,46 @@ class Runtime:
                 count += 1
         if refile:
             await self.state.persist({partition: refile})
-        log.info("partition recovered partition=%d clock_us=%d books=%d refiled=%d",
-                 partition, clock_us, count, len(refile))  # fmt: skip
+        if erased:
+            await self.state.forget({partition: erased})
+        log.info("partition recovered partition=%d clock_us=%d books=%d refiled=%d erased=%d",
+                 partition, clock_us, count, len(refile), len(erased))  # fmt: skip
+
+    # --- erasures -------------------------------------------------------------------
+    async def between_checkpoints(self, work: Callable[[], T]) -> T:
+        """Store everything taken so far, then run `work` (in a thread) with no checkpoint
+        and no input taken meanwhile: an erasure deletes and recomputes whole days, and a
+        checkpoint's rows of those days written during it could be deleted with them."""
+        await self.flush_now()
+        self.erasing = True
+        try:
+            await self.flush_now()  # one that started before `erasing` was set
+            if self.failed:
+                raise RuntimeError("the worker stopped after a failed checkpoint")
+            return await asyncio.to_thread(work)
+        finally:
+            self.erasing = False
+
+    async def forget_erased(self) -> int:
+        """Delete the books of erased customers (the processor's ledger) from the state
+        table and from memory; the number of books deleted."""
+        erased: dict[int, list[str]] = {}
+        events: set[str] = set()
+        ledger, place = self.processor.ledger, self.processor.partition_for
+        for partition in sorted(self._known):
+            with in_partition(self.touchpoints_topic, partition):
+                for key, raw_book in self.state.items(partition):
+                    if key.startswith(CLOCK_PREFIX) or not self._may_hold(partition, key):
+                        continue
+                    book = JourneyBook.from_bytes(raw_book)
+                    if place(book.key) == partition and ledger.is_erased(book.customer_id):
+                        erased.setdefault(partition, []).append(key)
+                        events |= book.event_ids()
+        self.processor.dedup.forget(events)
+        self.books.drop(key for keys in erased.values() for key in keys)
+        if erased:
+            await self.state.forget(erased)
+        return sum(len(keys) for keys in erased.values())
 
     def _may_hold(self, partition: int, key: str) -> bool:
         """Whether `key` may be a book of `partition` (decoding the book tells for sure)."""
@@ -400,7 +446,7 @@ class Runtime:
 
     # --- checkpoints ----------------------------------------------------------------
     def start_flush(self) -> None:
-        if self.failed or self.rewinding:
+        if self.failed or self.rewinding or self.erasing:
             return
         if self._flush is None or self._flush.done():
             self._flush = asyncio.ensure_future(self._checkpoint())

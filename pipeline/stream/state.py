@@ -92,3 +92,17 @@ class StateTable:
                 offset = offsets.get((self.changelog, partition))
                 if offset is not None:
                     self.table.data.set_persisted_offset(TP(self.changelog, partition), offset)
+
+    async def forget(self, keys: dict[int, list[str]]) -> None:
+        """Delete these keys of each partition: a tombstone to the changelog first (the
+        compacted topic then drops the values too, and a recovery deletes them), then
+        from the local store. An erased customer's books leave the worker this way."""
+        await self.outbox.send(
+            Record(self.changelog, key.encode(), None, partition=partition)
+            for partition, forgotten in keys.items()
+            for key in forgotten
+        )
+        for partition, forgotten in keys.items():
+            with in_partition(self.source_topic, partition):
+                for key in forgotten:
+                    self.table.data.pop(key, None)

@@ -24,9 +24,10 @@ class Topics:
     dead_letters: Any
     scores: Any
     alerts: Any
+    erasures: Any
 
     def all(self) -> list[Any]:
-        return [self.inbound, self.dead_letters, self.scores, self.alerts]
+        return [self.inbound, self.dead_letters, self.scores, self.alerts, self.erasures]
 
 
 @dataclass(frozen=True)
@@ -66,4 +67,13 @@ def define_topics(app: faust.App, settings: Settings) -> Topics:
         dead_letters=topic(settings.topic_dead_letters),
         scores=topic(settings.topic_scores),
         alerts=topic(settings.topic_alerts),
+        # One partition: requests are handled in the order given, by the one worker that
+        # holds it (pipeline/stream/erasures.py); short-lived, as the requests name customers.
+        erasures=app.topic(
+            settings.topic_erasures,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=1,
+            retention=timedelta(hours=settings.erasure_topic_retention_hours),
+        ),
     )

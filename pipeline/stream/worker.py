@@ -34,9 +34,13 @@ from faust.types import TP
 from pipeline.journey import DEFAULT_MODEL_PATH, load_score_model
 from pipeline.settings import Settings
 from pipeline.store import Store, apply_migrations, get_store
+from pipeline.store.erase import load_ledger
+from pipeline.store.erasure import ErasureLedger
 from pipeline.store.models import LIVE, record_model
+from pipeline.store.retention import apply_retention
 from pipeline.stream.book_cache import BookCache
 from pipeline.stream.context import ContextAPI, context_tokens
+from pipeline.stream.erasures import ErasureDesk
 from pipeline.stream.health import HealthSampler
 from pipeline.stream.intake import BatchConsumer
 from pipeline.stream.logs import quiet_root_logger
@@ -221,16 +225,37 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         place=partitioner(settings.topic_partitions), readers=readers, emitters=emitters,
     ), metrics)  # fmt: skip
 
+    salt = settings.erasure_salt.get_secret_value() if settings.erasure_salt else None
+    outbox = Outbox(lambda: app.producer._ensure_producer())  # type: ignore[attr-defined]
+    desk = ErasureDesk(lambda: app.journeys_runtime, outbox, settings.topic_erasures, salt,
+                       settings.worker_id)  # fmt: skip
+
     async def start() -> None:
         store = await asyncio.to_thread(_open_store, settings, open_store)
         app.journeys_store = store
-        outbox = Outbox(app.producer._ensure_producer)  # type: ignore[attr-defined]
-        runtime = _runtime(app, settings, store, metrics, table, TopicNames.of(topics), outbox)
+        # Before any input: a worker that could not tell erased customers would restore them.
+        ledger = (await asyncio.to_thread(load_ledger, store, salt)).usable()
+        runtime = _runtime(
+            app, settings, store, metrics, table, TopicNames.of(topics), outbox, ledger
+        )
         app.journeys_runtime = runtime
         runtime.collector.start()
         app.consumer.on_batch = runtime.handle  # type: ignore[attr-defined]
 
     app.on_first_start_hook = start
+
+    @app.agent(topics.erasures)
+    async def erasures(stream: Any) -> None:
+        async for event in stream.events():
+            await desk.handle(event.key, event.value)
+
+    @app.timer(5.0)
+    async def reload_ledger() -> None:
+        if app.journeys_runtime is not None and not app.should_stop:
+            try:
+                await desk.reload()
+            except Exception as exc:  # the next reload tries again; intake drops meanwhile
+                log.warning("erasure ledger not reloaded error=%s", str(exc)[:300])
 
     # A quarter of the flush interval: rows wait at most a quarter longer than configured.
     @app.timer(min(settings.sink_flush_seconds / 4, 0.25))
@@ -292,12 +317,13 @@ def _web_url(settings: Settings) -> str:
 def _open_store(settings: Settings, open_store: Callable[[Settings], Store] | None) -> Store:
     store = (open_store or get_store)(settings)
     apply_migrations(store)
+    apply_retention(store, settings.retention_days_events, settings.retention_days_journeys)
     return store
 
 
 def _runtime(
     app: JourneysApp, settings: Settings, store: Store, metrics: Metrics, table: Any,
-    names: TopicNames, outbox: Outbox,
+    names: TopicNames, outbox: Outbox, ledger: ErasureLedger,
 ) -> Runtime:  # fmt: skip
     model = load_score_model(settings.score_model_path) if settings.score_model_path else None
     live = model or load_score_model()
@@ -315,7 +341,7 @@ def _runtime(
         retry_max_seconds=settings.sink_retry_max_seconds,
     )
     processor = JourneyProcessor.from_settings(
-        settings, books, partitioner(settings.topic_partitions), metrics, live
+        settings, books, partitioner(settings.topic_partitions), metrics, live, ledger
     )
 
     async def commit_offsets(offsets: dict[tuple[str, int], int]) -> bool:
