@@ -28,6 +28,12 @@ names the statement (tests/unit/test_store_cluster.py renders every file, and fa
   the targets reads one replica per shard; every refreshed aggregate folds rows that live on
   one shard (a journey, a promise, a case, a signal) into counts, sums and uniq states that
   add up across shards.
+* A plain view (CREATE VIEW, computed when read: alert_outcomes) is created on every node and
+  reads the Distributed tables, so it answers over the whole cluster from any node. Not per
+  shard over the local tables: what it joins need not share a shard (an alert's journey may
+  hold events of other customer ids than the alert's, whose touchpoints live on their own
+  customers' shards). A JOIN or IN over a second Distributed table inside it runs once over
+  the cluster with distributed_product_mode = 'global', as the report's subqueries do.
 * INSERT ... SELECT (a backfill) writes through the Distributed table, synchronously, so each
   row lands on the shard its sharding key names: where the views write the same key.
 * ALTER TABLE: column changes go to the local and the Distributed tables, anything else to
@@ -114,7 +120,8 @@ class ClusterLayout:
         migrations = load_migrations() if migrations is None else migrations
         self.refreshed = _refreshed_targets(migrations)
         self.tables: dict[str, Table] = {}
-        self.views: set[str] = set()
+        self.views: set[str] = set()  # every view, created on every node
+        self.plain_views: set[str] = set()  # those of them reading the Distributed tables
         self._rendered = {(m.version, m.checksum): self._render(m) for m in migrations}
 
     def setup(self) -> list[str]:
@@ -195,6 +202,8 @@ class ClusterLayout:
         changes = [(token.end, token.end, f" {self.on_cluster}")]
         if s.starts("CREATE", "MATERIALIZED"):
             changes += self._materialized(s, at, select)
+        else:  # reads the public names as written: the Distributed tables
+            self.plain_views.add(name_of(token))
         self.views.add(name_of(token))
         return edit(s.sql, changes)
 
@@ -238,6 +247,7 @@ class ClusterLayout:
         head = s.text(0, at)
         if name in self.views:
             self.views.discard(name)
+            self.plain_views.discard(name)
             return [f"{head} {token.text} {self.on_cluster} SYNC"]
         if self.tables.pop(name, None) is None:
             raise ClusterLayoutError(f"drops {name}, which no migration created")

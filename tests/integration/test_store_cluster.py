@@ -10,8 +10,10 @@ a cluster does. It checks what it can:
   The public names live in a third database, made from the rendered Distributed tables
   (their columns as rendered) with a Merge engine over both shards' local tables: it reads
   every shard, applies FINAL shard by shard and aggregates on top, as a Distributed table
-  does (with distributed_product_mode 'global', which its IN subqueries need). Rows reach a
-  shard by the rendered sharding key, as the Distributed table sends them.
+  does (with distributed_product_mode 'global', which its IN subqueries need). The plain
+  views (alert_outcomes), rendered to read the Distributed tables, live there too, over
+  those Merge tables. Rows reach a shard by the rendered sharding key, as the Distributed
+  table sends them.
 
 Against the embedded schema fed the same rows: the same columns in every public table, the
 same engines and sorting keys in the local tables, one customer's rows on one shard, and the
@@ -105,7 +107,8 @@ def run_on_emulated_cluster(sql: str, cluster: Cluster) -> None:
     if verb == "INSERT INTO":
         return  # backfills: the databases are empty while they migrate
     public = not name.endswith("_local") and name not in cluster.layout.views
-    if "ENGINE = Distributed(" in sql or (public and verb in ("ALTER TABLE", "DROP TABLE")):
+    reads_distributed = "ENGINE = Distributed(" in sql or name in cluster.layout.plain_views
+    if reads_distributed or (public and verb in ("ALTER TABLE", "DROP TABLE")):
         cluster.front.execute(merge_over_shards(without_the_cluster(sql), cluster))
         return
     for shard in cluster.shards:

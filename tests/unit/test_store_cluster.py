@@ -89,6 +89,18 @@ def test_views_read_and_write_the_local_tables() -> None:
         assert read and not set(read) & PUBLIC, sql
 
 
+def test_plain_views_read_the_distributed_tables() -> None:
+    """alert_outcomes joins an alert with its journey's actions, whose touchpoints may name
+    other customers and so live on other shards: it reads the whole cluster."""
+    assert LAYOUT.plain_views == {"alert_outcomes"}
+    plain = [sql for sql in RENDERED if sql.startswith("CREATE VIEW")]
+    assert len(plain) == sum(sql.startswith("CREATE VIEW") for sql in SOURCE) == 1
+    for sql in plain:
+        assert sql.startswith(f"CREATE VIEW IF NOT EXISTS alert_outcomes {ON} AS"), sql
+        read = re.findall(r"(?<!ARRAY )\b(?:FROM|JOIN)\s+(\w+)", sql)
+        assert set(read) == {"alerts", "touchpoints"} and "_local" not in sql, sql
+
+
 def test_backfills_go_through_the_distributed_tables_in_the_foreground() -> None:
     inserts = [sql for sql in RENDERED if sql.startswith("INSERT")]
     assert len(inserts) == sum(sql.startswith("INSERT") for sql in SOURCE) > 0
