@@ -7,7 +7,7 @@ from __future__ import annotations
 # never had the erased customers.
 CUSTOMER_TABLES = ("touchpoints", "journeys", "journey_signals", "signals_by_hour",
                    "signals_by_department", "journey_band_entries", "promises", "resolutions",
-                   "recent_journey_snapshots", "open_promises", "resolution_times")  # fmt: skip
+                   "recent_journey_snapshots", "open_promises", "resolution_times", "alerts")  # fmt: skip
 TOTALS = {
     "per_minute": "SELECT uniqMerge(events) AS n FROM touchpoints_per_minute",
     "per_hour": "SELECT uniqMerge(events) AS n, uniqMerge(journeys) AS j FROM touchpoints_per_hour",
@@ -20,6 +20,11 @@ TOTALS = {
     "GROUP BY day, department, stage, signal ORDER BY day, department, stage, signal",
     "rejections": "SELECT reason_code, uniqMerge(rejections) AS n FROM rejections_per_hour "
     "GROUP BY reason_code ORDER BY reason_code",
+    # The loop-closure figures (report and dashboards read alert_outcomes): every alert's
+    # act_by is long past, so each outcome is settled and both runs agree on them.
+    "alert_outcomes": "SELECT department, kind, outcome, count() AS n, "
+    "round(sum(seconds_to_act), 3) AS s FROM alert_outcomes "
+    "GROUP BY department, kind, outcome ORDER BY department, kind, outcome",
     "dead_letter_codes": "SELECT reason_code, count() AS n FROM dead_letters FINAL "
     "GROUP BY reason_code ORDER BY reason_code",
 }
