@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from pipeline.simulate.offline import score_offline
 
 from pipeline.journey import load_score_model
 from pipeline.kafka.local import free_port
@@ -24,6 +23,7 @@ from pipeline.store import Store, apply_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
 from pipeline.store.erase import Eraser, load_ledger, refresh_views
 from pipeline.store.retention import apply_retention
+from pipeline.stream.offline import offline_rows, write_rows
 from tests.support.erasure import CUSTOMER_TABLES, TOTALS
 from tests.support.worker_process import dump, journeys
 
@@ -65,12 +65,14 @@ def check_erasure(erasing: Store, reference: Store) -> None:
     config = SimulationConfig(customers=120, seed=22, start=datetime(2026, 3, 1, tzinfo=UTC))
     deliveries = simulate(config)[0]
     model = load_score_model()
-    score_offline(deliveries, model, config.end).write(erasing)
+    write_rows(erasing, offline_rows(((d.value, config.end) for d in deliveries), config.end,
+                                     model))  # fmt: skip
     top = erasing.query("SELECT customer_id, count() AS n FROM touchpoints GROUP BY customer_id "
                         "ORDER BY n DESC, customer_id LIMIT 3")  # fmt: skip
     erased = [str(r["customer_id"]) for r in top]
     kept = [d for d in deliveries if not any(f'"{c}"'.encode() in d.value for c in erased)]
-    score_offline(kept, model, config.end).write(reference)
+    write_rows(reference, offline_rows(((d.value, config.end) for d in kept), config.end,
+                                       model))  # fmt: skip
     for store in (erasing, reference):  # the refreshable views' first state, as a worker's
         refresh_views(store)
 
@@ -116,12 +118,13 @@ from pipeline.journey import load_score_model
 from pipeline.kafka.local import free_port
 from pipeline.settings import load_settings
 from pipeline.simulate import SimulationConfig, simulate
-from pipeline.simulate.offline import score_offline
+from pipeline.stream.offline import offline_rows, write_rows
 from pipeline.store import apply_migrations, get_store
 store = get_store(load_settings())
 apply_migrations(store)
 config = SimulationConfig(customers=30, seed=22, start=datetime(2026, 3, 1, tzinfo=UTC))
-score_offline(simulate(config)[0], load_score_model(), config.end).write(store)
+messages = ((d.value, config.end) for d in simulate(config)[0])
+write_rows(store, offline_rows(messages, config.end, load_score_model()))
 store.close()
 """
 
