@@ -14,11 +14,13 @@ from faust.types import TP
 
 from pipeline.contract import Touchpoint, Validator, encode_touchpoint
 from pipeline.journey import load_score_model
-from pipeline.store.erasure import ErasureLedger, customer_hash
+from pipeline.store.erasure import ErasedCustomers, ErasureLedger, customer_hash
 from pipeline.stream.book_cache import BookCache
 from pipeline.stream.context import ContextAPI
 from pipeline.stream.dedup import RecentEventIds
+from pipeline.stream.erasures import ErasureDesk
 from pipeline.stream.metrics import Metrics
+from pipeline.stream.outbox import Record
 from pipeline.stream.processor import Inbound, JourneyProcessor
 from pipeline.stream.worker import partitioner
 from tests.support.runtime_rig import TOPIC, RuntimeRig, record
@@ -111,3 +113,36 @@ def test_the_context_api_knows_no_erased_customer_even_before_its_books_are_dele
     assert ask("gone", "customer").body["journeys"] == []
     assert ask("CASE-2").status == 200
     assert [j["journey_id"] for j in ask("kept", "customer").body["journeys"]] == ["CASE-2"]
+
+
+def test_the_worker_tells_the_erasures_topic_its_ledger_for_the_alert_delivery() -> None:
+    """A snapshot at the first reload and when a reload finds new hashes; the hashes a
+    request adds before anything is erased. The desk ignores these messages itself."""
+    sent: list[Record] = []
+    stored = [customer_hash(SALT, "old")]
+
+    async def send(records: Any) -> None:
+        sent.extend(records)
+
+    async def forget_erased() -> int:
+        return 0
+
+    runtime = SimpleNamespace(
+        processor=SimpleNamespace(ledger=ErasureLedger(SALT)), forget_erased=forget_erased,
+        sink=SimpleNamespace(store=SimpleNamespace(
+            query=lambda sql: [{"customer_hash": h} for h in stored])),
+    )  # fmt: skip
+    desk = ErasureDesk(lambda: runtime, SimpleNamespace(send=send), "erasures", SALT, "w1")  # type: ignore[arg-type]
+    reader = ErasedCustomers(SALT)
+    asyncio.run(desk.reload())
+    asyncio.run(desk.reload())  # nothing new, not due: no second snapshot
+    assert len(sent) == 1
+    for r in sent:
+        reader.read(r.key, r.value)
+    assert reader.complete and reader.is_erased("old")
+    stored.append(customer_hash(SALT, "new"))
+    asyncio.run(desk.reload())
+    reader.read(sent[-1].key, sent[-1].value)
+    assert len(sent) == 2 and reader.is_erased("new")
+    asyncio.run(desk.handle(sent[-1].key, sent[-1].value))  # not a request: nothing sent
+    assert len(sent) == 2
