@@ -9,7 +9,8 @@ from __future__ import annotations
 # customers' events moved too; that none of their alerts is left is checked by `alerts`.
 CUSTOMER_TABLES = ("touchpoints", "journeys", "journey_signals", "signals_by_hour",
                    "signals_by_department", "journey_band_entries", "promises", "resolutions",
-                   "recent_journey_snapshots", "open_promises", "resolution_times", "alerts")  # fmt: skip
+                   "recent_journey_snapshots", "open_promises", "resolution_times",
+                   "alerts")  # fmt: skip
 TOTALS = {
     "per_minute": "SELECT uniqMerge(events) AS n FROM touchpoints_per_minute",
     "per_hour": "SELECT uniqMerge(events) AS n, uniqMerge(journeys) AS j FROM touchpoints_per_hour",
