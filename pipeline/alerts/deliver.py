@@ -8,6 +8,15 @@ path. Offsets are committed only up to the lowest alert not yet delivered or dea
 the same idempotency key. Each department's requests are limited on their own
 (JOURNEYS_ALERT_DELIVERY_CONCURRENCY), so one dead receiver does not hold the others back
 until JOURNEYS_ALERT_DELIVERY_MAX_PENDING alerts wait.
+
+Erased customers (`journeys erase`, issue 22): the alerts topic keeps an erased customer's
+alerts until its retention, so with JOURNEYS_ERASURE_SALT set the delivery also reads the
+erasures topic from its start (`ErasedCustomers`: the worker publishes there the hashes it
+adds to its ledger, and its whole ledger as snapshots). It sends nothing before it has read
+a whole snapshot, so that no earlier erasure is unknown to it, then reads the topic between
+fetches and once more before each POST: an alert of an erased customer is committed past,
+counted (`erased_skipped`) and logged without the customer or alert id. The topic, not the
+ledger table, since in embedded mode the worker's process alone may open chdb.
 """
 
 from __future__ import annotations
@@ -24,10 +33,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from pipeline.alerts.offsets import OffsetTracker
-from pipeline.alerts.payload import UnreadableAlert, dead_letter, read_alert
+from pipeline.alerts.payload import Alert, UnreadableAlert, dead_letter, read_alert
 from pipeline.alerts.schedule import RetrySchedule
 from pipeline.alerts.sender import Sleep, WebhookSender, deliver
 from pipeline.alerts.webhooks import Webhook
+from pipeline.store.erasure import ErasedCustomers, ErasureError
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -66,6 +76,10 @@ class AlertDelivery:
         self._failure: BaseException | None = None
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
+        salt = settings.erasure_salt.get_secret_value() if settings.erasure_salt else None
+        self.erased = ErasedCustomers(salt) if salt else None
+        self._erasures: AIOKafkaConsumer | None = None
+        self._waiting_logged = False
 
     async def run(self, stop: asyncio.Event, ready: Callable[[], None] = lambda: None) -> None:
         """Deliver until `stop` is set (or a dead letter cannot be written: raised), then
@@ -75,6 +89,9 @@ class AlertDelivery:
         ready()
         try:
             while not stop.is_set() and self._failure is None:
+                await self._read_erasures()
+                if self.erased is not None and not self.erased.complete:
+                    continue  # no alert is sent before every earlier erasure is known
                 await self._take(stop)
                 await self._commit()
         finally:
@@ -98,6 +115,42 @@ class AlertDelivery:
         await self._producer.start()
         await self._consumer.start()
         await self.sender.start()
+        if self.erased is not None:
+            # All of the topic, in no group: every worker's snapshots and added hashes.
+            self._erasures = AIOKafkaConsumer(
+                **s.aiokafka_client_options(), client_id="journeys-alert-delivery",
+                enable_auto_commit=False, auto_offset_reset="earliest",
+            )  # fmt: skip
+            await self._erasures.start()
+            self._erasures.assign([TopicPartition(s.topic_erasures, 0)])
+
+    async def _read_erasures(self) -> None:
+        """What the erasures topic holds since the last look; waits up to 0.5 s while no
+        whole snapshot of the ledger was read yet, else takes only what is fetched."""
+        if self._erasures is None or self.erased is None:
+            return
+        waiting = not self.erased.complete
+        fetched = await self._erasures.getmany(timeout_ms=500 if waiting else 0)
+        for records in fetched.values():
+            for record in records:
+                try:
+                    self.erased.read(record.key, record.value)
+                except ErasureError as error:
+                    log.error("erasures topic message skipped: %s", error)
+        if waiting and not self.erased.complete and not self._waiting_logged:
+            self._waiting_logged = True
+            log.warning("waiting for a worker's erasure ledger on %s before sending any alert",
+                        self.settings.topic_erasures)  # fmt: skip
+        elif waiting and self.erased.complete:
+            log.info("erasure ledger read: %d erased customer(s)", len(self.erased.ledger))
+
+    def _of_erased(self, alert: Alert) -> bool:
+        if self.erased is None or not self.erased.is_erased(alert.customer_id):
+            return False
+        self.counts["erased_skipped"] += 1
+        log.info("alert of an erased customer not sent (kind %s, department %s)",
+                 alert.kind, alert.department)  # fmt: skip
+        return True
 
     async def _take(self, stop: asyncio.Event) -> None:
         assert self._consumer is not None
@@ -130,10 +183,17 @@ class AlertDelivery:
             webhook = self.webhooks.get(alert.department)
             if webhook is None:
                 self.counts["no_webhook"] += 1
+            elif self._of_erased(alert):
+                pass
             elif self._taken_before(alert.alert_id):
                 self.counts["duplicates"] += 1
             else:
                 async with self._limits[alert.department]:
+                    # Waiting for the department's turn can take long: erased meanwhile?
+                    await self._read_erasures()
+                    if self._of_erased(alert):
+                        self.tracker.done((record.topic, record.partition), record.offset)
+                        return
                     outcome = await deliver(self.sender, webhook, alert, self.schedule, self.sleep)
                 if outcome.delivered:
                     self.counts["delivered"] += 1
@@ -202,6 +262,8 @@ class AlertDelivery:
                 await self._consumer.stop()
             if self._producer is not None:
                 await self._producer.stop()
+            if self._erasures is not None:
+                await self._erasures.stop()
 
 
 async def ensure_topic(settings: Settings, topic: str) -> None:

@@ -25,6 +25,7 @@ class Alert:
     kind: str
     department: str
     body: bytes  # the message value, sent as is
+    customer_id: str = ""  # whose journey: an erased customer's alerts are not sent
 
 
 class UnreadableAlert(ValueError):
@@ -45,7 +46,9 @@ def read_alert(raw: bytes | None) -> Alert:
     missing = [n for n, value in zip(names, fields, strict=True) if not _text(value)]
     if missing:
         raise UnreadableAlert(f"missing or empty {', '.join(missing)}")
-    return Alert(str(fields[0]), str(fields[1]), str(fields[2]), raw)
+    customer_id = data.get("customer_id")
+    return Alert(str(fields[0]), str(fields[1]), str(fields[2]), raw,
+                 customer_id if isinstance(customer_id, str) else "")  # fmt: skip
 
 
 def _text(value: Any) -> bool:
@@ -106,4 +109,5 @@ def sample_alert(department: str, now: datetime) -> Alert:
         "context": {},
         "test": True,
     }
-    return Alert(alert_id, "test", department, orjson.dumps(payload, option=orjson.OPT_UTC_Z))
+    body = orjson.dumps(payload, option=orjson.OPT_UTC_Z)
+    return Alert(alert_id, "test", department, body, "test-customer")

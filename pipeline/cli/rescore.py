@@ -96,10 +96,12 @@ def rescore_command(
             shards=shards,
         )
     say(f"model {plan.model.version} from {model_path}; window {plan.window}")
+    salt = settings.erasure_salt.get_secret_value() if settings.erasure_salt else None
     with _store(settings) as store, _stop_requested() as stopping:
         try:
             with _progress() as update:
-                outcome = rescore(store, plan, on_progress=update, stop=stopping)
+                outcome = rescore(store, plan, on_progress=update, stop=stopping,
+                                  erasure_salt=salt)  # fmt: skip
         except RescoreError as exc:
             fail(str(exc))
         except StoreError as exc:

@@ -16,6 +16,11 @@ moment, so a shard scored twice writes byte-identical rows, and the inserts carr
 deduplication token per shard and table as well. A crash leaves at most the shards in
 flight unrecorded; the rerun reads the run's moment back, skips the recorded shards and
 redoes the others.
+
+Erased customers (`journeys erase`, issue 22) are never stored again: their touchpoints left
+the table with them, but a run stages its input first, so an erasure while it runs would
+otherwise see their rows come back. Right before each shard's insert the erasure ledger is
+read again (one small query) and their journeys and signals are dropped.
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from pipeline.journey.events import StoredEvent, to_us
 from pipeline.rescore.books import COLUMNS, Book, score_events, stored_row
 from pipeline.store import Store
 from pipeline.store.base import json_each_row
+from pipeline.store.erase import load_ledger
+from pipeline.store.erasure import ErasureError, ErasureLedger
 from pipeline.store.models import RESCORE, model_sha256, record_model, recorded_sha256
 from pipeline.stream.rows import Position
 
@@ -141,12 +148,15 @@ def rescore(
     on_progress: Callable[[Progress], None] = lambda _: None,
     now: datetime | None = None,
     stop: Callable[[], bool] = lambda: False,
+    erasure_salt: str | None = None,
 ) -> Outcome:
     """Score the plan's books with its model and store the rows under its version. When
     `stop()` turns true, return after the shard being stored (`Outcome.stopped`): a rerun
-    resumes there."""
+    resumes there. `erasure_salt` (JOURNEYS_ERASURE_SALT) recognises erased customers;
+    without it a store whose ledger holds any is refused (RescoreError)."""
     import time
 
+    _erased(store, erasure_salt)
     _check_version(store, plan)
     started = time.monotonic()
     now = now or datetime.now(UTC)
@@ -161,6 +171,7 @@ def rescore(
     on_progress(Progress(finished, run.shards, done_events, total))
     with closing(_scored(store, plan, run, todo)) as scored:  # ends the workers
         for shard, result in scored:
+            result = _without_erased(result, _erased(store, erasure_salt))
             token = f"{TOPIC}:{plan.model.version}:{plan.window}:{_moment(run.as_of)}:{shard}"
             store.insert("journeys", result.journeys, dedup_token=f"{token}:journeys")
             store.insert("journey_signals", result.signals, dedup_token=f"{token}:signals")
@@ -179,6 +190,32 @@ def rescore(
     store.execute(f"DROP TABLE IF EXISTS {_staged(plan)}")
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def _erased(store: Store, salt: str | None) -> ErasureLedger:
+    """The erasure ledger as stored now; RescoreError when it names customers that no salt
+    lets this run recognise (it would store them again)."""
+    try:
+        return load_ledger(store, salt).usable()
+    except ErasureError as exc:
+        raise RescoreError(str(exc)) from None
+
+
+def _without_erased(result: ShardResult, ledger: ErasureLedger) -> ShardResult:
+    """The shard's rows without those of erased customers (as is when none was erased)."""
+    if not ledger.hashes:
+        return result
+    journeys, journey_count = _kept(result.journeys, ledger)
+    signals, signal_count = _kept(result.signals, ledger)
+    return result._replace(journeys=journeys, signals=signals, journey_count=journey_count,
+                           signal_count=signal_count)  # fmt: skip
+
+
+def _kept(rows: bytes, ledger: ErasureLedger) -> tuple[bytes, int]:
+    """JSONEachRow rows whose `customer_id` is not erased, and how many."""
+    kept = [line for line in rows.splitlines()
+            if line and not ledger.is_erased(orjson.loads(line)["customer_id"])]  # fmt: skip
+    return b"".join(line + b"\n" for line in kept), len(kept)
 
 
 def _finish_empty_shards(

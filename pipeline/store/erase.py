@@ -9,7 +9,8 @@ Its steps, in an order that keeps every panel consistent once it returns:
    on (the keys of the aggregates that are not per customer), and the rows it has per table.
 2. Delete its rows from the base tables (touchpoints, journeys, journey_signals, the dead
    letters whose raw payload names it) and from every aggregate keyed by customer or journey
-   (signals_by_*, promises, resolutions, journey_band_entries, recent_journey_snapshots).
+   (signals_by_*, promises, resolutions, journey_band_entries, recent_journey_snapshots)
+   and the alerts raised about its journeys.
    `ALTER TABLE ... DELETE` with mutations_sync = 2 rewrites the parts now: the rows are
    gone from disk, not only masked as a lightweight DELETE leaves them until a merge.
 3. Recompute the aggregates keyed by time alone (touchpoints_per_minute, ...) for the
@@ -51,6 +52,9 @@ CUSTOMER_TABLES = (
     "promises",
     "resolutions",
     "recent_journey_snapshots",
+    # The alerts raised about the customer's journeys (0008; the `alert_outcomes` view
+    # reads it, so the loop-closure figures lose the customer's alerts with it).
+    "alerts",
 )
 # Refreshable views' targets holding `customer_id`: recomputed by the refresh (their rows
 # of the customer are counted before, as removed).

@@ -213,3 +213,61 @@ def decode_reply(request: ErasureRequest, raw: bytes) -> list[ErasureOutcome]:
         ErasureOutcome(customer_id, o["customer_hash"], o["removed"], o["erased_before"])
         for customer_id, o in zip(request.customer_ids, body, strict=True)
     ]
+
+
+# --- who is erased, for readers without the store: `journeys alerts deliver` ----------------
+# The worker publishes the hashes it adds to its ledger (an erasure's first step), and its
+# whole ledger as a snapshot at start, when a reload finds new hashes and well within the
+# topic's retention; the alert delivery reads them. In embedded mode the worker's process
+# owns chdb, so the topic is the only way another process learns the ledger.
+ERASED_PREFIX = b"erased:"
+HASHES_PER_MESSAGE = 5_000  # about 330 kB: below Kafka's default 1 MB message limit
+
+
+def encode_erased(hashes: Iterable[str], snapshot: str | None) -> list[tuple[bytes, bytes]]:
+    """Messages (key, value) naming these hashes as erased. A snapshot (`snapshot` its id)
+    is the whole ledger in parts, at least one even when empty, so that a reader knows when
+    it has seen all of it; None: hashes just added."""
+    ordered = sorted(hashes)
+    chunks = [ordered[i:i + HASHES_PER_MESSAGE]
+              for i in range(0, len(ordered), HASHES_PER_MESSAGE)] or [[]]  # fmt: skip
+    key = ERASED_PREFIX + (snapshot or "added").encode()
+    parts = len(chunks)
+    return [
+        (key, orjson.dumps({"hashes": c, "snapshot": snapshot, "part": n, "parts": parts}))
+        for n, c in enumerate(chunks)
+    ]
+
+
+class ErasedCustomers:
+    """The erased customers as the erasures topic tells them: every hash published there
+    (snapshots, hashes added, the worker's replies), and whether a whole snapshot was read,
+    since only then is every earlier erasure known (`complete`)."""
+
+    def __init__(self, salt: str) -> None:
+        self.ledger = ErasureLedger(salt)
+        self.complete = False
+        self._parts: dict[str, set[int]] = {}
+
+    def is_erased(self, customer_id: str) -> bool:
+        return self.ledger.is_erased(customer_id)
+
+    def read(self, key: bytes | None, value: bytes | None) -> None:
+        """One message of the erasures topic; requests (ids in clear) are not looked at.
+        ErasureError for a message of ours that cannot be read."""
+        key = key or b""
+        if value is None or not key.startswith((ERASED_PREFIX, REPLY_PREFIX)):
+            return
+        try:
+            body = orjson.loads(value)
+            if key.startswith(REPLY_PREFIX):
+                self.ledger.add(str(o["customer_hash"]) for o in body.get("outcomes", ()))
+                return
+            self.ledger.add(str(h) for h in body["hashes"])
+            snapshot = body.get("snapshot")
+            if snapshot is not None:
+                seen = self._parts.setdefault(str(snapshot), set())
+                seen.add(int(body["part"]))
+                self.complete = self.complete or len(seen) >= int(body["parts"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ErasureError(f"unreadable {key[:7]!r} message ({type(exc).__name__})") from None

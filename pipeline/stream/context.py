@@ -18,6 +18,11 @@ customer's journeys are spread over every partition: each member answers for its
 Books are read from the engine's memory first (the freshest: what was processed but not
 yet checkpointed), else from the state table; nothing here changes either. Reads happen
 on the event loop between batches, so a book is never seen half updated.
+
+An erased customer (`journeys erase`, issue 22) is unknown here from the moment the
+worker's ledger names it: its journeys answer 404 and its list is empty, as for a customer
+never seen, even while its books still wait to be deleted (the erasure runs between two
+checkpoints, and the other workers of a group delete theirs at their next ledger reload).
 """
 
 from __future__ import annotations
@@ -134,6 +139,9 @@ class ContextAPI:
             return NOT_READY
         if not self._owns_all(owners, expected):
             return NOT_READY
+        if runtime.processor.ledger.is_erased(customer_id):  # as unknown: nothing to list
+            return Reply(200, {"customer_id": customer_id, "journeys": []},
+                         {ANSWERED_BY: self.me()})  # fmt: skip
         mine = sorted(expected if expected is not None else
                       (p for p, owner in owners.items() if self._is_me(owner)))  # fmt: skip
         found = self._local_customer(runtime, customer_id, mine, open_only)
@@ -158,7 +166,7 @@ class ContextAPI:
     def _local_journey(self, runtime: Runtime, partition: int, key: str,
                        journey_id: str) -> JSON | None:  # fmt: skip
         book = self._book(runtime, partition, key)
-        if book is None:
+        if book is None or runtime.processor.ledger.is_erased(book.customer_id):
             return None
         return journey_context(book, journey_id, runtime.processor.model,
                                self._clock(runtime, partition))  # fmt: skip

@@ -17,25 +17,35 @@ request, in this order:
 The erasures topic has one partition, so one worker of a group takes the requests; the
 others learn of them from the ledger table (`reload`, every few seconds) and drop those
 customers' books and events alike.
+
+The alert delivery (`journeys alerts deliver`) cannot read the ledger table in embedded mode
+(chdb belongs to this process), so the worker tells it on the same topic: the hashes it adds
+at step 1, before anything is erased, and its whole ledger as a snapshot (`encode_erased`)
+at its first reload, whenever a reload finds new hashes (another worker's erasure, or one
+run directly) and every `snapshot_every` seconds, well within the topic's retention.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import orjson
 
 from pipeline.store.erase import Eraser, load_ledger
 from pipeline.store.erasure import (
+    ERASED_PREFIX,
     REPLY_PREFIX,
     ErasureError,
     ErasureLedger,
     ErasureOutcome,
     ErasureRequest,
     customer_hash,
+    encode_erased,
     encode_reply,
+    new_request_id,
 )
 from pipeline.stream.outbox import Outbox, Record
 from pipeline.stream.runtime import Runtime
@@ -46,17 +56,19 @@ log = logging.getLogger("pipeline.stream")
 class ErasureDesk:
     def __init__(
         self, runtime: Callable[[], Runtime | None], outbox: Outbox, topic: str,
-        salt: str | None, worker: str,
+        salt: str | None, worker: str, snapshot_every: float = 3600.0,
     ) -> None:  # fmt: skip
         self.runtime = runtime
         self.outbox = outbox
         self.topic = topic
         self.salt = salt
         self.worker = worker
+        self.snapshot_every = snapshot_every
+        self._snapshot_at: float | None = None  # monotonic time of the last snapshot
 
     async def handle(self, key: bytes | None, value: bytes | None) -> None:
-        if (key or b"").startswith(REPLY_PREFIX) or value is None:
-            return  # our own replies share the topic
+        if (key or b"").startswith((REPLY_PREFIX, ERASED_PREFIX)) or value is None:
+            return  # our own replies and ledger messages share the topic
         try:
             request = ErasureRequest.decode(value)
         except ErasureError as exc:
@@ -76,7 +88,9 @@ class ErasureDesk:
     async def _erase(self, runtime: Runtime, request: ErasureRequest, salt: str) -> None:
         ledger = runtime.processor.ledger
         before = ErasureLedger(salt, set(ledger.hashes))
-        ledger.add(customer_hash(salt, c) for c in request.customer_ids)
+        added = {customer_hash(salt, c) for c in request.customer_ids}
+        ledger.add(added)
+        await self._publish(encode_erased(added, None))  # the alert delivery stops sending
         eraser = Eraser(runtime.sink.store)
 
         def erase() -> list[ErasureOutcome]:
@@ -105,7 +119,17 @@ class ErasureDesk:
             return
         fresh = await asyncio.to_thread(load_ledger, runtime.sink.store, self.salt)
         ledger = runtime.processor.ledger
-        if fresh.hashes - ledger.hashes:
+        new = fresh.hashes - ledger.hashes
+        if new:
             ledger.add(fresh.hashes)
             books = await runtime.forget_erased()
             log.info("erasure ledger reloaded customers=%d books_deleted=%d", len(ledger), books)
+        due = (
+            self._snapshot_at is None or time.monotonic() - self._snapshot_at >= self.snapshot_every
+        )
+        if self.salt is not None and (new or due):
+            await self._publish(encode_erased(ledger.hashes, new_request_id()))
+            self._snapshot_at = time.monotonic()
+
+    async def _publish(self, messages: list[tuple[bytes, bytes]]) -> None:
+        await self.outbox.send([Record(self.topic, k, v, partition=0) for k, v in messages])

@@ -227,8 +227,10 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
 
     salt = settings.erasure_salt.get_secret_value() if settings.erasure_salt else None
     outbox = Outbox(lambda: app.producer._ensure_producer())  # type: ignore[attr-defined]
+    # The ledger snapshot for the alert delivery, at least four times per topic retention.
+    snapshot_every = min(3600.0, settings.erasure_topic_retention_hours * 900)
     desk = ErasureDesk(lambda: app.journeys_runtime, outbox, settings.topic_erasures, salt,
-                       settings.worker_id)  # fmt: skip
+                       settings.worker_id, snapshot_every)  # fmt: skip
 
     async def start() -> None:
         store = await asyncio.to_thread(_open_store, settings, open_store)

@@ -17,6 +17,8 @@ from pipeline.store.erase import (
     dead_letter_match,
 )
 from pipeline.store.erasure import (
+    HASHES_PER_MESSAGE,
+    ErasedCustomers,
     ErasureError,
     ErasureLedger,
     ErasureOutcome,
@@ -26,6 +28,7 @@ from pipeline.store.erasure import (
     customer_hash,
     decode_reply,
     describe,
+    encode_erased,
     encode_reply,
     ledger_row,
 )
@@ -119,3 +122,25 @@ def test_every_table_with_a_customer_id_is_erased() -> None:
                 tables.add(name)
     tables.discard("journeys_by_start")  # dropped by 0003
     assert tables == set(CUSTOMER_TABLES) | set(REFRESHED_CUSTOMER_TABLES)
+
+
+def test_the_erasures_topic_tells_the_alert_delivery_who_was_erased() -> None:
+    """Snapshots (in parts), hashes just added and the worker's replies all count; only a
+    whole snapshot says that every earlier erasure is known; requests are not read."""
+    erased = ErasedCustomers(SALT)
+    many = {customer_hash(SALT, f"c-{n}") for n in range(HASHES_PER_MESSAGE + 1)}
+    first, second = encode_erased(many, "snap-1")
+    erased.read(*first)
+    assert not erased.complete and len(erased.ledger) == HASHES_PER_MESSAGE
+    erased.read(*second)
+    assert erased.complete and erased.is_erased("c-0") and not erased.is_erased("c-x")
+    (added,) = encode_erased({customer_hash(SALT, "c-x")}, None)
+    erased.read(*added)
+    erased.read(*encode_reply("r1", [ErasureOutcome("y", customer_hash(SALT, "y"), {}, False)]))
+    erased.read(b"r2", ErasureRequest("r2", ("z",), "", "me").encode())
+    assert erased.is_erased("c-x") and erased.is_erased("y") and not erased.is_erased("z")
+    empty = ErasedCustomers(SALT)
+    empty.read(*encode_erased(set(), "snap-2")[0])  # an empty ledger is a whole snapshot too
+    assert empty.complete and not len(empty.ledger)
+    with pytest.raises(ErasureError, match="unreadable"):
+        empty.read(added[0], b"{}")
