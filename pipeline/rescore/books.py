@@ -46,7 +46,6 @@ from pipeline.journey.rules import Context
 from pipeline.journey.scoring import snapshot
 from pipeline.journey.segments import segments
 from pipeline.journey.state import build_journey
-from pipeline.stream import rows as build
 from pipeline.stream.rows import Latest, Position, Row
 
 # The id the engine derives for a customer's journey without journey_id
@@ -156,7 +155,8 @@ def score_events(
         state.journeys.append(journey)
         score = snapshot(journey, book.customer_id, model, state.clock)
         journey.reported = msgspec.structs.replace(score, signals=[], updated_at=EPOCH)
-        _collect(Changes(scores=[score], appeared=score.signals), state, model, latest, at)
+        latest.keep(Changes(scores=[score], appeared=score.signals), book.customer_id,
+                    state.clock, model.version, at)  # fmt: skip
         _catch_up(state, as_of_us, model, latest, at)
     built = latest.build()
     return BookRows(built.journey_rows, built.signal_rows, count)
@@ -170,23 +170,5 @@ def _catch_up(
         deadline_us = to_us(deadline)
         if deadline_us >= clock_us:
             return
-        _collect(advance(book, from_us(deadline_us + 1), model), book, model, latest, at)
-
-
-def _collect(
-    changes: Changes, book: JourneyBook, model: ScoreModel, latest: Latest, at: Position
-) -> None:
-    """What `JourneyProcessor._collect` keeps of a step (its alerts and metrics aside)."""
-    superseding = build.superseding_version(book.clock)
-    for journey_id in changes.retired:
-        latest.journeys[journey_id] = build.retired_journey_row(
-            journey_id, book.customer_id, model.version, superseding, at
-        )
-    versions: dict[str, int] = {}
-    for score in changes.scores:
-        versions[score.journey_id] = build.journey_version(score)
-        latest.journeys[score.journey_id] = (score, at)
-    for signals, active in ((changes.appeared, True), (changes.retracted, False)):
-        for signal in signals:
-            version = versions.get(signal.journey_id, superseding)
-            latest.signals[signal.signal_id] = (signal, active, version, at)
+        changes = advance(book, from_us(deadline_us + 1), model)
+        latest.keep(changes, book.customer_id, book.clock, model.version, at)

@@ -302,27 +302,16 @@ class JourneyProcessor:
     def _collect(
         self, changes: Changes, at: Position, out: Output, state: Latest, book: JourneyBook
     ) -> None:
-        # Rows of journeys that no longer exist (a late event merged or re-identified them)
-        # outrank every earlier row of theirs: the book's clock is at least theirs.
-        superseding = build.superseding_version(book.clock)
+        state.keep(changes, book.customer_id, book.clock, self.model.version, at)
         for moved in changes.moved:
             out.moved[moved.event_id] = (book.customer_id, moved.journey_id)
-        for journey_id in changes.retired:
-            state.journeys[journey_id] = build.retired_journey_row(
-                journey_id, book.customer_id, self.model.version, superseding, at
-            )
-        versions: dict[str, int] = {}
-        for score in changes.scores:
-            versions[score.journey_id] = build.journey_version(score)
-            state.journeys[score.journey_id] = (score, at)
-        for signals, active in ((changes.appeared, True), (changes.retracted, False)):
-            for signal in signals:
-                version = versions.get(signal.journey_id, superseding)
-                state.signals[signal.signal_id] = (signal, active, version, at)
-                self.metrics.add("signals" if active else "signals_retracted")
-                if active and signal.signal in ALERTING_SIGNALS:
-                    context = self._context(book, signal.journey_id)
-                    self._alert(build.signal_alert(signal, self.act_within, context), at, out)
+        if changes.retracted:
+            self.metrics.add("signals_retracted", len(changes.retracted))
+        for signal in changes.appeared:
+            self.metrics.add("signals")
+            if signal.signal in ALERTING_SIGNALS:
+                context = self._context(book, signal.journey_id)
+                self._alert(build.signal_alert(signal, self.act_within, context), at, out)
         for score in changes.turned_poor:
             context = self._context(book, score.journey_id)
             self._alert(build.turned_poor_alert(score, self.act_within, context), at, out)

@@ -17,7 +17,7 @@ import msgspec
 import orjson
 
 from pipeline.contract import Rejection, Touchpoint
-from pipeline.journey import Assignment, JourneyScore, PromiseDue, Signal
+from pipeline.journey import Assignment, Changes, JourneyScore, PromiseDue, Signal
 
 Row = dict[str, Any]
 
@@ -278,6 +278,28 @@ class Latest:
 
     def __len__(self) -> int:
         return len(self.journeys) + len(self.signals)
+
+    def keep(
+        self, changes: Changes, customer_id: str, clock_us: int, score_model: str, at: Position
+    ) -> None:
+        """Take one engine step of a book (whose clock is `clock_us`): its scores, its retired
+        journeys and its signals, over what these held. The worker's processor and the bulk
+        re-score both keep their steps here, so they write the same rows."""
+        # Rows of journeys that no longer exist (a late event merged or re-identified them)
+        # outrank every earlier row of theirs: the book's clock is at least theirs.
+        superseding = superseding_version(clock_us)
+        for journey_id in changes.retired:
+            self.journeys[journey_id] = retired_journey_row(
+                journey_id, customer_id, score_model, superseding, at
+            )
+        versions: dict[str, int] = {}
+        for score in changes.scores:
+            versions[score.journey_id] = journey_version(score)
+            self.journeys[score.journey_id] = (score, at)
+        for signals, active in ((changes.appeared, True), (changes.retracted, False)):
+            for signal in signals:
+                version = versions.get(signal.journey_id, superseding)
+                self.signals[signal.signal_id] = (signal, active, version, at)
 
     def merge(self, later: Latest) -> None:
         """Take the states of `later` (processed after these) over these."""

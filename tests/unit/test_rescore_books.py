@@ -16,7 +16,6 @@ from pipeline.journey.events import stored_event, to_us
 from pipeline.rescore.books import (
     BookRows,
     _catch_up,
-    _collect,
     book_of,
     came_without_journey_id,
     score_book,
@@ -39,7 +38,8 @@ def by_event(touchpoints: list[Touchpoint], model: ScoreModel) -> BookRows:
     latest = Latest()
     for touchpoint in ordered:
         _catch_up(book, to_us(touchpoint.occurred_at), model, latest, AT)
-        _collect(add(book, touchpoint, model), book, model, latest, AT)
+        changes = add(book, touchpoint, model)
+        latest.keep(changes, book.customer_id, book.clock, model.version, AT)
     _catch_up(book, AS_OF, model, latest, AT)
     built = latest.build()
     return BookRows(built.journey_rows, built.signal_rows, len(ordered))
