@@ -51,3 +51,34 @@ def wait_committed_to_end(
             return last
         time.sleep(0.25)
     raise AssertionError(f"group {group} never committed {topic} to its end {ends}: {last}")
+
+
+class GroupOffsets:
+    """One group's committed offsets and the topics' end offsets, through clients kept open
+    while a test polls them (a client per question cost a loaded machine a second each)."""
+
+    def __init__(self, bootstrap: str, group: str) -> None:
+        self.group = group
+        self.admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+
+    def close(self) -> None:
+        self.admin.close()
+        self.consumer.close()
+
+    def ends(self, topic: str) -> dict[int, int]:
+        partitions = [TopicPartition(topic, p) for p in self.consumer.partitions_for_topic(topic)
+                      or ()]  # fmt: skip
+        return {tp.partition: end for tp, end in self.consumer.end_offsets(partitions).items()}
+
+    def committed(self, topic: str) -> dict[int, int]:
+        """The next offset to read per partition of `topic`; {} while the coordinator moves."""
+        try:
+            offsets = self.admin.list_group_offsets(self.group).get(self.group, {})
+        except KafkaError:
+            return {}
+        return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+
+    def reached(self, topic: str, ends: dict[int, int]) -> bool:
+        committed = self.committed(topic)
+        return bool(ends) and all(committed.get(p, 0) >= end for p, end in ends.items())

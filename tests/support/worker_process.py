@@ -1,7 +1,8 @@
 """`journeys` commands as subprocesses with settings of their own, for end-to-end tests.
 
-A worker is watched through its metrics page, never by sleeping: it is `settled` once it
-has caught up on every partition, ticked its clock after that and stored everything.
+A worker is watched through its metrics page and its consumer group's offsets, never by
+sleeping: it is `settled` once it has caught up on every partition, ticked its clock after
+that and stored everything, re-keyed events included.
 What it stored is read by another `journeys`-settings process (`dump`), since an embedded
 store belongs to one process at a time.
 """
@@ -21,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.kafka.local import free_port
+from pipeline.settings import Settings
 from tests.support.child_process import ChildProcess
+from tests.support.consumer_group import GroupOffsets
 
 JOURNEYS = str(Path(sys.executable).with_name("journeys"))
 RUN = (JOURNEYS, "run", "--loglevel", "info")
@@ -146,15 +149,48 @@ class WorkerProcess(ChildProcess):
         return caught_up(metrics, self.partitions)
 
     def settled(self, timeout: float = 120) -> dict[str, Any]:
-        """Caught up on every partition, ticked after that, and everything stored."""
+        """Caught up on every partition, ticked after that, and everything stored: the
+        metrics once the worker's group committed the touchpoints topic to its end, then
+        the routed topic to the end it had by then.
 
-        def done(m: dict[str, Any]) -> bool:
-            return (
-                caught_up(m, self.partitions) and m["ticks"] >= self.partitions * 2
-                and m["buffered_rows"] == 0
-            )  # fmt: skip
+        Only committed offsets say "stored" (a checkpoint commits after its rows, messages
+        and state: `pipeline.stream.checkpoint`). The metrics cannot: `buffered_rows` is 0
+        while a running checkpoint holds what was taken, and `routed_in >= rerouted`
+        counts, in a restarted worker, re-keyed events an earlier run sent, so it held while
+        this run's last re-keyed events were still unsent. A stop then stored their source
+        events and sent them, but read them no more: their journeys were stored one event
+        short until the next start. Once the touchpoints are committed every event re-keyed
+        from them is on the routed topic (sent, acknowledged, then committed), so the routed
+        topic's end read after that covers them, and the ticks counted before.
+        """
+        deadline = time.monotonic() + timeout
 
-        return self.wait_for(done, timeout, "settled")
+        def ticked(m: dict[str, Any]) -> bool:
+            return caught_up(m, self.partitions) and m["ticks"] >= self.partitions * 2
+
+        metrics = self.wait_for(ticked, timeout, "caught up and ticked")
+        offsets = GroupOffsets(
+            self.env["JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"], self._setting("worker_id")
+        )
+        try:
+            for topic in (self._setting("topic_touchpoints"), self._setting("topic_routed")):
+                ends = offsets.ends(topic)
+                while not offsets.reached(topic, ends):
+                    assert self.running(), self.tail()
+                    if time.monotonic() > deadline:
+                        raise AssertionError(
+                            f"worker never stored {topic} up to {ends}: committed "
+                            f"{offsets.committed(topic)}; last metrics {self.metrics()}\n"
+                            f"{self.tail()}"
+                        )
+                    time.sleep(0.25)
+        finally:
+            offsets.close()
+        return self.metrics() or metrics
+
+    def _setting(self, name: str) -> str:
+        """A setting of this worker as its environment gives it, else the default."""
+        return self.env.get(f"JOURNEYS_{name.upper()}") or str(Settings.model_fields[name].default)
 
     def dump(self, queries: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
         """Each query's rows from the store this worker wrote (while it is stopped: an
