@@ -24,7 +24,7 @@ from typing import Any
 from pipeline.kafka.local import free_port
 from pipeline.settings import Settings
 from tests.support.child_process import ChildProcess
-from tests.support.consumer_group import GroupOffsets
+from tests.support.consumer_group import wait_stored
 
 JOURNEYS = str(Path(sys.executable).with_name("journeys"))
 RUN = (JOURNEYS, "run", "--loglevel", "info")
@@ -149,43 +149,27 @@ class WorkerProcess(ChildProcess):
         return caught_up(metrics, self.partitions)
 
     def settled(self, timeout: float = 120) -> dict[str, Any]:
-        """Caught up on every partition, ticked after that, and everything stored: the
-        metrics once the worker's group committed the touchpoints topic to its end, then
-        the routed topic to the end it had by then.
+        """Caught up on every partition, ticked after that, and everything stored, re-keyed
+        events included (`wait_stored`); the metrics then.
 
-        Only committed offsets say "stored" (a checkpoint commits after its rows, messages
-        and state: `pipeline.stream.checkpoint`). The metrics cannot: `buffered_rows` is 0
-        while a running checkpoint holds what was taken, and `routed_in >= rerouted`
-        counts, in a restarted worker, re-keyed events an earlier run sent, so it held while
-        this run's last re-keyed events were still unsent. A stop then stored their source
-        events and sent them, but read them no more: their journeys were stored one event
-        short until the next start. Once the touchpoints are committed every event re-keyed
-        from them is on the routed topic (sent, acknowledged, then committed), so the routed
-        topic's end read after that covers them, and the ticks counted before.
+        Not from the metrics alone: `buffered_rows` is 0 while a running checkpoint holds
+        what was taken, and `routed_in >= rerouted` counts, in a restarted worker, re-keyed
+        events an earlier run left on the routed topic, so it held while this run's last
+        re-keyed events were unsent. The test's stop then stored their source events and
+        sent them, but read them no more: journeys stored one event short.
         """
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
 
         def ticked(m: dict[str, Any]) -> bool:
             return caught_up(m, self.partitions) and m["ticks"] >= self.partitions * 2
 
         metrics = self.wait_for(ticked, timeout, "caught up and ticked")
-        offsets = GroupOffsets(
-            self.env["JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"], self._setting("worker_id")
-        )
-        try:
-            for topic in (self._setting("topic_touchpoints"), self._setting("topic_routed")):
-                ends = offsets.ends(topic)
-                while not offsets.reached(topic, ends):
-                    assert self.running(), self.tail()
-                    if time.monotonic() > deadline:
-                        raise AssertionError(
-                            f"worker never stored {topic} up to {ends}: committed "
-                            f"{offsets.committed(topic)}; last metrics {self.metrics()}\n"
-                            f"{self.tail()}"
-                        )
-                    time.sleep(0.25)
-        finally:
-            offsets.close()
+        wait_stored(
+            self.env["JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"], self._setting("worker_id"),
+            self._setting("topic_touchpoints"), self._setting("topic_routed"),
+            timeout - (time.monotonic() - started), alive=self.running,
+            says=lambda: f"last metrics {self.metrics()}\n{self.tail()}",
+        )  # fmt: skip
         return self.metrics() or metrics
 
     def _setting(self, name: str) -> str:
