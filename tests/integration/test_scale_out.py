@@ -43,7 +43,7 @@ from pipeline.kafka.local import free_port
 from pipeline.simulate import SimulationConfig, simulate
 from pipeline.stream.outbox import partition_of
 from tests.support.clickhouse_process import ClickHouseProcess
-from tests.support.consumer_group import end_offsets, wait_committed_to_end
+from tests.support.consumer_group import end_offsets, wait_stored
 from tests.support.worker_process import RESULT, WorkerProcess, dump, worker_env
 
 pytestmark = pytest.mark.integration
@@ -224,7 +224,8 @@ def scale_out(bootstrap: str, group: Group, topic: str, messages: list[Message])
     left.set()
     feed.join(120)
     assert feed.error is None and feed.sent == len(messages), feed.error
-    wait_committed_to_end(bootstrap, group.id, topic, 120, alive=group.alive)
+    wait_stored(bootstrap, group.id, topic, group.env["JOURNEYS_TOPIC_ROUTED"], 120,
+                alive=group.alive)  # fmt: skip
     return {"killed_at": killed_at, "stopped": stopped, "last": first.stop()}
 
 
@@ -266,9 +267,8 @@ def runs(
                            home / "single.log")  # fmt: skip
     single.start()
     try:
-        wait_committed_to_end(bootstrap_servers, envs["single"]["JOURNEYS_WORKER_ID"], topic, 120,
-                              alive=lambda: single.process is not None
-                              and single.process.poll() is None)  # fmt: skip
+        wait_stored(bootstrap_servers, envs["single"]["JOURNEYS_WORKER_ID"], topic,
+                    envs["single"]["JOURNEYS_TOPIC_ROUTED"], 120, alive=single.running)  # fmt: skip
     finally:
         moves["single"] = single.stop()
     alert_topics = {name: env["JOURNEYS_TOPIC_ALERTS"] for name, env in envs.items()}
