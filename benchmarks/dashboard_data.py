@@ -188,21 +188,20 @@ FROM numbers({scale.dead_letters})"""
 
 
 def pipeline_metrics(anchor: datetime, scale: Scale) -> str:
-    # Samples every 15 s: lag per input partition, retries, and batch seconds per table.
+    # Samples every 15 s: lag per input partition and retries, the worker's only metric rows
+    # (pipeline/stream/health.py METRIC_NAMES).
     samples = scale.metric_days * 86400 // 15
     return f"""
 INSERT INTO pipeline_metrics (time, worker, name, topic, partition, value)
 WITH toDateTime64('{anchor:%Y-%m-%d %H:%M:%S}', 3, 'UTC') AS anchor,
-    intDiv(number, 9) AS sample, number % 9 AS series,
+    intDiv(number, 5) AS sample, number % 5 AS series,
     addSeconds(anchor, -toInt64(sample * 15)) AS at
 SELECT at, 'worker-1:4242',
-    multiIf(series < 4, 'consumer_lag', series = 4, 'sink_retries', 'sink_batch_seconds'),
-    multiIf(series < 4, 'touchpoints', series = 4, '',
-            ['touchpoints', 'journeys', 'journey_signals', 'dead_letters'][series - 4]),
+    if(series < 4, 'consumer_lag', 'sink_retries'),
+    if(series < 4, 'touchpoints', ''),
     if(series < 4, toInt32(series), -1),
-    multiIf(series < 4, toFloat64(cityHash64(number) % 2000), series = 4,
-            toFloat64(cityHash64(number) % 50 = 0), (cityHash64(number) % 400) / 1000)
-FROM numbers({samples * 9})"""
+    if(series < 4, toFloat64(cityHash64(number) % 2000), toFloat64(cityHash64(number) % 50 = 0))
+FROM numbers({samples * 5})"""
 
 
 def statements(anchor: datetime, scale: Scale, chunk: int = 1_000_000) -> list[tuple[str, str]]:
