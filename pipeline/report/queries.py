@@ -108,10 +108,18 @@ def _heatmap(store: Store, params: dict[str, Any], data: ReportData) -> None:
 
 def _breakdowns(store: Store, params: dict[str, Any], data: ReportData) -> None:
     rows = store.query(
-        f"""SELECT department, stage, signal, count() AS signals, -sum(impact) AS lost,
-               argMin(reason, signal_id) AS example_reason,
-               arraySlice(arraySort(groupUniqArray(100)(journey_id)), 1, 3) AS examples
-        FROM {SIGNALS}
+        # Per journey first, so the examples are the three smallest journey ids whatever
+        # order the engine reads parts in (groupUniqArray(N) kept the first N it met).
+        f"""SELECT department, stage, signal, sum(n) AS signals, sum(journey_lost) AS lost,
+               argMin(journey_reason, first_signal) AS example_reason,
+               groupArraySorted(3)(journey_id) AS examples
+        FROM (
+            SELECT department, stage, signal, journey_id, count() AS n,
+                   -sum(impact) AS journey_lost, min(signal_id) AS first_signal,
+                   argMin(reason, signal_id) AS journey_reason
+            FROM {SIGNALS}
+            GROUP BY department, stage, signal, journey_id
+        )
         GROUP BY department, stage, signal
         ORDER BY lost DESC, department, stage, signal
         LIMIT {TOP_BREAKDOWNS}""",

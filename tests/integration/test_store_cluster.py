@@ -134,11 +134,11 @@ WRITTEN = [*Sample().tables(), "score_models"]
 
 @pytest.fixture(scope="module")
 def month() -> SimulatedMonth:
-    """A month of 500 customers, not the dashboard tests' 800. The report's example journeys
-    of a breakdown are the first three of the 100 that `groupUniqArray(100)` met first
-    (pipeline/report/queries.py), so they depend on the order the rows are read in: on this
-    month the shards meet the same ones as the embedded store, on the 800 they do not."""
-    return simulate_month(customers=500)
+    """A month of 800 customers: the report's example journeys of a breakdown are the three
+    smallest journey ids (pipeline/report/queries.py), whatever order the shards are read in;
+    they were the first three `groupUniqArray(100)` met, which matched the embedded store
+    on 500 customers and not on 800."""
+    return simulate_month(customers=800)
 
 
 # What a worker starting with the v1 model records (the model variable's first option and
