@@ -20,7 +20,7 @@ book's own: the clock that fires `promise_broken`, so "0 seconds left" and "brok
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from pipeline.journey.book import CUSTOMER_BOOK_PREFIX, ESCAPED_JOURNEY_PREFIX, JourneyBook
@@ -113,11 +113,7 @@ def customer_journeys(
 def open_promises(events: list[StoredEvent], as_of: int) -> list[JSON]:
     """Promises made and not kept, the soonest due first (those without due date last)."""
     found = []
-    for key in _groups(events, PROMISE):
-        group = members(events, key)
-        made = next((e for e in group if e.type == "promise_made"), None)
-        if made is None or any(e.type == "promise_kept" for e in group):
-            continue
+    for made in _unmet(events, PROMISE, "promise_made", "promise_kept"):
         found.append({
             "promise_id": made.attrs.get("promise_id"),
             "description": made.attrs.get("description"),
@@ -132,11 +128,7 @@ def open_promises(events: list[StoredEvent], as_of: int) -> list[JSON]:
 def unanswered_feedback(events: list[StoredEvent], model: ScoreModel, as_of: int) -> list[JSON]:
     """Feedback received and not answered, with the deadline the model gives an answer."""
     found = []
-    for key in _groups(events, FEEDBACK):
-        group = members(events, key)
-        received = next((e for e in group if e.type == "feedback_received"), None)
-        if received is None or any(e.type == "feedback_answered" for e in group):
-            continue
+    for received in _unmet(events, FEEDBACK, "feedback_received", "feedback_answered"):
         found.append({
             "feedback_id": received.attrs.get("feedback_id"),
             "department": received.department,
@@ -227,6 +219,15 @@ def _signal(signal: Any) -> JSON:
         "reason": signal.reason,
         "effective_at": signal.effective_at.isoformat(),
     }
+
+
+def _unmet(events: list[StoredEvent], kind: str, opened: str, met: str) -> Iterator[StoredEvent]:
+    """The `opened` event of each group of `kind` that has one and no `met` event."""
+    for key in _groups(events, kind):
+        group = members(events, key)
+        first = next((e for e in group if e.type == opened), None)
+        if first is not None and not any(e.type == met for e in group):
+            yield first
 
 
 def _groups(events: list[StoredEvent], kind: str) -> list[GroupKey]:
