@@ -50,11 +50,12 @@ Rewind = Callable[[dict[tuple[str, int], int]], Awaitable[object]]
 PROCESSING_ERROR = "processing_error"
 # Records processed between two turns of the event loop. Each step of a running checkpoint
 # (an insert, a send, the commit) resumes only at a turn: at 1,000 records (about 50 ms)
-# a checkpoint's dozen awaits added about 0.3 s to it; and a context API request waits for
-# the turn too, so a slice is kept to about 5 ms (250 records held requests up to 20 ms).
-# A journey's row is built once per checkpoint (`PartitionBatch.seal`), so smaller slices
-# do not write more of them.
-SLICE = 100
+# a checkpoint's dozen awaits added about 0.3 s to it. A journey's row is built once per
+# checkpoint (`PartitionBatch.seal`), so smaller slices do not write more of them; but a
+# journey is re-scored once per slice it has events in, so slices of 100 (tried for the
+# context API's latency) cost the worker CPU on a backlog; at 1,000 events/s fetches are
+# smaller than a slice anyway.
+SLICE = 250
 T = TypeVar("T")
 
 
