@@ -98,6 +98,8 @@ def render(results: dict[str, Any]) -> str:
         _section("Scale-out", _scale_intro(results), SCALE_COLUMNS, report.scale_rows(results)),
         _section("HTTP collector", COLLECTOR, COLLECTOR_COLUMNS, report.collector_rows(results)),
         _section("Context API", CONTEXT, CONTEXT_COLUMNS, report.context_rows(results)),
+        _section("Alert delivery beside the worker", ISOLATION, ISOLATION_COLUMNS,
+                 report.isolation_rows(results)),
         _section("Rescore", RESCORE, RESCORE_COLUMNS, report.rescore_rows(results)),
         _section("Hot path", MICRO, ["step", "per event, one core"], report.micro_rows(results)),
         _section("Dashboard queries", _queries_intro(results), QUERY_COLUMNS,
@@ -164,6 +166,8 @@ COLLECTOR_COLUMNS = ["sender", "events", "rate", "p50 request", "p99 request", "
                      "collector CPU per event"]  # fmt: skip
 CONTEXT_COLUMNS = ["requests", "events carried", "answered", "p50", "p95", "p99", "max",
                    "answers", "worker CPU (of one core)"]  # fmt: skip
+ISOLATION_COLUMNS = ["worker", "events", "rate", "caught up", "alert delivery meanwhile",
+                     "beside / alone"]  # fmt: skip
 QUERY_COLUMNS = ["dashboard", "panel", "rows", "p50", "p95", "<= 100 ms"]
 MEMORY_COLUMNS = ["table store", "active journeys", "RSS", "peak RSS", "encoded state",
                   "per journey", "<= 1 GiB"]  # fmt: skip
@@ -270,6 +274,16 @@ CONTEXT = (
     "the requests queued behind it), 4 in 5 requests for one journey "
     "(`/v1/journeys/{id}`), 1 in 5 for a customer's open journeys, ids drawn from the "
     "preload. Loader, worker and broker share the two cores."
+)
+ISOLATION = (
+    "The same events (the simulator's traffic, preloaded) taken by a fresh worker alone, then "
+    "by one beside `journeys alerts deliver` retrying every department's alerts to a webhook "
+    "where nothing listens (`benchmarks/isolation.py`, on the context section's broker): the "
+    "delivery starts first with 2,000 alerts waiting, 6 attempts each with back-offs from "
+    "0.2 s, and the worker's own alerts join them. A worker's rate is events taken and "
+    "processed a second (its counters, polled every 50 ms), and it must then catch up; the "
+    "delivery's retries and dead letters during the worker's run are read from its "
+    "/metrics. Worker, delivery and broker share the two cores."
 )
 QUERIES = (
     "Every panel and variable query of the committed dashboards and every alert rule, expanded "

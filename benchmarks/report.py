@@ -23,6 +23,9 @@ TARGETS = {
     "collector": 20_000.0,  # events/s through journeys collect, POSTs of 500 on loopback
     "context_rps": 200.0,  # context API requests answered a second, worker at 1,000 events/s
     "context_p99_ms": 50.0,  # their p99, milliseconds
+    # worker events/s beside `journeys alerts deliver` retrying to a dead receiver / alone:
+    # delivery never slows the event path (its own process; both share the two cores)
+    "delivery_isolation_ratio": 0.8,
 }
 
 
@@ -87,12 +90,18 @@ def _context_verdicts(results: dict[str, Any], flat: dict[str, Any]) -> list[Ver
     found = results.get("context", {})
     healthy = found.get("statuses") == {"200": found.get("requests")} and bool(found.get("kept_up"))
     rps, p99_ms = flat["context_rps"], flat["context_p99_ms"]
+    isolated = flat["delivery_isolation_ratio"]
+    runs = found.get("delivery_isolation", {})
+    isolation_healthy = all(runs.get(name, {}).get("kept_up") for name in ("alone", "beside"))
     return [
         _verdict("context API requests/s, worker at 1,000 events/s", rps, f"{rps:.0f}/s",
                  f">= {TARGETS['context_rps']:.0f}/s", healthy and rps >= TARGETS["context_rps"]),
         _verdict("context API p99, same run", p99_ms, f"{p99_ms:.1f} ms",
                  f"<= {TARGETS['context_p99_ms']:.0f} ms",
                  healthy and p99_ms <= TARGETS["context_p99_ms"]),
+        _verdict("worker beside a dead alert receiver / alone", isolated, f"{isolated:.2f}x",
+                 f">= {TARGETS['delivery_isolation_ratio']:.1f}x",
+                 isolation_healthy and isolated >= TARGETS["delivery_isolation_ratio"]),
     ]  # fmt: skip
 
 
@@ -148,7 +157,13 @@ def _context_summary(results: dict[str, Any]) -> dict[str, float]:
         "context_rps": float(found.get("rate", math.nan)),
         "context_p99_ms": float(found.get("p99", math.nan)) * 1000,
         "context_eps": float(found.get("events_per_second", math.nan)),
+        "delivery_isolation_ratio": _number(found.get("delivery_isolation", {}).get("ratio")),
     }
+
+
+def _number(value: Any) -> float:
+    """A figure read back from results.json, where NaN is stored as null (NaN: none)."""
+    return math.nan if value is None else float(value)
 
 
 def context_rows(results: dict[str, Any]) -> list[list[str]]:
@@ -165,6 +180,26 @@ def context_rows(results: dict[str, Any]) -> list[list[str]]:
         f"{found.get('worker_cpu_seconds', math.nan) / found['seconds']:.0%}"
         if "worker_cpu_seconds" in found else "",
     ]]  # fmt: skip
+
+
+def isolation_rows(results: dict[str, Any]) -> list[list[str]]:
+    found = results.get("context", {}).get("delivery_isolation")
+    if not found:
+        return []
+    rows = []
+    for name in ("alone", "beside"):
+        run = found[name]
+        delivery = run.get("delivery")
+        rows.append([
+            "alone" if name == "alone" else "beside `journeys alerts deliver`, receiver down",
+            f"{found['events']:,}", human_rate(run["rate"]),
+            "kept up" if run["kept_up"] else "fell behind",
+            f"{delivery['journeys_alerts_retried_total']:,.0f} retried, "
+            f"{delivery['journeys_alerts_dead_lettered_total']:,.0f} dead-lettered, "
+            f"{delivery['cpu_seconds']:.1f} s CPU" if delivery else "",
+            f"{found['ratio']:.2f}x" if name == "beside" else "",
+        ])  # fmt: skip
+    return rows
 
 
 def rescore_rows(results: dict[str, Any]) -> list[list[str]]:

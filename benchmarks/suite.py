@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import collector, contenders, endtoend, scale
+from benchmarks import collector, contenders, endtoend, isolation, scale
 from benchmarks import context as context_api
 from benchmarks.broker import local_broker
 from benchmarks.events import simulated
@@ -47,6 +47,7 @@ class Sizes:
     collector_events: int = 200_000  # through journeys collect, and journeys emit
     context_seconds: float = 30.0  # context API under load, while 1,000 events/s arrive
     context_preload: int = 20_000  # events stored first: the journeys asked about
+    isolation_events: int = 20_000  # per worker run, alone and beside a busy alert delivery
     rescore_events: int = 1_000_000  # stored touchpoints scored again by journeys rescore
 
     def as_dict(self) -> dict[str, Any]:
@@ -64,6 +65,7 @@ QUICK = Sizes(
     touchpoints=200_000, journeys=20_000, query_repeats=5, memory_journeys=20_000,
     baselines_everywhere=False, sample_seconds=0.0, scale_events=60_000,
     collector_events=20_000, context_seconds=10.0, context_preload=5_000, rescore_events=100_000,
+    isolation_events=5_000,
 )  # fmt: skip
 
 
@@ -196,7 +198,7 @@ CONTEXT_REQUESTS_PER_SECOND = 250.0  # offered: the target is 200 answered a sec
 def context(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
     """The worker's context API at a fixed request rate while it carries events (`context`)."""
     during = int(CONTEXT_EVENTS_PER_SECOND * sizes.context_seconds)
-    messages, source = simulated(sizes.context_preload + during + 10)
+    messages, source = simulated(max(sizes.context_preload + during + 10, sizes.isolation_events))
     say(
         f"context API: {CONTEXT_REQUESTS_PER_SECOND:.0f} requests/s for "
         f"{sizes.context_seconds:.0f} s, {CONTEXT_EVENTS_PER_SECOND:,.0f} events/s arriving"
@@ -207,6 +209,11 @@ def context(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str
             events_per_second=CONTEXT_EVENTS_PER_SECOND,
             requests_per_second=CONTEXT_REQUESTS_PER_SECOND, seconds=sizes.context_seconds,
         )  # fmt: skip
+        say(f"delivery isolation: {sizes.isolation_events:,} events, a worker alone, then "
+            "beside `journeys alerts deliver` retrying to a dead receiver")  # fmt: skip
+        found["delivery_isolation"] = isolation.delivery_isolation(
+            bootstrap, messages[: sizes.isolation_events], workdir
+        )
     return found | {"source": source}
 
 

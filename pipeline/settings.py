@@ -393,6 +393,17 @@ class Settings(BaseSettings):
         description="Alerts taken from Kafka and not yet delivered or dead-lettered at which "
         "the delivery stops reading until some are done.",
     )
+    alert_delivery_metrics_port: int = Field(
+        default=6067,
+        ge=0,
+        le=65535,
+        description="Port of the alert delivery's /metrics (Prometheus: delivered, retried and "
+        "dead-lettered alerts and delivery seconds per department); 0: not served.",
+    )
+    alert_delivery_metrics_host: str = Field(
+        default="127.0.0.1",
+        description="Address the alert delivery's /metrics listens on (0.0.0.0 in a container).",
+    )
 
     # --- ClickHouse --------------------------------------------------------------------
     clickhouse_mode: Literal["embedded", "server"] = Field(

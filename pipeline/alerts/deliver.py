@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+from pipeline.alerts.metrics import DeliveryMetrics
 from pipeline.alerts.offsets import OffsetTracker
 from pipeline.alerts.payload import Alert, UnreadableAlert, dead_letter, read_alert
 from pipeline.alerts.schedule import RetrySchedule
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pipeline.alerts")
 SEEN_ALERT_IDS = 100_000
+UNREADABLE = "(unreadable)"  # the department label of an alert that could not be read
 
 
 class AlertDelivery:
@@ -67,6 +71,8 @@ class AlertDelivery:
         self.now = now
         self.tracker = OffsetTracker()
         self.counts: Counter[str] = Counter()  # delivered, dead_lettered, no_webhook, ...
+        self.metrics = DeliveryMetrics()  # per department, on /metrics
+        self._metrics_server: web.AppRunner | None = None
         self._limits = {d: asyncio.Semaphore(settings.alert_delivery_concurrency) for d in webhooks}
         self._tasks: set[asyncio.Task[None]] = set()
         # Alert ids taken recently: the worker may publish an alert again after a restart
@@ -85,7 +91,11 @@ class AlertDelivery:
         """Deliver until `stop` is set (or a dead letter cannot be written: raised), then
         let what is in flight finish for JOURNEYS_WORKER_STOP_SECONDS and commit what is
         done. Raises KafkaError when Kafka cannot be reached at start."""
-        await self._start()
+        try:
+            await self._start()
+        except BaseException:
+            await self._stop_serving()
+            raise
         ready()
         try:
             while not stop.is_set() and self._failure is None:
@@ -101,6 +111,11 @@ class AlertDelivery:
 
     async def _start(self) -> None:
         s = self.settings
+        self.metrics.start(sorted(self.webhooks))
+        if s.alert_delivery_metrics_port:  # first: a port in use stops nothing started yet
+            self._metrics_server = await self.metrics.serve(
+                s.alert_delivery_metrics_host, s.alert_delivery_metrics_port
+            )
         await ensure_topic(s, s.topic_alert_dead_letters)
         self._producer = AIOKafkaProducer(
             **s.aiokafka_client_options(), client_id="journeys-alert-delivery", acks="all",
@@ -174,11 +189,12 @@ class AlertDelivery:
 
     async def _handle(self, record: ConsumerRecord[bytes, bytes]) -> None:
         source = (record.topic, record.partition, record.offset)
+        taken = time.monotonic()
         try:
             alert = read_alert(record.value)
         except UnreadableAlert as error:
             reason = f"unreadable alert: {error}"
-            await self._dead_letter(record.value, reason, 0, None, None, source)
+            await self._dead_letter(record.value, reason, 0, None, None, source, UNREADABLE)
         else:
             webhook = self.webhooks.get(alert.department)
             if webhook is None:
@@ -194,14 +210,19 @@ class AlertDelivery:
                     if self._of_erased(alert):
                         self.tracker.done((record.topic, record.partition), record.offset)
                         return
-                    outcome = await deliver(self.sender, webhook, alert, self.schedule, self.sleep)
+                    retried = self.metrics.retried.labels(alert.department).inc
+                    outcome = await deliver(self.sender, webhook, alert, self.schedule,
+                                            self.sleep, retried)  # fmt: skip
                 if outcome.delivered:
                     self.counts["delivered"] += 1
+                    self.metrics.delivered.labels(alert.department).inc()
+                    self.metrics.seconds.labels(alert.department).observe(time.monotonic() - taken)
                 else:
                     log.warning("alert %s to %s dead-lettered: %s",
                                 alert.alert_id, alert.department, outcome.reason)  # fmt: skip
                     await self._dead_letter(record.value, outcome.reason, outcome.attempts,
-                                            webhook, outcome.last_status, source)  # fmt: skip
+                                            webhook, outcome.last_status, source,
+                                            alert.department)  # fmt: skip
         # Only once delivered or durably dead-lettered: a raise above leaves it uncommitted.
         self.tracker.done((record.topic, record.partition), record.offset)
 
@@ -215,7 +236,7 @@ class AlertDelivery:
 
     async def _dead_letter(
         self, raw: bytes | None, reason: str, attempts: int, webhook: Webhook | None,
-        last_status: int | None, source: tuple[str, int, int],
+        last_status: int | None, source: tuple[str, int, int], department: str,
     ) -> None:  # fmt: skip
         assert self._producer is not None
         key, value, headers = dead_letter(
@@ -226,6 +247,7 @@ class AlertDelivery:
             self.settings.topic_alert_dead_letters, value, key=key, headers=headers
         )
         self.counts["dead_lettered"] += 1
+        self.metrics.dead_lettered.labels(department).inc()
 
     async def _commit(self) -> None:
         assert self._consumer is not None
@@ -264,6 +286,12 @@ class AlertDelivery:
                 await self._producer.stop()
             if self._erasures is not None:
                 await self._erasures.stop()
+            await self._stop_serving()
+
+    async def _stop_serving(self) -> None:
+        server, self._metrics_server = self._metrics_server, None
+        if server is not None:
+            await server.cleanup()
 
 
 async def ensure_topic(settings: Settings, topic: str) -> None:

@@ -96,11 +96,15 @@ async def deliver(
     alert: Alert,
     schedule: RetrySchedule,
     sleep: Sleep = asyncio.sleep,
+    retrying: Callable[[], object] = lambda: None,
 ) -> Outcome:
-    """Try until delivered, refused, or out of attempts; the reason says which and why."""
+    """Try until delivered, refused, or out of attempts; the reason says which and why.
+    `retrying` is called before each attempt after the first (the retries' counter)."""
     attempt = 0
     while True:
         attempt += 1
+        if attempt > 1:
+            retrying()
         answer = await sender.send(webhook, alert, attempt)
         judged = Verdict.RETRY if answer.status is None else verdict(answer.status)
         if judged is Verdict.DELIVERED:

@@ -54,11 +54,18 @@ def deliver() -> None:
     def ready() -> None:
         names = ", ".join(sorted(webhooks))
         say(f"delivering {settings.topic_alerts} at {settings.bootstrap_servers} to {names}")
+        if settings.alert_delivery_metrics_port:
+            say(f"metrics on http://{settings.alert_delivery_metrics_host}:"
+                f"{settings.alert_delivery_metrics_port}/metrics")  # fmt: skip
 
     try:
         asyncio.run(_until_signalled(delivery, ready))
     except KafkaError as error:
         fail(kafka_unreachable(settings, error), EXIT_UNREACHABLE)
+    except OSError as error:  # the metrics port (taken, or an address not of this host)
+        fail(f"cannot serve /metrics on {settings.alert_delivery_metrics_host}:"
+             f"{settings.alert_delivery_metrics_port}: {error} (JOURNEYS_ALERT_DELIVERY_"
+             "METRICS_PORT; 0 turns it off)", code=2)  # fmt: skip
     counts = ", ".join(f"{n} {what}" for what, n in sorted(delivery.counts.items()))
     say(f"alert delivery stopped ({counts or 'nothing delivered'})")
 

@@ -7,7 +7,9 @@ the sink's buffers (every source message taken since the last checkpoint):
 1. Snapshot the dirty journey books and the event-time clock of each batch's partition:
    the state that produced the batches' rows and messages (input taken later may change
    the books again; it belongs to the next checkpoint); the batches' journey and signal
-   rows and score messages are built from the journeys' last states here, once.
+   rows and score messages are built from the journeys' last states here, once. This
+   step runs in a thread, with no input taken meanwhile (the runtime holds its intake), so
+   the event loop stays free for the context API's reads.
 2. Reconcile: signals a replay no longer produces (the journey's current set lost them) get
    retraction rows, so a replay after a crash cannot leave a stale signal stored.
 3. Rows: one insert per table into ClickHouse with a deterministic deduplication token
@@ -35,6 +37,7 @@ A failed step raises; the caller must then stop taking input and let the restart
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import time
@@ -90,18 +93,23 @@ class Checkpoint:
         self.topics = topics
         self.last_seconds: dict[str, float] = {}
 
-    async def commit(self, batches: list[PartitionBatch]) -> None:
-        """Steps 1-7 above for `batches`; raises if any step failed (nothing committed)."""
+    async def commit(
+        self, batches: list[PartitionBatch], snapshotted: Callable[[], object] = lambda: None
+    ) -> None:
+        """Steps 1-7 above for `batches`; raises if any step failed (nothing committed).
+
+        Step 1 runs in a thread: building a second's rows and encoding its books took tens
+        of milliseconds of the event loop, which the context API's requests waited behind.
+        The caller must take no input (change no book, clock or taken batch) until
+        `snapshotted` is called, right after step 1; reading them meanwhile is safe."""
         if not batches:
+            snapshotted()
             return
         marks = [time.monotonic()]
-        for batch in batches:
-            batch.seal()
-        generation, books = self.books.snapshot(b.partition for b in batches)
-        state = {
-            b.partition: {**books[b.partition], clock_key(b.partition): self._clock(b.partition)}
-            for b in batches
-        }
+        try:
+            generation, state = await asyncio.to_thread(self._snapshot, batches)
+        finally:
+            snapshotted()
         marks.append(time.monotonic())
         await self.reconcile(batches)
         marks.append(time.monotonic())
@@ -122,6 +130,17 @@ class Checkpoint:
         marks.append(time.monotonic())
         self.last_seconds = dict(zip(STEPS, (b - a for a, b in itertools.pairwise(marks)),
                                      strict=True))  # fmt: skip
+
+    def _snapshot(self, batches: list[PartitionBatch]) -> tuple[int, dict[int, dict[str, bytes]]]:
+        """Step 1: the batches' rows built, and the state to write (books and clocks)."""
+        for batch in batches:
+            batch.seal()
+        generation, books = self.books.snapshot(b.partition for b in batches)
+        state = {
+            b.partition: {**books[b.partition], clock_key(b.partition): self._clock(b.partition)}
+            for b in batches
+        }
+        return generation, state
 
     def _clock(self, partition: int) -> bytes:
         return str(self.clock_of(partition)).encode()

@@ -51,7 +51,10 @@ PROCESSING_ERROR = "processing_error"
 # Records processed between two turns of the event loop. Each step of a running checkpoint
 # (an insert, a send, the commit) resumes only at a turn: at 1,000 records (about 50 ms)
 # a checkpoint's dozen awaits added about 0.3 s to it. A journey's row is built once per
-# checkpoint (`PartitionBatch.seal`), so smaller slices do not write more of them.
+# checkpoint (`PartitionBatch.seal`), so smaller slices do not write more of them; but a
+# journey is re-scored once per slice it has events in, so slices of 100 (tried for the
+# context API's latency) cost the worker CPU on a backlog; at 1,000 events/s fetches are
+# smaller than a slice anyway.
 SLICE = 250
 T = TypeVar("T")
 
@@ -100,6 +103,10 @@ class Runtime:
         self.erasing = False  # an erasure deletes from the store: no checkpoint, no input
         self.moving = False  # a rebalance began: no input is taken until the assignment
         self.collector = PacedCollector()
+        # Cleared while a checkpoint takes its snapshot in a thread (`Checkpoint.commit`):
+        # no record is processed meanwhile, so the books it encodes stand still.
+        self._intake_open = asyncio.Event()
+        self._intake_open.set()
         self._flush: asyncio.Task[None] | None = None
         self._known: set[int] = set()
         self.last_activity: dict[int, float] = {}
@@ -142,6 +149,10 @@ class Runtime:
                 await self._recover(partition)
             if self.moving:
                 break  # the rest is read again after the assignment (see `revoke`)
+            if not self._intake_open.is_set():  # a checkpoint's snapshot is being taken
+                await self._intake_open.wait()
+                if self.moving or self.failed:
+                    break
             for run, counted in self.replays.runs(topic, partition, records):
                 self._take(topic, partition, run, now, counted)
             # A fetch can hold a second of work: let the running checkpoint's produce
@@ -464,8 +475,9 @@ class Runtime:
         if not batches:
             return
         started = time.monotonic()
+        self._intake_open.clear()  # reopened by the checkpoint once its snapshot is taken
         try:
-            await self.checkpoint.commit(batches)
+            await self.checkpoint.commit(batches, self._intake_open.set)
         except asyncio.CancelledError:
             # Cancelled by the stop's deadline (or Faust's shutdown after it): what it held
             # is not committed and is replayed at the next start; the stop itself is clean.

@@ -7,6 +7,8 @@ marker in for the event while one partition's keys are read or written.
 
 from __future__ import annotations
 
+import asyncio
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,8 @@ from faust.streams import _current_event
 from faust.types import TP
 
 from pipeline.stream.outbox import Outbox, Record
+
+YIELD_EVERY = 0.005  # seconds of state writes between two turns of the event loop
 
 
 @dataclass(frozen=True)
@@ -85,10 +89,18 @@ class StateTable:
             for partition, values in state.items()
             for key, raw in values.items()
         )
+        turn = time.monotonic() + YIELD_EVERY
         for partition, values in state.items():
-            with in_partition(self.source_topic, partition):
-                for key, raw in values.items():
+            for key, raw in values.items():
+                with in_partition(self.source_topic, partition):
                     self.table.data[key] = raw
+                if time.monotonic() >= turn:
+                    # A second's books took milliseconds of writes: let requests (the context
+                    # API) through. Input taken meanwhile changes only the cached books, which
+                    # stay dirty, so read from the cache, until this checkpoint ends.
+                    await asyncio.sleep(0)
+                    turn = time.monotonic() + YIELD_EVERY
+            with in_partition(self.source_topic, partition):
                 offset = offsets.get((self.changelog, partition))
                 if offset is not None:
                     self.table.data.set_persisted_offset(TP(self.changelog, partition), offset)

@@ -8,6 +8,7 @@ context API, `/v1/journeys/{journey_id}` and `/v1/customers/{customer_id}/journe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,8 @@ from pipeline.stream.metrics import Metrics
 # The text format generate_latest() writes; aiohttp refuses a charset inside content_type,
 # so prometheus-client's own CONTENT_TYPE_LATEST cannot be passed as is.
 PROMETHEUS_TEXT = "text/plain; version=0.0.4"
+# A context question asked with a reading token: (Authorization, X-Journeys-Forwarded).
+Ask = Callable[[str, str | None], Awaitable[Reply]]
 
 
 def add_views(
@@ -65,28 +68,29 @@ def add_context_views(app: Any, api: ContextAPI, metrics: Metrics) -> None:
             metrics.add("context_forwarded")
         return _answer(web, reply)
 
-    @app.page("/v1/journeys/{journey_id:.+}")
-    async def journey(web: Any, request: Any, journey_id: str) -> Any:
+    async def authorized(web: Any, request: Any, ask: Ask) -> Any:
+        """`ask`'s reply for a request with a reading token, else the refusal (the token is
+        checked before anything else of the request is looked at)."""
         authorization = request.headers.get("Authorization")
         allowed = api.authorize(authorization)
         if isinstance(allowed, Reply):
             return answer(web, allowed)
-        forwarded = request.headers.get(FORWARDED)
-        return answer(web, await api.journey(journey_id, authorization, forwarded))
+        return answer(web, await ask(authorization, request.headers.get(FORWARDED)))
+
+    @app.page("/v1/journeys/{journey_id:.+}")
+    async def journey(web: Any, request: Any, journey_id: str) -> Any:
+        return await authorized(web, request, functools.partial(api.journey, journey_id))
 
     @app.page("/v1/customers/{customer_id:.+}/journeys")
     async def customer(web: Any, request: Any, customer_id: str) -> Any:
-        authorization = request.headers.get("Authorization")
-        allowed = api.authorize(authorization)
-        if isinstance(allowed, Reply):
-            return answer(web, allowed)
-        open_only = _flag(request.query.get("open", "false"))
-        if open_only is None:
-            return answer(web, refusal(400, "bad_query", "open: expected true or false, got "
-                                        f"{request.query.get('open')!r:.40}"))  # fmt: skip
-        forwarded = request.headers.get(FORWARDED)
-        reply = await api.customer(customer_id, open_only, authorization, forwarded)
-        return answer(web, reply)
+        async def ask(authorization: str, forwarded: str | None) -> Reply:
+            open_only = _flag(request.query.get("open", "false"))
+            if open_only is None:
+                return refusal(400, "bad_query", "open: expected true or false, got "
+                               f"{request.query.get('open')!r:.40}")  # fmt: skip
+            return await api.customer(customer_id, open_only, authorization, forwarded)
+
+        return await authorized(web, request, ask)
 
 
 def _answer(web: Any, reply: Reply) -> Any:

@@ -16,9 +16,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from pipeline.alerts import parse_webhooks, verify
 from pipeline.alerts.deliver import AlertDelivery
@@ -96,7 +98,7 @@ def settings_for(bootstrap: str, name: str, webhooks: dict[str, str], **extra: A
         alert_webhooks=json.dumps(config),
         alert_delivery_backoff_seconds=0.05,
         alert_delivery_backoff_max_seconds=0.2,
-        **extra,
+        **({"alert_delivery_metrics_port": free_port()} | extra),
     )
 
 
@@ -112,16 +114,36 @@ async def publish(settings: Settings, alerts: list[dict[str, Any]]) -> None:
         await producer.stop()
 
 
-async def run_until(delivery: AlertDelivery, done: Any, timeout: float = 60) -> None:
+async def run_until(
+    delivery: AlertDelivery, done: Any, timeout: float = 60
+) -> dict[tuple[str, str], float]:
+    """Run the delivery until `done()`; what its /metrics page showed before the stop."""
     stop = asyncio.Event()
     task = asyncio.create_task(delivery.run(stop))
     deadline = time.monotonic() + timeout
     while not done() and time.monotonic() < deadline and not task.done():
         await asyncio.sleep(0.1)
     await asyncio.sleep(1.5)  # long enough for a duplicate to show, and a commit
+    metrics = await scrape(delivery.settings) if not task.done() else {}
     stop.set()
     await task
     assert done(), f"not done within {timeout} s: {delivery.counts}"
+    return metrics
+
+
+async def scrape(settings: Settings) -> dict[tuple[str, str], float]:
+    """The delivery's Prometheus page, read over HTTP: (sample name, department) -> value."""
+    url = f"http://127.0.0.1:{settings.alert_delivery_metrics_port}/metrics"
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        text = await response.text()
+    return {
+        (sample.name, sample.labels.get("department", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if not sample.name.endswith("_created")
+    }
 
 
 async def committed(settings: Settings) -> int:
@@ -174,10 +196,13 @@ def test_each_alert_arrives_once_per_idempotency_key_despite_a_failure_and_a_ret
             await publish(settings, sent)
             delivery = AlertDelivery(settings, parse_webhooks(
                 settings.alert_webhooks.get_secret_value(), "test"))  # type: ignore[union-attr]  # fmt: skip
-            await run_until(delivery, lambda: len(receiver.accepted) == len(journeys))
+            metrics.update(
+                await run_until(delivery, lambda: len(receiver.accepted) == len(journeys))
+            )
             assert await committed(settings) == len(sent)
             return delivery
 
+    metrics: dict[tuple[str, str], float] = {}
     delivery = asyncio.run(scenario())
     keys = {idempotency_key(a["alert_id"]) for a in sent if a["department"] == "maintenance"}
     assert set(receiver.accepted) == keys
@@ -192,6 +217,13 @@ def test_each_alert_arrives_once_per_idempotency_key_despite_a_failure_and_a_ret
     assert receiver.bodies[idempotency_key("promise_broken:j0:ref-j0")]["journey_id"] == "j0"
     assert delivery.counts["no_webhook"] == 1
     assert delivery.counts["dead_lettered"] == 0
+    # Its /metrics page, scraped while it ran: per department, sales has no webhook.
+    assert metrics[("journeys_alerts_delivered_total", "maintenance")] == len(journeys)
+    assert metrics[("journeys_alerts_retried_total", "maintenance")] == len(journeys)
+    assert metrics[("journeys_alerts_dead_lettered_total", "maintenance")] == 0
+    assert metrics[("journeys_alerts_delivery_seconds_count", "maintenance")] == len(journeys)
+    assert metrics[("journeys_alerts_delivery_seconds_sum", "maintenance")] > 0
+    assert ("journeys_alerts_delivered_total", "sales") not in metrics
 
 
 def test_a_receiver_down_or_refusing_ends_in_the_dead_letter_topic_with_the_reason(
@@ -209,10 +241,11 @@ def test_a_receiver_down_or_refusing_ends_in_the_dead_letter_topic_with_the_reas
             await publish(settings, [alert("maintenance", "j1"), alert("billing", "j2")])
             delivery = AlertDelivery(settings, parse_webhooks(
                 settings.alert_webhooks.get_secret_value(), "test"))  # type: ignore[union-attr]  # fmt: skip
-            await run_until(delivery, lambda: delivery.counts["dead_lettered"] == 2)
+            metrics.update(await run_until(delivery, lambda: delivery.counts["dead_lettered"] == 2))
             letters = await dead_letters(settings, 2)
             return delivery, letters, await committed(settings)
 
+    metrics: dict[tuple[str, str], float] = {}
     delivery, letters, offsets = asyncio.run(scenario())
     assert offsets == 2
     by_department = {letter["department"]: (reason, letter) for reason, letter in letters}
@@ -225,6 +258,14 @@ def test_a_receiver_down_or_refusing_ends_in_the_dead_letter_topic_with_the_reas
     assert letter["attempts"] == 1 and letter["last_status"] == 410
     assert b"refused the alert (HTTP 410: gone); not retried" in reason
     assert len(refusing.attempts) == 1 and delivery.counts["delivered"] == 0
+    # Scraped while it ran: the dead receiver's alert was retried twice (3 attempts), the
+    # refusing one not at all; both dead-lettered, none delivered.
+    assert metrics[("journeys_alerts_retried_total", "maintenance")] == 2
+    assert metrics[("journeys_alerts_retried_total", "billing")] == 0
+    assert metrics[("journeys_alerts_dead_lettered_total", "maintenance")] == 1
+    assert metrics[("journeys_alerts_dead_lettered_total", "billing")] == 1
+    assert metrics[("journeys_alerts_delivered_total", "billing")] == 0
+    assert metrics[("journeys_alerts_delivery_seconds_count", "maintenance")] == 0
 
 
 def test_alerts_in_flight_at_a_stop_are_sent_again_at_the_next_start(

@@ -13,7 +13,7 @@ from pipeline.cli import COMMANDS
 
 REPO = Path(__file__).resolve().parents[2]
 VARIABLE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?:[:?-][^}]*)?\}")
-LONG_RUNNING = ("kafka", "clickhouse", "worker", "collector", "grafana")
+LONG_RUNNING = ("kafka", "clickhouse", "worker", "collector", "alert-delivery", "grafana")
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_variables_read_by_mounted_config_reach_their_container(compose: dict[st
 
 
 def test_containers_run_registered_journeys_commands(compose: dict[str, Any]) -> None:
-    for name in ("migrate", "worker", "collector", "simulator"):
+    for name in ("migrate", "worker", "collector", "alert-delivery", "simulator"):
         command = compose["services"][name]["command"][0]
         assert command in COMMANDS, f"{name} runs `journeys {command}`, which is not registered"
 
@@ -171,7 +171,7 @@ def test_unauthenticated_listeners_are_published_on_loopback_only(
 ) -> None:
     """Kafka's external listener, ClickHouse's HTTP port and the worker's metrics take
     connections without credentials: reachable from this host, not from the network."""
-    for name in ("kafka", "clickhouse", "worker", "collector"):
+    for name in ("kafka", "clickhouse", "worker", "collector", "alert-delivery"):
         for published in compose["services"][name]["ports"]:
             assert str(published).startswith("127.0.0.1:"), f"{name} publishes {published}"
 
@@ -218,3 +218,39 @@ def test_the_collector_takes_its_tokens_from_a_secret_and_is_checked_on_its_heal
     assert not [v for v in environment if "CLICKHOUSE" in v]
     grace = int(collector["stop_grace_period"].rstrip("s"))
     assert Settings.model_fields["collector_ack_timeout_seconds"].default + 2 <= grace
+
+
+def test_the_alert_delivery_runs_beside_the_worker_with_its_webhooks_from_a_secret(
+    compose: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    """`journeys alerts deliver`: the departments' webhook secrets in a file secret (a
+    variable would show in `docker inspect`), its /metrics published on loopback and asked
+    by the health check, Kafka only, and time to finish what is in flight at a stop."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+    from pipeline.settings import Settings
+
+    delivery = compose["services"]["alert-delivery"]
+    assert delivery["command"] == ["alerts", "deliver"]
+    assert CliRunner().invoke(cli, delivery["command"] + ["--help"]).exit_code == 0
+    assert delivery["image"] == compose["services"]["worker"]["image"]
+    environment = delivery["environment"]
+    assert "JOURNEYS_ALERT_WEBHOOKS" not in environment
+    assert environment["JOURNEYS_ALERT_WEBHOOKS_FILE"] == f"/run/secrets/{delivery['secrets'][0]}"
+    source = compose["secrets"][delivery["secrets"][0]]["file"]
+    assert source.startswith("${ALERT_WEBHOOKS_FILE:?") and env_example["ALERT_WEBHOOKS_FILE"] == ""
+    # The same alerts topic as the worker publishes to.
+    worker = compose["services"]["worker"]["environment"]
+    assert environment["JOURNEYS_TOPIC_ALERTS"] == worker["JOURNEYS_TOPIC_ALERTS"]
+    assert (
+        environment["JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"]
+        == worker["JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"]
+    )
+    assert not [v for v in environment if "CLICKHOUSE" in v]
+    port = Settings.model_fields["alert_delivery_metrics_port"].default
+    assert delivery["ports"] == [f"127.0.0.1:${{ALERT_DELIVERY_METRICS_PORT:-{port}}}:{port}"]
+    assert f"http://127.0.0.1:{port}/metrics" in " ".join(delivery["healthcheck"]["test"])
+    assert environment["JOURNEYS_ALERT_DELIVERY_METRICS_HOST"] == "0.0.0.0"
+    grace = int(delivery["stop_grace_period"].rstrip("s"))
+    assert Settings.model_fields["worker_stop_seconds"].default + 2 <= grace

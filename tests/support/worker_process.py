@@ -76,6 +76,8 @@ def worker_env(
            for kind in ("routed", "dead_letters", "scores", "alerts")},
         "JOURNEYS_WORKER_ID": f"{topic}-{name}",
         "JOURNEYS_WORKER_WEB_PORT": str(free_port()),
+        # For a `journeys alerts deliver` started with these settings beside the worker.
+        "JOURNEYS_ALERT_DELIVERY_METRICS_PORT": str(free_port()),
         "JOURNEYS_WORKER_BATCH_SIZE": "500",
         "JOURNEYS_CLOCK_IDLE_SECONDS": "1",
         "JOURNEYS_WORKER_SESSION_TIMEOUT_SECONDS": "8",

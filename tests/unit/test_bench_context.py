@@ -58,3 +58,42 @@ def test_the_loader_asks_for_journeys_and_customers_of_the_preload_four_to_one()
     assert (len(journeys), len(customers)) == (80, 20)
     assert {p.rsplit("/", 1)[1] for p in journeys} <= {"J%2F0", "J%2F1", "J%2F2"}
     assert all(p.endswith("/journeys?open=true") and "c%20" in p for p in customers)
+
+
+ISOLATION = {
+    "events": 20_000, "ratio": 0.93, "load_average": [1.0, 1.0, 1.0],
+    "alone": {"rate": 8000.0, "kept_up": True, "worker_cpu_seconds": 9.0},
+    "beside": {"rate": 7440.0, "kept_up": True, "worker_cpu_seconds": 9.5,
+               "delivery": {"journeys_alerts_retried_total": 1234.0,
+                            "journeys_alerts_dead_lettered_total": 210.0,
+                            "cpu_seconds": 2.5, "alive": True}},
+}  # fmt: skip
+
+
+def isolation_verdict(results: dict[str, Any]) -> bool | None:
+    (verdict,) = [v for v in report.verdicts(results) if "dead alert receiver" in v.figure]
+    return verdict.met
+
+
+def test_the_summary_carries_the_worker_beside_a_dead_receiver_over_alone() -> None:
+    """The ratio the timed integration test used to assert is a benchmark figure now."""
+    flat = report.summary({"context": CONTEXT | {"delivery_isolation": ISOLATION}})
+    assert flat["delivery_isolation_ratio"] == 0.93
+    assert math.isnan(report.summary({"context": CONTEXT})["delivery_isolation_ratio"])
+    null = ISOLATION | {"ratio": None}  # NaN as results.json stores it
+    assert math.isnan(report.summary({"context": {"delivery_isolation": null}})[
+        "delivery_isolation_ratio"])  # fmt: skip
+    assert isolation_verdict({"context": CONTEXT | {"delivery_isolation": ISOLATION}}) is True
+    slowed = ISOLATION | {"ratio": 0.7}
+    assert isolation_verdict({"context": {"delivery_isolation": slowed}}) is False
+    behind = ISOLATION | {"beside": ISOLATION["beside"] | {"kept_up": False}}
+    assert isolation_verdict({"context": {"delivery_isolation": behind}}) is False
+    assert isolation_verdict({}) is None
+
+
+def test_the_document_shows_both_worker_runs_and_what_the_delivery_did() -> None:
+    text = document.render({"context": CONTEXT | {"delivery_isolation": ISOLATION},
+                            "machine": {}})  # fmt: skip
+    section = text.split("## Alert delivery beside the worker")[1].split("\n## ")[0]
+    assert "| alone | 20,000 |" in section
+    assert "1,234 retried, 210 dead-lettered, 2.5 s CPU | 0.93x |" in section

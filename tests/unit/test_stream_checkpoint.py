@@ -10,6 +10,7 @@ as the real one does; events already in the state are duplicates and produce not
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -162,3 +163,56 @@ def test_a_failure_at_any_step_is_replayed_without_loss_or_double_count(crash_at
     assert world.stored_event_ids() == every_id  # each row stored, and once
     assert sorted(set(m.decode() for m in world.messages)) == every_id  # at least once
     assert sorted(e for ids in world.state.values() for e in ids) == every_id
+
+
+def test_the_snapshot_leaves_the_event_loop_free_and_then_lets_input_in() -> None:
+    """Step 1 (rows built, books encoded) runs off the event loop, so the worker's web
+    views answer meanwhile: here the snapshot cannot finish until a coroutine on the loop
+    has run. `snapshotted` (the runtime's intake reopening) is called once it is taken,
+    before the rows are written."""
+    world = World()
+    books = FakeBooks({})
+    books.add("k0", "e0")
+    loop_ran = threading.Event()
+    order: list[str] = []
+    take_snapshot = books.snapshot
+
+    def snapshot(partitions: Iterable[int]) -> tuple[int, dict[int, dict[str, bytes]]]:
+        if not loop_ran.wait(10):  # a deadlock guard, not a timing: the loop never ran
+            raise AssertionError("the snapshot held the event loop")
+        order.append("snapshot")
+        return take_snapshot(partitions)
+
+    books.snapshot = snapshot  # type: ignore[method-assign]
+    fakes = Collaborators(world, None)
+    original_write = fakes.write
+
+    async def write(batches: list[PartitionBatch]) -> None:
+        order.append("rows")
+        await original_write(batches)
+
+    fakes.write = write  # type: ignore[method-assign]
+    checkpoint = Checkpoint(
+        books=books,  # type: ignore[arg-type]
+        clock_of=lambda partition: 0,
+        reconcile=fakes.reconcile,
+        rows=fakes,
+        messages=fakes,
+        state=fakes,
+        commit_offsets=fakes.commit_offsets,
+        topics=NAMES,
+    )
+    batch = PartitionBatch(0)
+    batch.add(TOPIC, 0, 0, 1)
+
+    async def run() -> None:
+        commit = asyncio.create_task(
+            checkpoint.commit([batch], lambda: order.append("snapshotted"))
+        )
+        await asyncio.sleep(0)  # the checkpoint starts and reaches its snapshot
+        loop_ran.set()
+        await commit
+
+    asyncio.run(run())
+    assert order == ["snapshot", "snapshotted", "rows"]
+    assert world.committed == 1 and world.state == {"k0": frozenset({"e0"})}
