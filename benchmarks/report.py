@@ -23,6 +23,7 @@ TARGETS = {
     "collector": 20_000.0,  # events/s through journeys collect, POSTs of 500 on loopback
     "context_rps": 200.0,  # context API requests answered a second, worker at 1,000 events/s
     "context_p99_ms": 50.0,  # their p99, milliseconds
+    "rescore": 50_000.0,  # stored touchpoints scored again a second by journeys rescore
 }
 
 
@@ -79,6 +80,9 @@ def verdicts(results: dict[str, Any]) -> list[Verdict]:
                  human_rate(flat["collector_eps"]), f">= {human_rate(TARGETS['collector'])}",
                  flat["collector_eps"] >= TARGETS["collector"]),
         *_context_verdicts(results, flat),
+        _verdict("journeys rescore, stored touchpoints", flat["rescore_eps"],
+                 human_rate(flat["rescore_eps"]), f">= {human_rate(TARGETS['rescore'])}",
+                 flat["rescore_eps"] >= TARGETS["rescore"]),
     ]  # fmt: skip
 
 
