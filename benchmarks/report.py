@@ -26,6 +26,7 @@ TARGETS = {
     # worker events/s beside `journeys alerts deliver` retrying to a dead receiver / alone:
     # delivery never slows the event path (its own process; both share the two cores)
     "delivery_isolation_ratio": 0.8,
+    "rescore": 50_000.0,  # stored touchpoints scored again a second by journeys rescore
 }
 
 
@@ -82,6 +83,9 @@ def verdicts(results: dict[str, Any]) -> list[Verdict]:
                  human_rate(flat["collector_eps"]), f">= {human_rate(TARGETS['collector'])}",
                  flat["collector_eps"] >= TARGETS["collector"]),
         *_context_verdicts(results, flat),
+        _verdict("journeys rescore, stored touchpoints", flat["rescore_eps"],
+                 human_rate(flat["rescore_eps"]), f">= {human_rate(TARGETS['rescore'])}",
+                 flat["rescore_eps"] >= TARGETS["rescore"]),
     ]  # fmt: skip
 
 

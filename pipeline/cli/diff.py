@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from pipeline.cli.common import errors_as_exit, fail, out, settings_or_exit
+from pipeline.cli.common import TIME, TIME_EXAMPLE, errors_as_exit, fail, out, settings_or_exit
 from pipeline.store import StoreError, get_store
 
 
@@ -20,27 +21,46 @@ from pipeline.store import StoreError, get_store
     type=click.Path(dir_okay=False),
     help="Also write the report of NEW with a section on what changes from OLD (HTML).",
 )
-def diff_command(old: str, new: str, output: str | None) -> None:
+@click.option(
+    "--since",
+    type=TIME,
+    metavar="TIME",
+    help=f"Only journeys under way at or after this event time, {TIME_EXAMPLE}.",
+)
+@click.option(
+    "--until",
+    type=TIME,
+    metavar="TIME",
+    help=f"Only journeys under way before this event time, {TIME_EXAMPLE}.",
+)
+def diff_command(
+    old: str, new: str, output: str | None, since: datetime | None, until: datetime | None
+) -> None:
     """Compare two score model versions stored in the tables (the live one and one that
     `journeys rescore` stored, e.g. `journeys diff v1 v2`): points lost per department x
     stage, the ranking of breakdowns, the journeys that change band with examples, the
     share lost beyond the front desk and the word-of-mouth balance, before and after.
 
+    --since / --until (as `journeys rescore` takes them) narrow both versions to the
+    journeys under way in that event-time window, and their signals.
+
     In embedded mode, stop the worker first (chdb lets one process open the data directory).
     """
     from pipeline.report import ReportFilter, write_report
-    from pipeline.report.diff import html_section, load_diff
+    from pipeline.report.diff import Window, html_section, load_diff
     from pipeline.report.versions import shown_model
 
+    with errors_as_exit(ValueError):
+        window = Window(since, until)
     settings = settings_or_exit()
     try:
         store = get_store(settings)
         with errors_as_exit(ValueError):
             old_model, new_model = shown_model(store, old), shown_model(store, new)
-        diff = load_diff(store, old_model, new_model)
+        diff = load_diff(store, old_model, new_model, window)
         if output:
-            write_report(store, Path(output), ReportFilter(), model=new_model,
-                         extra=[html_section(diff)])  # fmt: skip
+            write_report(store, Path(output), ReportFilter(since=since, until=until),
+                         model=new_model, extra=[html_section(diff)])  # fmt: skip
     except StoreError as exc:
         fail(str(exc))
     print_diff(diff)
@@ -53,7 +73,7 @@ def print_diff(diff: object) -> None:
 
     assert isinstance(diff, ModelDiff)
     old, new = diff.old.model.version, diff.new.model.version
-    table = Table(title=f"Model {new} against {old}")
+    table = Table(title=f"Model {new} against {old}", caption=f"over {diff.window.describe()}")
     for name in ("figure", old, new, "change"):
         table.add_column(name, justify="left" if name == "figure" else "right")
     for row in summary_rows(diff):

@@ -5,12 +5,19 @@ own figure computed twice, once per `model_version`, over all stored journeys: p
 per department x stage, the ranking of breakdowns (department x stage x signal), the
 journeys whose band changes, the share lost beyond the front desk (each version with its
 own model's front desk) and the word-of-mouth balance (3 x good - 18 x poor).
+
+`--since` / `--until` narrow both versions to the journeys that were under way in the
+window (started before its end, last event at or after its start), each version by its own
+rows (a model may split journeys otherwise), and the signals to those journeys: the books a
+`journeys rescore --since --until` of the same window scored again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from html import escape
+from typing import Any
 
 from pipeline.journey import ScoreModel
 from pipeline.journey.scoring import word_of_mouth
@@ -20,31 +27,39 @@ BANDS = ("good", "neutral", "poor")
 TOP = 10  # breakdowns ranked
 EXAMPLES = 3  # journeys shown per band change
 
-_LOST = """SELECT department, stage, signal, -sum(impact) AS lost, count() AS signals
+_T = "DateTime64(3, 'UTC')"
+# A journey under way in the window [since, until) (the whole of time without one).
+_IN_WINDOW = f"started_at < {{until:{_T}}} AND last_event_at >= {{since:{_T}}}"
+
+_LOST = f"""SELECT department, stage, signal, -sum(impact) AS lost, count() AS signals
 FROM journey_signals FINAL
-WHERE model_version = {version:String} AND active = 1 AND impact < 0
+WHERE model_version = {{version:String}} AND active = 1 AND impact < 0
+  AND ({{everything:UInt8}} OR journey_id IN (
+      SELECT journey_id FROM journeys FINAL
+      WHERE model_version = {{version:String}} AND {_IN_WINDOW}))
 GROUP BY department, stage, signal"""
 
-_BANDS = """SELECT band, count() AS journeys FROM journeys FINAL
-WHERE model_version = {version:String} AND status != 'retired'
+_BANDS = f"""SELECT band, count() AS journeys FROM journeys FINAL
+WHERE model_version = {{version:String}} AND status != 'retired' AND {_IN_WINDOW}
 GROUP BY band"""
 
 # Journeys scored by both versions, paired; a journey only one version holds is counted
 # apart (`only_old`, `only_new`: a rescore of a window, or a model that segments otherwise).
-_PAIRS = """SELECT o.band AS old_band, n.band AS new_band, count() AS journeys,
+_PAIRS = f"""SELECT o.band AS old_band, n.band AS new_band, count() AS journeys,
        arraySlice(arraySort(x -> (-abs(x.1), x.2), groupArray((o.score - n.score, o.journey_id,
-                  o.score, n.score))), 1, {examples:UInt32}) AS examples
+                  o.score, n.score))), 1, {{examples:UInt32}}) AS examples
 FROM (SELECT journey_id, band, score FROM journeys FINAL
-      WHERE model_version = {old:String} AND status != 'retired') AS o
+      WHERE model_version = {{old:String}} AND status != 'retired' AND {_IN_WINDOW}) AS o
 INNER JOIN (SELECT journey_id, band, score FROM journeys FINAL
-            WHERE model_version = {new:String} AND status != 'retired') AS n
+            WHERE model_version = {{new:String}} AND status != 'retired' AND {_IN_WINDOW}) AS n
 USING (journey_id)
 GROUP BY old_band, new_band"""
 
-_ONLY = """SELECT count() AS journeys FROM journeys FINAL
-WHERE model_version = {a:String} AND status != 'retired' AND journey_id NOT IN (
+_ONLY = f"""SELECT count() AS journeys FROM journeys FINAL
+WHERE model_version = {{a:String}} AND status != 'retired' AND {_IN_WINDOW}
+  AND journey_id NOT IN (
     SELECT journey_id FROM journeys FINAL
-    WHERE model_version = {b:String} AND status != 'retired')"""
+    WHERE model_version = {{b:String}} AND status != 'retired' AND {_IN_WINDOW})"""
 
 
 @dataclass(frozen=True)
@@ -91,10 +106,45 @@ class BandChange:
     examples: list[tuple[str, float, float]]  # (journey_id, old score, new score)
 
 
+@dataclass(frozen=True)
+class Window:
+    """The event-time window a diff looks at (None: open on that side)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                raise ValueError(f"{name}: expected a timezone-aware time, got {value}")
+        if self.since and self.until and self.since >= self.until:
+            raise ValueError(f"--since ({self.since}) must be before --until ({self.until})")
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "since": _ch_time(self.since or datetime(1970, 1, 1, tzinfo=UTC)),
+            "until": _ch_time(self.until or datetime(2200, 1, 1, tzinfo=UTC)),
+            "everything": int(self.since is None and self.until is None),
+        }
+
+    def describe(self) -> str:
+        if self.since is None and self.until is None:
+            return "every journey both versions scored"
+        since = f"{self.since:%Y-%m-%d %H:%M} UTC" if self.since else "the beginning"
+        until = f"{self.until:%Y-%m-%d %H:%M} UTC" if self.until else "the end"
+        return f"the journeys both versions scored that were under way from {since} to {until}"
+
+
+def _ch_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
 @dataclass
 class ModelDiff:
     old: Version
     new: Version
+    window: Window = field(default_factory=Window)
     changes: list[BandChange] = field(default_factory=list)  # band pairs that differ
     same_band: int = 0  # journeys in both versions whose band did not change
     only_old: int = 0
@@ -120,12 +170,15 @@ class ModelDiff:
         return sum(c.journeys for c in self.changes)
 
 
-def load_diff(store: Store, old: ScoreModel, new: ScoreModel) -> ModelDiff:
+def load_diff(
+    store: Store, old: ScoreModel, new: ScoreModel, window: Window | None = None
+) -> ModelDiff:
     """Both versions' figures from the stored rows; `old` and `new` name the versions and
-    give each its front desk."""
-    diff = ModelDiff(_version(store, old), _version(store, new))
+    give each its front desk; `window` narrows them to the journeys under way in it."""
+    window = window or Window()
+    diff = ModelDiff(_version(store, old, window), _version(store, new, window), window)
     rows = store.query(
-        _PAIRS, {"old": old.version, "new": new.version, "examples": EXAMPLES}
+        _PAIRS, {"old": old.version, "new": new.version, "examples": EXAMPLES} | window.params()
     )  # fmt: skip
     for r in rows:
         if r["old_band"] == r["new_band"]:
@@ -134,13 +187,13 @@ def load_diff(store: Store, old: ScoreModel, new: ScoreModel) -> ModelDiff:
         examples = [(str(e[1]), float(e[2]), float(e[3])) for e in r["examples"]]
         diff.changes.append(BandChange(r["old_band"], r["new_band"], int(r["journeys"]), examples))
     diff.changes.sort(key=lambda c: (-c.journeys, c.old, c.new))
-    diff.only_old = _only(store, old.version, new.version)
-    diff.only_new = _only(store, new.version, old.version)
+    diff.only_old = _only(store, old.version, new.version, window)
+    diff.only_new = _only(store, new.version, old.version, window)
     return diff
 
 
-def _version(store: Store, model: ScoreModel) -> Version:
-    params = {"version": model.version}
+def _version(store: Store, model: ScoreModel, window: Window) -> Version:
+    params = {"version": model.version} | window.params()
     breakdowns = {
         (r["department"], r["stage"], r["signal"]): (float(r["lost"]), int(r["signals"]))
         for r in store.query(_LOST, params)
@@ -149,8 +202,8 @@ def _version(store: Store, model: ScoreModel) -> Version:
     return Version(model, breakdowns, bands)
 
 
-def _only(store: Store, a: str, b: str) -> int:
-    return int(store.query(_ONLY, {"a": a, "b": b})[0]["journeys"])
+def _only(store: Store, a: str, b: str, window: Window) -> int:
+    return int(store.query(_ONLY, {"a": a, "b": b} | window.params())[0]["journeys"])
 
 
 # --- as text ------------------------------------------------------------------------------
@@ -211,7 +264,7 @@ def html_section(diff: ModelDiff, top_cells: int = 15) -> tuple[str, str]:
         for c in diff.changes
     )
     html = (
-        f"<p>Model {new} against {old}, over every journey both versions scored "
+        f"<p>Model {new} against {old}, over {escape(diff.window.describe())} "
         f"({diff.changed:,} changed band, {diff.same_band:,} kept it; only in {old}: "
         f"{diff.only_old:,}, only in {new}: {diff.only_new:,}).</p>"
         f"<table>{head}{summary}</table>"

@@ -158,7 +158,7 @@ def score_events(
         latest.keep(Changes(scores=[score], appeared=score.signals), book.customer_id,
                     state.clock, model.version, at)  # fmt: skip
         _catch_up(state, as_of_us, model, latest, at)
-    built = latest.build()
+    built = latest.build(stream=False)  # no score messages, no checkpoint
     return BookRows(built.journey_rows, built.signal_rows, count)
 
 

@@ -29,11 +29,11 @@ import hashlib
 import math
 import multiprocessing
 from collections import deque
-from collections.abc import Callable, Generator
-from contextlib import closing
+from collections.abc import Callable, Generator, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from multiprocessing.pool import AsyncResult
+from multiprocessing.pool import AsyncResult, Pool
 from typing import Any, NamedTuple
 
 import orjson
@@ -161,15 +161,33 @@ def rescore(
     started = time.monotonic()
     now = now or datetime.now(UTC)
     run = _resume_or_start(store, plan, now.replace(microsecond=now.microsecond // 1000 * 1000))
-    counts = _stage(store, plan, run)
-    record_model(store, plan.model.version, RESCORE, plan.model_toml)
+    with _workers(plan, run) as pool:  # they start up (imports) while the input is staged
+        counts = _stage(store, plan, run)
+        record_model(store, plan.model.version, RESCORE, plan.model_toml)
+        outcome = _score_and_store(store, plan, run, counts, pool, on_progress, stop,
+                                   erasure_salt)  # fmt: skip
+    store.execute(f"DROP TABLE IF EXISTS {_staged(plan)}")
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+def _score_and_store(
+    store: Store,
+    plan: RescorePlan,
+    run: _Run,
+    counts: dict[int, int],
+    pool: Pool | None,
+    on_progress: Callable[[Progress], None],
+    stop: Callable[[], bool],
+    erasure_salt: str | None,
+) -> Outcome:
     outcome = Outcome(plan.model.version, run.as_of, run.shards, resumed_shards=len(run.done))
     todo = [s for s in sorted(counts) if s not in run.done]
     total = sum(counts.values())
     finished = len(run.done)
     done_events = sum(n for s, n in counts.items() if s in run.done)
     on_progress(Progress(finished, run.shards, done_events, total))
-    with closing(_scored(store, plan, run, todo)) as scored:  # ends the workers
+    with closing(_scored(store, plan, todo, pool)) as scored:
         for shard, result in scored:
             result = _without_erased(result, _erased(store, erasure_salt))
             token = f"{TOPIC}:{plan.model.version}:{plan.window}:{_moment(run.as_of)}:{shard}"
@@ -187,8 +205,6 @@ def rescore(
                 break
         else:
             _finish_empty_shards(store, plan, run, counts)
-    store.execute(f"DROP TABLE IF EXISTS {_staged(plan)}")
-    outcome.seconds = time.monotonic() - started
     return outcome
 
 
@@ -320,30 +336,40 @@ class ShardResult(NamedTuple):
     signal_count: int
 
 
+@contextmanager
+def _workers(plan: RescorePlan, run: _Run) -> Iterator[Pool | None]:
+    """The scoring processes (None with one worker: it scores in this process, the tests'
+    and the profiler's path); they are ended on the way out."""
+    setup = (plan.model_toml, to_us(run.as_of), run.as_of)
+    if plan.workers == 1:
+        _start_worker(*setup)
+        yield None
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(plan.workers, initializer=_start_worker, initargs=setup) as pool:
+        yield pool
+
+
 def _scored(
-    store: Store, plan: RescorePlan, run: _Run, todo: list[int]
+    store: Store, plan: RescorePlan, todo: list[int], pool: Pool | None
 ) -> Generator[tuple[int, ShardResult]]:
     """(shard, its result) as the workers finish them, in order; a shard is read only when
     a worker is about to be free, so memory holds a few shards at a time."""
     names = ", ".join(name.split(" AS ")[-1] for name in COLUMNS)
     sql = f"SELECT {names} FROM {_staged(plan)} WHERE shard = {{shard:UInt32}}"
     params: dict[str, Any] = {}
-    setup = (plan.model_toml, to_us(run.as_of), run.as_of)
-    if plan.workers == 1:  # in-process: the tests' and the profiler's path
-        _start_worker(*setup)
+    if pool is None:
         for shard in todo:
             yield shard, _score_shard(shard, store.query_bytes(sql, params | {"shard": shard}))
         return
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(plan.workers, initializer=_start_worker, initargs=setup) as pool:
-        pending, running = deque(todo), deque[tuple[int, AsyncResult[ShardResult]]]()
-        while pending or running:
-            while pending and len(running) <= plan.workers:
-                shard = pending.popleft()
-                payload = store.query_bytes(sql, params | {"shard": shard})
-                running.append((shard, pool.apply_async(_score_shard, (shard, payload))))
-            shard, result = running.popleft()
-            yield shard, result.get()
+    pending, running = deque(todo), deque[tuple[int, AsyncResult[ShardResult]]]()
+    while pending or running:
+        while pending and len(running) <= plan.workers:
+            shard = pending.popleft()
+            payload = store.query_bytes(sql, params | {"shard": shard})
+            running.append((shard, pool.apply_async(_score_shard, (shard, payload))))
+        shard, result = running.popleft()
+        yield shard, result.get()
 
 
 _WORKER: dict[str, Any] = {}

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,66 @@ def test_a_changed_model_shows_in_the_diff(live_month: dict[str, Any]) -> None:
     assert diff["changes"] and all((a, b) in worse for a, b, _ in diff["changes"])
     assert diff["wom"][1] < diff["wom"][0]
     assert diff["only"] == [0, 0]
+
+
+def test_the_diff_of_a_window_takes_the_journeys_under_way_in_it(
+    live_month: dict[str, Any],
+) -> None:
+    """A week in the middle of the month rescored with a changed model (`rescore --since
+    --until`), then diffed over the same week: both versions narrowed to the journeys
+    under way in it, and over a window holding the whole month the figures of no window."""
+    env, tmp = live_month["env"], live_month["tmp"]
+    span = in_store(env, """
+        r = store.query("SELECT min(started_at) AS a, max(last_event_at) AS b FROM journeys "
+                        "FINAL WHERE model_version = 'v1' AND status != 'retired'")[0]
+        print(json.dumps([r["a"].isoformat(), r["b"].isoformat()]))
+    """)  # fmt: skip
+    start, end = (datetime.fromisoformat(t) for t in span)
+    since = (start + (end - start) / 3).replace(microsecond=0)
+    until = since + timedelta(days=7)
+    window = ["--since", since.isoformat(), "--until", until.isoformat()]
+    journeys(env, "rescore", "--model", str(model_file(tmp, "v2w", promise_broken=-30)),
+             *window)  # fmt: skip
+    said = journeys(env, "diff", "v1", "v2w", *window)
+    assert "Model v2w against v1" in said and "under way" in " ".join(said.split())
+    whole = [(start - timedelta(days=1)).isoformat(), (end + timedelta(days=1)).isoformat()]
+    found = in_store(env, f"""
+        from datetime import datetime
+        from pipeline.report.diff import Window, load_diff
+        from pipeline.report.versions import shown_model
+        def figures(d):
+            return {{"bands": [d.old.bands, d.new.bands],
+                    "lost": [sorted([*k, v[0], v[1]] for k, v in d.old.breakdowns.items()),
+                             sorted([*k, v[0], v[1]] for k, v in d.new.breakdowns.items())],
+                    "changes": [[c.old, c.new, c.journeys] for c in d.changes],
+                    "same": d.same_band, "only": [d.only_old, d.only_new]}}
+        v1 = shown_model(store, "v1")
+        week = Window(datetime.fromisoformat("{since.isoformat()}"),
+                      datetime.fromisoformat("{until.isoformat()}"))
+        whole = Window(*(datetime.fromisoformat(t) for t in {whole!r}))
+        under_way = store.query(
+            "SELECT count() AS n FROM journeys FINAL WHERE model_version = 'v1' AND "
+            "status != 'retired' AND started_at < {{u:DateTime64(3, 'UTC')}} AND "
+            "last_event_at >= {{s:DateTime64(3, 'UTC')}}",
+            {{"s": "{since:%Y-%m-%d %H:%M:%S}", "u": "{until:%Y-%m-%d %H:%M:%S}"}})[0]["n"]
+        print(json.dumps({{
+            "week": figures(load_diff(store, v1, shown_model(store, "v2w"), week)),
+            "all": figures(load_diff(store, v1, v1)),
+            "whole": figures(load_diff(store, v1, v1, whole)),
+            "under_way": under_way,
+            "journeys": store.query("SELECT count() AS n FROM journeys FINAL WHERE "
+                                    "model_version = 'v1' AND status != 'retired'")[0]["n"]}}))
+    """)  # fmt: skip
+    week = found["week"]
+    assert 0 < found["under_way"] < found["journeys"]
+    assert sum(week["bands"][0].values()) == found["under_way"]
+    # every journey of the new version under way in the week was rescored from v1's
+    assert week["only"][1] == 0
+    assert sum(week["bands"][1].values()) == found["under_way"] - week["only"][0]
+    old_lost = sum(r[3] for r in week["lost"][0] if r[2] == "promise_broken")
+    new_lost = sum(r[3] for r in week["lost"][1] if r[2] == "promise_broken")
+    assert old_lost > 0 and new_lost > old_lost
+    assert found["whole"] == found["all"]
 
 
 def test_a_killed_rescore_resumes_and_stores_each_row_once(live_month: dict[str, Any]) -> None:

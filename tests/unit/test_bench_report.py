@@ -44,6 +44,17 @@ def test_verdicts_compare_each_figure_with_its_target() -> None:
     assert (found["worker / Faust's per-event floor"].value, found["worker / Faust's "
             "per-event floor"].met) == ("0.50x", False)  # fmt: skip
     assert found["SIGTERM to exit 0 at 5,000/s of input"].met is None  # not measured
+    assert found["journeys rescore, stored touchpoints"].met is None
+
+
+def test_the_rescore_rate_is_a_verdict_and_in_the_summary() -> None:
+    def rescore(rate: float) -> report.Verdict:
+        found = results(rescore={"rate": rate})
+        assert report.summary(found)["rescore_eps"] == rate
+        return next(v for v in report.verdicts(found) if v.figure.startswith("journeys rescore"))
+
+    assert (rescore(66_000.0).value, rescore(66_000.0).met) == (human_rate(66_000.0), True)
+    assert rescore(32_700.0).met is False
 
 
 def test_the_summary_is_flat_and_names_the_issue_keys() -> None:
