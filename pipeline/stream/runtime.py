@@ -513,6 +513,16 @@ class Runtime:
         running or did not finish."""
         return self.sink.buffered_events + sum(batch.events for batch in self._flushing)
 
+    def rerouting_to(self, partition: int) -> bool:
+        """Whether an event re-keyed to `partition` is taken and not yet sent (buffered, or
+        held by the running checkpoint): an idle tick must not overtake it (`ticks`)."""
+        routed = self.names.routed
+        return any(
+            record.partition == partition and record.topic == routed
+            for batch in (*self.sink.pending(), *self._flushing)
+            for record in batch.messages
+        )
+
     async def close(self, timeout: float) -> None:
         """At a stop, after the intake closed: store and commit what was taken, within
         `timeout`; what is not committed by then is replayed at the next start.
