@@ -64,22 +64,32 @@ class BatchConsumer(faust_aiokafka.Consumer):
     async def _deliver(self, records: Mapping[Any, list[Any]], active: Any) -> None:
         generation = self.app.consumer_generation_id
         ours: dict[Any, list[Any]] = {}
+        dropped: dict[Any, list[Any]] = {}
         for tp, batch in records.items():
             if not batch:
                 continue
             if active is not None and tp not in active and tp not in self._buffered_partitions:
-                continue  # paused since the fetch (a rebalance or a recovery began)
+                dropped[tp] = batch  # paused since the fetch (a rebalance or a recovery began)
+                continue
             if tp.topic in self.batch_topics:
                 ours[tp] = batch
                 continue
             for record in batch:
                 await self.callback(self._to_message(tp, record))
             self._read_offset[tp] = batch[-1].offset
-        if not ours or not self.intake_open or self.on_batch is None:
+        handler = self.on_batch
+        if ours and (
+            not self.intake_open
+            or handler is None
+            or generation != self.app.consumer_generation_id  # a rebalance began
+        ):
+            dropped.update(ours)
+            ours = {}
+        if dropped and self.intake_open:
+            await self._fetch_again(dropped)
+        if not ours or handler is None:
             return
-        if generation != self.app.consumer_generation_id:
-            return  # a rebalance began: the recovery seeks back to the committed offsets
-        self.handling = asyncio.ensure_future(self.on_batch(ours))
+        self.handling = asyncio.ensure_future(handler(ours))
         try:
             # Shielded: a stop cancels the fetcher, but a batch half taken into the journey
             # state must be completed; the stop then stores it or leaves it to the replay.
@@ -88,7 +98,47 @@ class BatchConsumer(faust_aiokafka.Consumer):
             for tp, batch in ours.items():
                 self._read_offset[tp] = batch[-1].offset
 
+    async def _fetch_again(self, dropped: Mapping[Any, list[Any]]) -> None:
+        """Seek each partition of records fetched but not handed over back to the first.
+
+        The fetch moved the consumer's position past them, and nothing else is sure to move
+        it back: the seek to committed offsets after a recovery skips a partition with no
+        committed offset (aiokafka seeks only to an offset above 0), so the next fetch read
+        on after them and the next checkpoint committed past them, a loss. (aiokafka returns
+        records of every partition, paused ones too, when the set of active partitions it is
+        given empties during the fetch, as it does for a moment between a recovery's end and
+        the resume of the stream partitions.) A partition whose position something else
+        moved since (a seek to committed offsets, a new assignment) is left as it is: that
+        position is where its replay starts.
+        """
+        thread = self._thread  # aiokafka's consumer is not thread-safe: seek in its thread
+        positions = {tp: (batch[0].offset, batch[-1].offset) for tp, batch in dropped.items()}
+        try:
+            seeks = await thread.call_thread(_seek_back, thread._ensure_consumer(), positions)
+        except self.consumer_stopped_errors:
+            return
+        if seeks:
+            log.info(
+                "fetched records not taken (partition paused or moving); read again from %s",
+                {f"{tp.topic}-{tp.partition}": o for tp, o in seeks.items()},
+            )
+
     async def wait_handled(self) -> None:
         """Wait until the batch being handed over (if any) is in the worker's buffers."""
         if self.handling is not None and not self.handling.done():
             await asyncio.wait([self.handling])
+
+
+async def _seek_back(consumer: Any, positions: Mapping[Any, tuple[int, int]]) -> dict[Any, int]:
+    """In the consumer's thread: seek each partition to `first` if its position is still
+    past `last` (nothing moved it since the fetch); the seeks done."""
+    subscription = consumer._subscription
+    seeks = {}
+    for tp, (first, last) in positions.items():
+        if not subscription.is_assigned(tp):
+            continue
+        state = subscription._assigned_state(tp)
+        if state.has_valid_position and state.position > last:
+            consumer.seek(tp, first)
+            seeks[tp] = first
+    return seeks

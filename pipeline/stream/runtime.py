@@ -99,6 +99,7 @@ class Runtime:
         )
         self.failed = False
         self.stopping = False
+        self.closed = False  # the stop's last checkpoint ran (or gave up): no other starts
         self.rewinding = False  # no checkpoint may start: memory is half updated
         self.erasing = False  # an erasure deletes from the store: no checkpoint, no input
         self.moving = False  # a rebalance began: no input is taken until the assignment
@@ -108,6 +109,7 @@ class Runtime:
         self._intake_open = asyncio.Event()
         self._intake_open.set()
         self._flush: asyncio.Task[None] | None = None
+        self._flushing: list[PartitionBatch] = []  # the batches the running checkpoint took
         self._known: set[int] = set()
         self.last_activity: dict[int, float] = {}
         self.next_offset: dict[int, int] = {}
@@ -115,7 +117,7 @@ class Runtime:
     # --- batches --------------------------------------------------------------------
     async def handle(self, fetched: Fetched) -> None:
         """One fetch: each partition's records through the processor into the buffers."""
-        if self.failed or self.moving:
+        if self.failed or self.moving or self.closed:
             return  # dropped unprocessed: the restart (the assignment) reads them again
         while self.erasing:  # its recomputed days must not lose rows written meanwhile
             await asyncio.sleep(0.05)
@@ -162,7 +164,7 @@ class Runtime:
         self.collector.after_batch()
         if self.sink.due():
             self.start_flush()
-        while self.sink.full() and not self.failed:  # backpressure: stored before more
+        while self.sink.full() and not (self.failed or self.closed):  # stored before more
             await self.flush_now()
 
     def _take(
@@ -457,7 +459,7 @@ class Runtime:
 
     # --- checkpoints ----------------------------------------------------------------
     def start_flush(self) -> None:
-        if self.failed or self.rewinding or self.erasing:
+        if self.failed or self.rewinding or self.erasing or self.closed:
             return
         if self._flush is None or self._flush.done():
             self._flush = asyncio.ensure_future(self._checkpoint())
@@ -476,6 +478,7 @@ class Runtime:
             return
         started = time.monotonic()
         self._intake_open.clear()  # reopened by the checkpoint once its snapshot is taken
+        self._flushing = batches
         try:
             await self.checkpoint.commit(batches, self._intake_open.set)
         except asyncio.CancelledError:
@@ -493,6 +496,7 @@ class Runtime:
         except Exception as exc:
             self._fail(f"checkpoint failed: {type(exc).__name__}: {exc}", exc)
             return
+        self._flushing = []
         self.replays.committed(
             {tp: offset for b in batches if b.partition in self._known
              for tp, offset in b.next_offsets().items()}
@@ -515,21 +519,51 @@ class Runtime:
                      reason, exc_info=exc)  # fmt: skip
         self.stop(1)
 
+    @property
+    def uncommitted_events(self) -> int:
+        """Messages taken and not committed: buffered, or held by a checkpoint that is
+        running or did not finish."""
+        return self.sink.buffered_events + sum(batch.events for batch in self._flushing)
+
+    def rerouting_to(self, partition: int) -> bool:
+        """Whether an event re-keyed to `partition` is taken and not yet sent (buffered, or
+        held by the running checkpoint): an idle tick must not overtake it (`ticks`)."""
+        routed = self.names.routed
+        return any(
+            record.partition == partition and record.topic == routed
+            for batch in (*self.sink.pending(), *self._flushing)
+            for record in batch.messages
+        )
+
     async def close(self, timeout: float) -> None:
         """At a stop, after the intake closed: store and commit what was taken, within
-        `timeout`; what is not committed by then is replayed at the next start."""
+        `timeout`; what is not committed by then is replayed at the next start.
+
+        A checkpoint still running at the deadline is cancelled, and none starts after
+        this returns (`closed`): the stop goes on to stop the producer and the consumer,
+        and a checkpoint left running would fail on them (`NotReady: Producer service not
+        yet started`) and turn a clean stop into exit 1. Cancelling one is safe at any
+        step: its offsets are not committed, so its input is replayed at the next start
+        (`pipeline.stream.checkpoint`)."""
         self.stopping = True
         try:
             await asyncio.wait_for(self.flush_now(), timeout)
         except TimeoutError:
+            self.closed = True
+            flush = self._flush
+            if flush is not None and not flush.done():
+                flush.cancel()
+                await asyncio.wait([flush])
             log.warning(
                 "stop: checkpoint not done within %.1fs; %d taken messages are replayed at "
-                "the next start", timeout, self.sink.buffered_events,
+                "the next start", timeout, self.uncommitted_events,
             )  # fmt: skip
             return
+        finally:
+            self.closed = True
         if self.failed:
             log.warning("stop: %d taken messages were not stored; they are replayed at start",
-                        self.sink.buffered_events)  # fmt: skip
+                        self.uncommitted_events)  # fmt: skip
 
     async def _reconcile(self, batches: list[PartitionBatch]) -> None:
         """One query for every batch's journeys (one per partition cost a tenth of a

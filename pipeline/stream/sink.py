@@ -134,6 +134,10 @@ class ClickHouseSink:
     def full(self) -> bool:
         return self.buffered_rows >= self.buffer_rows
 
+    def pending(self) -> list[PartitionBatch]:
+        """The buffered batches, left in place."""
+        return list(self._batches.values())
+
     def take(self) -> list[PartitionBatch]:
         """Hand the buffered batches to a flush; new input starts new batches."""
         batches = list(self._batches.values())

@@ -3,6 +3,15 @@
 Ticks go through the routed topic to the partition itself because the journey table may
 only be changed by the partition's own processing; a partition that is still behind (a
 replay) gets none, so old traffic never sees today's wall clock.
+
+Nor does a partition that an event re-keyed to it is on its way to: another partition took
+it, and sends it to the routed topic only at its checkpoint. A tick sent before it would
+move the clock past the event's deadlines first: a promise the event keeps would be
+reported broken, alerted (an alert is not taken back), and retracted only when the event
+arrives; a journey the tick retires would drop the event as too late. A tick sent after the
+event is behind it on the routed partition, and processed after it. This worker knows only
+what its own partitions re-keyed (`Runtime.rerouting_to`); an event another worker re-keyed
+can still be overtaken, within that worker's flush interval.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ async def tick_idle_partitions(
         lag = await _lag(app, runtime, tp)
         metrics.consumer_lag[str(tp.partition)] = lag
         idle = now - runtime.last_activity.get(tp.partition, 0.0) >= settings.clock_idle_seconds
-        if idle and lag <= 0 and not runtime.failed:
+        if idle and lag <= 0 and not runtime.failed and not runtime.rerouting_to(tp.partition):
             tick_us = int(datetime.now(UTC).timestamp() * 1_000_000)
             await routed.send(key=TICK_KEY, value=str(tick_us).encode(), partition=tp.partition)
             runtime.last_activity[tp.partition] = now

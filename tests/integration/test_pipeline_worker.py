@@ -75,6 +75,38 @@ JourneysWorker(app, loglevel="info").execute_from_commandline()
 """
 FAULTY_STORE = (sys.executable, "-c", FAULTY_STORE_SCRIPT)
 
+# The worker with partition 1 paused between a fetch of its records and their delivery, as
+# the end of a state recovery or a rebalance does: the fetch is dropped, the partition resumed.
+PAUSED_FETCH_SCRIPT = """
+import logging
+from faust.types import TP
+from pipeline.settings import load_settings
+from pipeline.stream.intake import BatchConsumer
+from pipeline.stream.worker import JourneysWorker, create_app
+
+settings = load_settings()
+TARGET = TP(settings.topic_touchpoints, 1)
+fetch, deliver, paused = BatchConsumer._wait_next_records, BatchConsumer._deliver, []
+
+async def wait_next_records(self, timeout):
+    records, active = await fetch(self, timeout)
+    if not paused and records and records.get(TARGET):
+        self.pause_partitions({TARGET})
+        paused.append(records[TARGET][0].offset)
+        logging.getLogger("pipeline.stream").warning("paused after fetching from %d", paused[0])
+    return records, active
+
+async def deliver_then_resume(self, records, active):
+    await deliver(self, records, active)
+    if paused and TARGET not in self._get_active_partitions():
+        self.resume_partitions({TARGET})
+
+BatchConsumer._wait_next_records = wait_next_records
+BatchConsumer._deliver = deliver_then_resume
+app = create_app(settings)
+JourneysWorker(app, loglevel="info").execute_from_commandline()
+"""
+
 OFFLINE = """
 import json, sys
 from datetime import UTC, datetime
@@ -298,6 +330,27 @@ def test_pipeline_kill_9_mid_stream_equals_an_uninterrupted_run(
         assert not differing, f"{table}: {differing[:3]}"
     # The rows the report and dashboard tests run on are the rows a worker writes.
     assert unplaced(comparable(offline_dump(tmp_path, messages))) == unplaced(reference_final)
+
+
+def test_a_fetch_dropped_because_its_partition_paused_is_read_again(
+    bootstrap_servers: str, unique_name: str, tmp_path: Path
+) -> None:
+    # A partition with no committed offset: the seek to committed offsets that follows a
+    # recovery leaves it where the dropped fetch moved it, so only the intake can read the
+    # dropped records again (a run of the kill -9 test lost partition 1's first fetch so).
+    touchpoints = scripted_touchpoints(150, seed=5)
+    create_topic(bootstrap_servers, unique_name, PARTITIONS)
+    produce(bootstrap_servers, unique_name, as_messages(touchpoints))
+    run = worker(tmp_path, bootstrap_servers, unique_name, "paused",
+                 (sys.executable, "-c", PAUSED_FETCH_SCRIPT))  # fmt: skip
+    run.env["JOURNEYS_WORKER_BATCH_SIZE"] = "100"
+    run.start()
+    try:
+        run.settled()
+    finally:
+        run.stop()
+    assert "paused after fetching from 0" in run.log.read_text(errors="replace")
+    assert_matches_engine(run.dump(QUERIES), touchpoints)
 
 
 def test_readiness_fails_when_kafka_goes_away_and_names_it(

@@ -22,12 +22,14 @@ import faust
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.client import AIOKafkaClient
+from aiokafka.consumer.subscription_state import SubscriptionState
+from aiokafka.structs import TopicPartition
 from faust.stores import rocksdb
 from faust.transport import consumer as faust_consumer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from pipeline.settings import Settings
-from pipeline.stream import worker
+from pipeline.stream import intake, worker
 from pipeline.stream.intake import BatchConsumer
 from pipeline.stream.state import in_partition
 
@@ -117,3 +119,27 @@ def test_rocksdb_still_opens_one_database_per_partition_the_recovery_reads(app: 
 
 def test_aiokafka_still_waits_on_a_topic_s_metadata() -> None:
     assert parameters(AIOKafkaClient._wait_on_metadata) == ["self", "topic"]
+
+
+def test_the_intake_seeks_back_only_a_position_nothing_moved_since_the_fetch() -> None:
+    # `intake._seek_back` reads aiokafka's subscription state as its consumer keeps it.
+    fetched, reset, other = (TopicPartition("t", p) for p in range(3))
+
+    async def scenario() -> tuple[dict[Any, int], int, int]:
+        subscription = SubscriptionState()  # its futures need a running loop
+        subscription.assign_from_user({fetched, reset})
+
+        class Consumer:  # the two things `_seek_back` uses of aiokafka's consumer
+            _subscription = subscription
+
+            def seek(self, tp: TopicPartition, offset: int) -> None:
+                subscription.seek(tp, offset)
+
+        subscription.seek(fetched, 200)  # a fetch of 100-199 moved it on
+        subscription.seek(reset, 40)  # a seek to the committed offset since that fetch
+        dropped = {fetched: (100, 199), reset: (100, 199), other: (0, 9)}  # other: not ours
+        seeks = await intake._seek_back(Consumer(), dropped)
+        state = subscription._assigned_state
+        return seeks, state(fetched).position, state(reset).position
+
+    assert asyncio.run(scenario()) == ({fetched: 100}, 100, 40)

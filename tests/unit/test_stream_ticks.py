@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from faust.types import TP
 
+from pipeline.contract import Touchpoint, encode_touchpoint
 from pipeline.settings import Settings
 from pipeline.stream.ticks import tick_idle_partitions
-from tests.support.runtime_rig import TOPIC, RuntimeRig
+from pipeline.stream.worker import partitioner
+from tests.support.runtime_rig import TOPIC, RuntimeRig, record
 
 PARTITION = TP(TOPIC, 0)
 
@@ -83,3 +86,23 @@ def test_an_empty_partition_never_committed_gets_its_tick(
     runtime_factory: Callable[..., RuntimeRig],
 ) -> None:
     assert ticked(runtime_factory(), highwater=0, committed=None) == [0]
+
+
+def test_a_partition_gets_no_tick_while_an_event_re_keyed_to_it_is_unsent(
+    runtime_factory: Callable[..., RuntimeRig],
+) -> None:
+    # Partition 1 took an event of a journey that lives on partition 0: it goes to the
+    # routed topic's partition 0 at partition 1's checkpoint. A tick sent before it would
+    # fire the journey's deadlines before the event (a promise it keeps, reported broken).
+    rig = runtime_factory(partitions=2)
+    place = partitioner(2)
+    journey = next(j for n in range(1000) if place(j := f"J{n}") == 0)
+    rig.deliver([record(TOPIC, 1, 0, encode_touchpoint(Touchpoint(
+        event_id="E1", occurred_at=datetime.now(UTC) - timedelta(days=1), customer_id="C1",
+        journey_id=journey, department="sales", type="contact",
+    )), key=b"C1")])  # fmt: skip
+    assert rig.metrics.counts["rerouted"] == 1
+    rig.runtime.next_offset[0] = 10  # partition 0 itself processed to its end
+    assert ticked(rig) == []
+    rig.runtime.sink.take()  # a checkpoint sent it (and ended)
+    assert ticked(rig) == [0]
