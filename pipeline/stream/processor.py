@@ -20,6 +20,7 @@ from pipeline.contract import Rejection, Touchpoint, Validator
 from pipeline.journey import (
     Changes,
     JourneyBook,
+    PromiseDue,
     ScoreModel,
     add,
     advance,
@@ -296,8 +297,15 @@ class JourneyProcessor:
                 break
             changes = advance(book, from_us(deadline_us + 1), self.model)
             self._collect(changes, at, out, state, book)
-        self._alert_due_promises(book, clock_us, at, out)
-        self.wakeups.schedule(partition, book.book_key, self.next_wake(book, clock_us))
+        # Every open promise once, for the alerts (those due within the horizon) and for
+        # the wake-up (the first alert to come), not one look-up for each.
+        promises = (
+            self._open_promises(book, clock_us)
+            if self.alert_horizon_s * 1_000_000 <= _FAR_US  # else each looks its own up
+            else None
+        )
+        self._alert_due_promises(book, clock_us, at, out, promises)
+        self.wakeups.schedule(partition, book.book_key, self.next_wake(book, clock_us, promises))
 
     def _collect(
         self, changes: Changes, at: Position, out: Output, state: Latest, book: JourneyBook
@@ -327,13 +335,34 @@ class JourneyProcessor:
     def _context(book: JourneyBook, journey_id: str) -> Row:
         return journey_context(book, journey_id, from_us(book.clock))
 
+    def _open_promises(self, book: JourneyBook, clock_us: int) -> list[PromiseDue]:
+        """Open promises due from the clock on (at most `_FAR_US` later), in due order;
+        none when promise alerts are off or the clock has not started."""
+        if not self.alert_horizon_s or clock_us < 0:
+            return []
+        return open_promises(book, from_us(clock_us), _FAR_US / 1_000_000)
+
     def _alert_due_promises(
-        self, book: JourneyBook, clock_us: int, at: Position, out: Output
+        self,
+        book: JourneyBook,
+        clock_us: int,
+        at: Position,
+        out: Output,
+        promises: list[PromiseDue] | None = None,
     ) -> None:
+        """Alert each open promise due within the horizon, once. `promises`: the book's
+        `_open_promises` at `clock_us`, if the caller has them."""
         if not self.alert_horizon_s or clock_us < 0:
             return
+        if promises is None:
+            promises = open_promises(book, from_us(clock_us), self.alert_horizon_s)
         horizon = timedelta(seconds=self.alert_horizon_s)
-        for due in open_promises(book, from_us(clock_us), self.alert_horizon_s):
+        # As `promises_due(book, now, horizon)`: due at most `horizon` after the clock.
+        # `due_at` is the promise's deadline (`from_us` and `to_us` are exact both ways).
+        end_us = clock_us + round(self.alert_horizon_s * 1_000_000)
+        for due in promises:
+            if to_us(due.due_at) > end_us:
+                break  # in due order: the rest are later still
             ref = f"{due.journey_id}/{due.promise_id}/{due.event_id}"
             if ref not in self._alerted:
                 self._alerted[ref] = None
@@ -342,14 +371,20 @@ class JourneyProcessor:
                 context = self._context(book, due.journey_id)
                 self._alert(build.promise_due_alert(due, horizon, context), at, out)
 
-    def next_wake(self, book: JourneyBook, clock_us: int) -> int | None:
+    def next_wake(
+        self, book: JourneyBook, clock_us: int, promises: list[PromiseDue] | None = None
+    ) -> int | None:
+        """When the book next needs a catch-up: its next deadline or its next promise alert.
+        `promises`: the book's `_open_promises` at `clock_us`, if the caller has them."""
         moments: list[int] = []
         deadline = next_deadline(book, self.model)
         if deadline is not None:
             moments.append(to_us(deadline))
         if self.alert_horizon_s and clock_us > 0:
             horizon_us = int(self.alert_horizon_s * 1_000_000)
-            for due in open_promises(book, from_us(clock_us), _FAR_US / 1_000_000):
+            if promises is None:
+                promises = self._open_promises(book, clock_us)
+            for due in promises:
                 alert_at = to_us(due.due_at) - horizon_us
                 if alert_at >= clock_us:
                     moments.append(alert_at)

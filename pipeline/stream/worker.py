@@ -57,6 +57,8 @@ from pipeline.stream.topics import TopicNames, define_topics
 from pipeline.stream.web import add_context_views, add_views
 
 log = logging.getLogger("pipeline.stream")
+# Largest record batch the worker's producer builds (and at most kafka_max_message_bytes).
+PRODUCER_BATCH_BYTES = 512 * 1024
 
 
 def _idempotent_producer_settings(self: Any) -> dict[str, Any]:
@@ -205,6 +207,12 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
         broker_heartbeat_interval=min(3.0, settings.worker_session_timeout_seconds / 3),
         producer_acks=-1,
         producer_max_request_size=settings.kafka_max_message_bytes,
+        # The checkpoint's sends (`Outbox`: changelog books of about 6 KB, score snapshots)
+        # fill whole batches, and aiokafka takes the next batch of a topic-partition only
+        # once the previous one left: at Kafka's 16 KiB, two or three books a batch, a
+        # checkpoint of 5,000 books took hundreds of produce round trips, one batch per
+        # partition each. Batches as large as the collector's (`collect.publish`).
+        producer_max_batch_size=min(PRODUCER_BATCH_BYTES, settings.kafka_max_message_bytes),
         table_standby_replicas=0,
         Worker=JourneysWorker,
     )
