@@ -1,7 +1,9 @@
 """Issue 22: erase customers while the worker runs; nothing of them is left, and a replay of
 the topic does not bring them back. Real broker, real chdb, `journeys` as subprocesses; in
-embedded mode (the worker's process owns chdb) and in server mode (every process talks to
-the ClickHouse test server, tests/support/clickhouse_http.py), with the same checks."""
+embedded mode (the worker's process owns chdb), in server mode (every process talks to
+the ClickHouse test server, tests/support/clickhouse_http.py) and on the cluster layout
+(Distributed tables over local ones, on the test server's one-node cluster), with the same
+checks."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import pytest
 from kafka import KafkaProducer
 
 from pipeline.simulate import SimulationConfig, simulate
+from pipeline.store.server import ServerStore
+from tests.support.clickhouse_cluster import lay_out
 from tests.support.erasure import CUSTOMER_TABLES, TOTALS
 from tests.support.worker_process import RESULT, WorkerProcess, dump, journeys, worker_env
 
@@ -26,15 +30,26 @@ SALT = "test-salt-0123456789abcdef"
 StoreEnv = Callable[[str], dict[str, str]]  # a run's name -> the settings naming its store
 
 
-@pytest.fixture(params=["embedded", "server"])
+@pytest.fixture(params=["embedded", "server", "cluster"])
 def store_env(request: pytest.FixtureRequest) -> StoreEnv:
-    """Where each run of the test keeps its rows: chdb under the run's data directory, or a
-    database of its own on the session's ClickHouse test server."""
+    """Where each run of the test keeps its rows: chdb under the run's data directory, a
+    database of its own on the session's ClickHouse test server, or one laid out for the
+    cluster layout on the one-node cluster (tests/support/clickhouse_cluster.py)."""
     if request.param == "embedded":
         return lambda _name: {}
-    server = request.getfixturevalue("clickhouse_server")
     prefix = f"erasure_{uuid.uuid4().hex[:8]}"
-    return lambda name: server.settings_env(f"{prefix}_{name}")
+    if request.param == "server":
+        server = request.getfixturevalue("clickhouse_server")
+        return lambda name: server.settings_env(f"{prefix}_{name}")
+    node = request.getfixturevalue("clickhouse_cluster")
+
+    def laid_out(name: str) -> dict[str, str]:
+        store = ServerStore(node.url, node.user, node.password, f"{prefix}_{name}")
+        lay_out(store)
+        store.close()
+        return node.settings_env(store.database)
+
+    return laid_out
 
 
 def messages() -> list[tuple[bytes, bytes]]:

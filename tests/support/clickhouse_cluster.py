@@ -10,7 +10,9 @@ a one-node cluster runs them, less the two things only Keeper gives:
 
 * `ON CLUSTER <name>` is dropped: the node runs the statement itself, as the DDL queue would
   have it run (on a one-node cluster the only host);
-* `Replicated<engine>(path, replica, args...)` becomes `<engine>(args...)`: one replica.
+* `Replicated<engine>(path, replica, args...)` becomes `<engine>(args...)`: one replica,
+  keeping its insert de-duplication (`replicated_deduplication_window` becomes the
+  single-node `non_replicated_deduplication_window`, as the layout renamed it).
 
 What this cannot show: a statement reaching other nodes (more shards, more replicas),
 replication, and the DDL queue's own behaviour (one replica per shard for Replicated tables,
@@ -35,6 +37,7 @@ CLUSTER_DEFAULTS = {"distributed_product_mode": "global", "distributed_foregroun
 NODE_PORT = 9000
 _ON_CLUSTER = re.compile(r"\s+ON\s+CLUSTER\s+(?:`(?:[^`\\]|\\.)*`|[\w.-]+)", re.IGNORECASE)
 _REPLICATED = re.compile(r"\bReplicated(\w*MergeTree)\(\s*'[^']*'\s*,\s*'[^']*'\s*(?:,\s*)?")
+_WINDOW = re.compile(r"\breplicated_deduplication_window\b")
 
 
 def write_config(directory: Path, cluster: str) -> Path:
@@ -60,7 +63,8 @@ def write_config(directory: Path, cluster: str) -> Path:
 
 def one_node(sql: str) -> str:
     """What the cluster's only node runs for `sql` (see the module's docstring)."""
-    return _REPLICATED.sub(r"\1(", _ON_CLUSTER.sub("", sql))
+    sql = _REPLICATED.sub(r"\1(", _ON_CLUSTER.sub("", sql))
+    return _WINDOW.sub("non_replicated_deduplication_window", sql)
 
 
 def lay_out(store: Store, cluster: str = CLUSTER) -> None:
