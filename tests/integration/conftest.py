@@ -17,7 +17,7 @@ import pytest
 from pipeline.store import Store, apply_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
 from pipeline.store.server import ServerStore
-from tests.support.clickhouse_cluster import CLUSTER
+from tests.support.clickhouse_cluster import CLUSTER, lay_out
 from tests.support.clickhouse_process import ClickHouseProcess
 from tests.support.dashboards.engine_rows import SimulatedMonth, simulate_month
 
@@ -80,6 +80,18 @@ def clickhouse_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli
     yield server
     code = server.stop()
     assert code == 0, f"the ClickHouse cluster test server exited with {code}:\n{server.tail()}"
+
+
+@pytest.fixture
+def cluster_store(clickhouse_cluster: ClickHouseProcess, unique_name: str) -> Iterator[ServerStore]:
+    """A database of this test's own on the one-node cluster, laid out as `journeys migrate
+    --cluster` lays one out (public names Distributed over `*_local` tables)."""
+    store = ServerStore(clickhouse_cluster.url, clickhouse_cluster.user,
+                        clickhouse_cluster.password, unique_name)  # fmt: skip
+    lay_out(store)
+    yield store
+    store.execute(f"DROP DATABASE IF EXISTS `{unique_name}`")
+    store.close()
 
 
 @pytest.fixture

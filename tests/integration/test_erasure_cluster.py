@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from pipeline.store.embedded import open_embedded
 from pipeline.store.erase import Eraser
 from pipeline.store.server import ServerStore
 from pipeline.store.topology import Topology
-from tests.support.clickhouse_cluster import CLUSTER, lay_out
+from tests.support.clickhouse_cluster import CLUSTER
 from tests.support.clickhouse_process import ClickHouseProcess
 from tests.support.erasure import check_erasure
 from tests.support.worker_process import journeys
@@ -30,17 +29,6 @@ from tests.support.worker_process import journeys
 pytestmark = pytest.mark.integration
 RETAINED = {"touchpoints", "dead_letters", "rejections_per_hour", "journeys", "journey_signals",
             "signals_by_hour", "signals_by_department"}  # fmt: skip
-
-
-@pytest.fixture
-def cluster_store(clickhouse_cluster: ClickHouseProcess, unique_name: str) -> Iterator[ServerStore]:
-    """A database of this test's own, laid out for the cluster."""
-    store = ServerStore(clickhouse_cluster.url, clickhouse_cluster.user,
-                        clickhouse_cluster.password, unique_name)  # fmt: skip
-    lay_out(store)
-    yield store
-    store.execute(f"DROP DATABASE IF EXISTS `{unique_name}`")
-    store.close()
 
 
 @pytest.fixture
