@@ -66,12 +66,11 @@ def migrate(cluster: str | None, dry_run: bool) -> None:
             for note in check_cluster(store, cluster):
                 say(note)
         applied = apply_migrations(store, migrations, say=say, layout=layout)
-        if not cluster:  # on a cluster the TTLs belong on the *_local tables: not done yet
-            from pipeline.store.retention import apply_retention
+        from pipeline.store.retention import apply_retention
 
-            apply_retention(
-                store, settings.retention_days_events, settings.retention_days_journeys, say
-            )
+        apply_retention(
+            store, settings.retention_days_events, settings.retention_days_journeys, say
+        )
     where = (
         f"chdb at {settings.clickhouse_dir}"
         if settings.clickhouse_mode == "embedded"

@@ -19,6 +19,14 @@ Its steps, in an order that keeps every panel consistent once it returns:
    journey ids, which would otherwise keep counting the erased customer's events.
 4. Refresh the refreshable views (journey_day_stats, open_promises, ...) and wait for them.
 
+On a cluster (`journeys migrate --cluster`) the deletes of steps 2 and 3 go to the
+`*_local` tables ON CLUSTER (pipeline/store/topology.py: a Distributed table takes no
+mutation), the re-inserts of step 3 through the Distributed tables, each row to the shard
+its key names. Step 4 can refresh only the node the store is connected to (SYSTEM REFRESH
+VIEW has no ON CLUSTER form); the other nodes' refreshed tables follow at their next
+scheduled refresh (1 to 5 minutes), so the customer's rows in the two of them that name
+customers (open_promises, resolution_times) are deleted ON CLUSTER with the others.
+
 A worker writing rows while step 3 runs could see its new rows of an affected day deleted
 with the old ones, which is why the worker runs erasures between its checkpoints.
 """
@@ -38,6 +46,7 @@ from pipeline.store.erasure import (
     customer_hash,
     ledger_row,
 )
+from pipeline.store.topology import Topology, topology_of
 
 LEDGER_TABLE = "erasures"
 
@@ -150,11 +159,16 @@ def _day_list(days: Sequence[date]) -> str:
 
 
 class Eraser:
-    """Runs erasures against one store; `say` hears progress."""
+    """Runs erasures against one store; `say` hears progress. `topology`: one server or a
+    cluster; None asks the store."""
 
-    def __init__(self, store: Store, say: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(
+        self, store: Store, say: Callable[[str], None] = lambda _: None,
+        topology: Topology | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
         self.say = say
+        self.topology = topology or topology_of(store)
 
     def _count(self, table: str, where: str, params: dict[str, str]) -> int:
         rows = self.store.query(f"SELECT count() AS n FROM {table} WHERE {where}", params)
@@ -164,8 +178,10 @@ class Eraser:
         rows = self.store.query(f"SELECT DISTINCT {day} AS day FROM {table} WHERE {where}", params)
         return {row["day"] for row in rows}
 
-    def _delete(self, table: str, where: str, params: dict[str, str]) -> None:
-        self.store.execute(f"ALTER TABLE {table} DELETE WHERE {where}{MUTATION}", params)
+    def _delete(self, table: str, where: str, params: dict[str, str] | None = None) -> None:
+        self.store.execute(
+            f"ALTER TABLE {self.topology.mutable(table)} DELETE WHERE {where}{MUTATION}", params
+        )
 
     def erase(
         self, customer_ids: Sequence[str], salt: str, ledger: ErasureLedger
@@ -193,6 +209,10 @@ class Eraser:
             for table in CUSTOMER_TABLES:
                 if removed[table]:
                     self._delete(table, by_customer, params)
+            if self.topology.clustered:  # see the module's docstring, step 4
+                for table in REFRESHED_CUSTOMER_TABLES:
+                    if removed[table]:
+                        self._delete(table, by_customer, params)
             hashed = customer_hash(salt, customer_id)
             outcomes.append(ErasureOutcome(customer_id, hashed, removed, hashed in ledger.hashes))
             self.say(f"{customer_id}: {sum(removed.values()):,} rows removed")
@@ -213,13 +233,11 @@ class Eraser:
                 continue
             listed = _day_list(days)
             for aggregate in aggregates:
-                self.store.execute(
-                    f"ALTER TABLE {aggregate.table} DELETE WHERE {aggregate.key_day} IN "
-                    f"({listed}){MUTATION}"
-                )
+                self._delete(aggregate.table, f"{aggregate.key_day} IN ({listed})")
                 where = f"{aggregate.source_day} IN ({listed})"
                 self.store.execute(
-                    f"INSERT INTO {aggregate.table} {aggregate.select.format(days=where)}"
+                    f"INSERT INTO {aggregate.table} {self.topology.insert_settings}"
+                    f"{aggregate.select.format(days=where)}"
                 )
         if event_days:
             self._recompute_blocks(blocks_of(event_days))
@@ -234,12 +252,10 @@ class Eraser:
         listed = ", ".join(f"({span}, '{first.isoformat()}')" for span, first in blocks)
         first = min(f for _, f in blocks)
         last = max(f + timedelta(days=s - 1) for s, f in blocks)
+        self._delete("journeys_active_block_parts", f"(span_days, first_day) IN ({listed})")
         self.store.execute(
-            "ALTER TABLE journeys_active_block_parts DELETE WHERE (span_days, first_day) IN "
-            f"({listed}){MUTATION}"
-        )
-        self.store.execute(
-            "INSERT INTO journeys_active_block_parts SELECT span_days, "
+            f"INSERT INTO journeys_active_block_parts {self.topology.insert_settings}"
+            "SELECT span_days, "
             "toDate(occurred_at) - toUInt16(toDate(occurred_at)) % span_days AS first_day, "
             "uniqState(journey_id) AS journeys FROM touchpoints "
             "ARRAY JOIN [1, 2, 4, 8, 16, 32, 64] AS span_days "

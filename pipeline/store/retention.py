@@ -12,6 +12,10 @@ raw payload). Aggregates of counts keep their own (0002: 35 days per minute, non
 hour), so history panels outlive the rows. Not covered: promises, resolutions and
 journey_band_entries (their times are aggregate-function columns), which an erasure removes
 per customer; the refreshed tables follow their sources at each refresh.
+
+On a cluster the TTL belongs on every node's `<table>_local` (a Distributed table has no
+TTL and takes no MODIFY TTL): the ALTERs go there ON CLUSTER, and the connected node's local
+table says what is in place (pipeline/store/topology.py tells the layout from the store).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import re
 from collections.abc import Callable
 
 from pipeline.store.base import Store
+from pipeline.store.topology import SINGLE_NODE, Topology, distributed_cluster
 
 # table -> (which setting, the time a row expires from)
 RETAINED: dict[str, tuple[str, str]] = {
@@ -45,20 +50,22 @@ def wanted_ttl(expression: str, days: int) -> str:
     return f"{expression} + toIntervalDay({days})" if days else ""
 
 
-def retention_statements(days: dict[str, int], engines: dict[str, str]) -> list[str]:
-    """The ALTERs that bring each retained table (present in `engines`: name ->
-    engine_full) to the TTL of its setting (`days`: 'events'/'journeys' -> days, 0: keep)."""
+def retention_statements(
+    days: dict[str, int], engines: dict[str, str], topology: Topology = SINGLE_NODE
+) -> list[str]:
+    """The ALTERs that bring each retained table (its engine in `engines`: name as in
+    system.tables -> engine_full) to the TTL of its setting (`days`: 'events'/'journeys' ->
+    days, 0: keep)."""
     statements = []
     for table, (kind, expression) in RETAINED.items():
-        if table not in engines:
+        engine = engines.get(topology.local(table))
+        if engine is None:
             continue
         wanted = wanted_ttl(expression, days[kind])
-        if current_ttl(engines[table]) == wanted:
+        if current_ttl(engine) == wanted:
             continue
-        if wanted:
-            statements.append(f"ALTER TABLE {table} MODIFY TTL {wanted}")
-        else:
-            statements.append(f"ALTER TABLE {table} REMOVE TTL")
+        change = f"MODIFY TTL {wanted}" if wanted else "REMOVE TTL"
+        statements.append(f"ALTER TABLE {topology.mutable(table)} {change}")
     return statements
 
 
@@ -70,8 +77,9 @@ def apply_retention(
         "SELECT name, engine_full FROM system.tables WHERE database = currentDatabase()"
     )
     engines = {str(r["name"]): str(r["engine_full"]) for r in rows}
+    topology = Topology(distributed_cluster(engines.get("touchpoints", "")))
     statements = retention_statements({"events": events_days, "journeys": journeys_days},
-                                      engines)  # fmt: skip
+                                      engines, topology)  # fmt: skip
     for statement in statements:
         say(statement)
         store.execute(statement)

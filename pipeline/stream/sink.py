@@ -24,6 +24,7 @@ import orjson
 
 from pipeline.store import Store, TransientStoreError, json_each_row
 from pipeline.store.partition_split import split_by_partition
+from pipeline.store.topology import Topology, topology_of
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.outbox import Record
 from pipeline.stream.rows import Latest, Row
@@ -101,8 +102,12 @@ class ClickHouseSink:
         flush_seconds: float,
         buffer_rows: int,
         retry_max_seconds: float,
+        topology: Topology | None = None,
     ) -> None:
         self.store = store
+        # One server or a cluster (where moves delete ON CLUSTER): asked of the store once,
+        # at the first checkpoint that moves a touchpoint, unless given.
+        self.topology = topology
         self.metrics = metrics
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
@@ -161,12 +166,17 @@ class ClickHouseSink:
                                      table_rows, token)  # fmt: skip
         moved = {event: to for batch in batches for event, to in batch.moved.items()}
         if moved:
-            await self._until_stored("touchpoints", len(moved), move_touchpoints, self.store, moved)
+            await self._until_stored("touchpoints", len(moved), self._move, moved)
         now = time.time()
         for batch in batches:
             for produced_at in batch.produced_at:
                 self.metrics.stored(max(now - produced_at, 0.0))
         self.metrics.add("flushes")
+
+    def _move(self, moved: dict[str, tuple[str, str]]) -> None:
+        if self.topology is None:  # in the retried call: a transient failure is retried
+            self.topology = topology_of(self.store)
+        move_touchpoints(self.store, moved, self.topology)
 
     async def _until_stored(
         self, table: str, count: int, write: Callable[..., None], *args: Any
@@ -219,7 +229,16 @@ _TOUCHPOINT_COLUMNS = (
 )  # fmt: skip
 
 
-def move_touchpoints(store: Store, moved: dict[str, tuple[str, str]]) -> None:
+# On a cluster a part of the moves' delete is one distributed DDL entry, which carries the
+# statement with its ids bound in: every node parses it (`max_query_size`, 256 KiB by
+# default) and Keeper stores it (ZooKeeper refuses a node over 1 MiB). The ids a part's
+# statement names, in bytes; a backfill's flush moves tens of thousands, in several parts.
+DDL_PART_BYTES = 96 * 1024
+
+
+def move_touchpoints(
+    store: Store, moved: dict[str, tuple[str, str]], topology: Topology | None = None
+) -> None:
     """Re-file stored touchpoints under the journey a late event moved them to.
 
     `moved` is the engine's `Changes.moved` (`pipeline.journey.segments.moved_touchpoints`)
@@ -230,13 +249,13 @@ def move_touchpoints(store: Store, moved: dict[str, tuple[str, str]]) -> None:
     deleted. Both statements select by the *current* assignment, so running them again (a
     replay) copies and deletes nothing, and a row written by this flush's insert under a
     journey id the same batch superseded is moved too.
+
+    `topology`: one server or a cluster (asked of the store when not given). On a cluster
+    `touchpoints` is a Distributed table, which takes no DELETE: the delete goes to
+    `touchpoints_local` ON CLUSTER (pipeline/store/topology.py), as erasure's do.
     """
-    events = list(moved)
-    params = {
-        "events": orjson.dumps(events).decode(),
-        "journeys": orjson.dumps([moved[e][1] for e in events]).decode(),
-        "customers": orjson.dumps(sorted({c for c, _ in moved.values()})).decode(),
-    }
+    topology = topology or topology_of(store)
+    params = _move_params(moved, list(moved))
     target = (
         "transform(event_id, JSONExtract({events:String}, 'Array(String)'), "
         "JSONExtract({journeys:String}, 'Array(String)'), journey_id)"
@@ -249,7 +268,8 @@ def move_touchpoints(store: Store, moved: dict[str, tuple[str, str]]) -> None:
     chosen = ", ".join(f"{target} AS moved_to" if c == "journey_id" else c
                        for c in _TOUCHPOINT_COLUMNS)  # fmt: skip
     store.execute(
-        f"INSERT INTO touchpoints ({columns}) SELECT {chosen} FROM touchpoints"
+        f"INSERT INTO touchpoints ({columns}) {topology.insert_settings}"
+        f"SELECT {chosen} FROM touchpoints"
         f" WHERE {where} AND journey_id != moved_to"
         # A customer's history can span more months than one insert may touch by default.
         " SETTINGS max_partitions_per_insert_block = 0",
@@ -260,8 +280,39 @@ def move_touchpoints(store: Store, moved: dict[str, tuple[str, str]]) -> None:
     # 0.3-1 s of every checkpoint that moved a touchpoint (half of them in the benchmark
     # mix), most of the p99 latency. Until it is applied, `FINAL` reads show the moved
     # event under both ids; a later move of the same event copies from both and collapses.
-    store.execute(
-        f"DELETE FROM touchpoints WHERE {where} AND journey_id != {target}"
-        " SETTINGS lightweight_deletes_sync = 0",
-        params,
-    )
+    #
+    # On a cluster the delete is distributed DDL: a round trip through Keeper's DDL queue
+    # until every node has taken it (still not waiting for the rows to go), in each
+    # checkpoint that moves a touchpoint. Acceptable: a move needs a late earlier event of
+    # a customer whose events carry no journey_id, a small share of checkpoints in steady
+    # operation. The parts keep each DDL entry small (DDL_PART_BYTES).
+    parts = _parts(moved) if topology.clustered else [list(moved)]
+    for part in parts:
+        store.execute(
+            f"DELETE FROM {topology.mutable('touchpoints')} WHERE {where}"
+            f" AND journey_id != {target} SETTINGS lightweight_deletes_sync = 0",
+            params if len(parts) == 1 else _move_params(moved, part),
+        )
+
+
+def _move_params(moved: dict[str, tuple[str, str]], events: list[str]) -> dict[str, str]:
+    return {
+        "events": orjson.dumps(events).decode(),
+        "journeys": orjson.dumps([moved[e][1] for e in events]).decode(),
+        "customers": orjson.dumps(sorted({moved[e][0] for e in events})).decode(),
+    }
+
+
+def _parts(moved: dict[str, tuple[str, str]]) -> list[list[str]]:
+    """The moved events in parts whose ids (the event's twice: the condition and the
+    target) add up to at most DDL_PART_BYTES, JSON quoting included."""
+    parts: list[list[str]] = [[]]
+    size = 0
+    for event, (customer, journey) in moved.items():
+        cost = sum(map(len, map(orjson.dumps, (event, event, journey, customer)))) + 4
+        if parts[-1] and size + cost > DDL_PART_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(event)
+        size += cost
+    return parts

@@ -17,6 +17,7 @@ import pytest
 from pipeline.store import Store, apply_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
 from pipeline.store.server import ServerStore
+from tests.support.clickhouse_cluster import CLUSTER, lay_out
 from tests.support.clickhouse_process import ClickHouseProcess
 from tests.support.dashboards.engine_rows import SimulatedMonth, simulate_month
 
@@ -67,6 +68,30 @@ def clickhouse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clic
     yield server
     code = server.stop()
     assert code == 0, f"the ClickHouse test server exited with {code}:\n{server.tail()}"
+
+
+@pytest.fixture(scope="session")
+def clickhouse_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseProcess]:
+    """A second test server, the one node of the cluster CLUSTER (a one-shard remote_servers,
+    tests/support/clickhouse_cluster.py): for `journeys migrate --cluster` and what the
+    cluster layout changes (Distributed tables that take no mutation)."""
+    server = ClickHouseProcess(tmp_path_factory.mktemp("clickhouse_cluster"), cluster=CLUSTER)
+    server.start()
+    yield server
+    code = server.stop()
+    assert code == 0, f"the ClickHouse cluster test server exited with {code}:\n{server.tail()}"
+
+
+@pytest.fixture
+def cluster_store(clickhouse_cluster: ClickHouseProcess, unique_name: str) -> Iterator[ServerStore]:
+    """A database of this test's own on the one-node cluster, laid out as `journeys migrate
+    --cluster` lays one out (public names Distributed over `*_local` tables)."""
+    store = ServerStore(clickhouse_cluster.url, clickhouse_cluster.user,
+                        clickhouse_cluster.password, unique_name)  # fmt: skip
+    lay_out(store)
+    yield store
+    store.execute(f"DROP DATABASE IF EXISTS `{unique_name}`")
+    store.close()
 
 
 @pytest.fixture

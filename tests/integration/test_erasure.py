@@ -1,11 +1,17 @@
 """Issue 22: erase customers while the worker runs; nothing of them is left, and a replay of
-the topic does not bring them back. Real broker, real chdb, `journeys` as subprocesses."""
+the topic does not bring them back. Real broker, real chdb, `journeys` as subprocesses; in
+embedded mode (the worker's process owns chdb), in server mode (every process talks to
+the ClickHouse test server, tests/support/clickhouse_http.py) and on the cluster layout
+(Distributed tables over local ones, on the test server's one-node cluster), with the same
+checks."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,12 +19,37 @@ import pytest
 from kafka import KafkaProducer
 
 from pipeline.simulate import SimulationConfig, simulate
+from pipeline.store.server import ServerStore
+from tests.support.clickhouse_cluster import lay_out
 from tests.support.erasure import CUSTOMER_TABLES, TOTALS
 from tests.support.worker_process import RESULT, WorkerProcess, dump, journeys, worker_env
 
 pytestmark = pytest.mark.integration
 PARTITIONS = 1  # the producer auto-creates the input topics with one
 SALT = "test-salt-0123456789abcdef"
+StoreEnv = Callable[[str], dict[str, str]]  # a run's name -> the settings naming its store
+
+
+@pytest.fixture(params=["embedded", "server", "cluster"])
+def store_env(request: pytest.FixtureRequest) -> StoreEnv:
+    """Where each run of the test keeps its rows: chdb under the run's data directory, a
+    database of its own on the session's ClickHouse test server, or one laid out for the
+    cluster layout on the one-node cluster (tests/support/clickhouse_cluster.py)."""
+    if request.param == "embedded":
+        return lambda _name: {}
+    prefix = f"erasure_{uuid.uuid4().hex[:8]}"
+    if request.param == "server":
+        server = request.getfixturevalue("clickhouse_server")
+        return lambda name: server.settings_env(f"{prefix}_{name}")
+    node = request.getfixturevalue("clickhouse_cluster")
+
+    def laid_out(name: str) -> dict[str, str]:
+        store = ServerStore(node.url, node.user, node.password, f"{prefix}_{name}")
+        lay_out(store)
+        store.close()
+        return node.settings_env(store.database)
+
+    return laid_out
 
 
 def messages() -> list[tuple[bytes, bytes]]:
@@ -71,14 +102,14 @@ def result(env: dict[str, str], erased: list[str]) -> dict[str, list[dict[str, o
 
 
 def test_erased_customers_leave_every_table_and_a_replay_does_not_restore_them(
-    tmp_path: Path, bootstrap_servers: str, unique_name: str
+    tmp_path: Path, bootstrap_servers: str, unique_name: str, store_env: StoreEnv
 ) -> None:
     sent = messages()
     erased = most_active(sent, 3)
     topic, reference_topic = f"{unique_name}-in", f"{unique_name}-ref"
     produce(bootstrap_servers, topic, sent)
     produce(bootstrap_servers, reference_topic, without(sent, erased))
-    env = worker_env(tmp_path, bootstrap_servers, topic, "a", PARTITIONS) | {
+    env = worker_env(tmp_path, bootstrap_servers, topic, "a", PARTITIONS) | store_env("a") | {
         "JOURNEYS_ERASURE_SALT": SALT, "JOURNEYS_TOPIC_ERASURES": f"{topic}.erasures",
     }  # fmt: skip
     worker = run_worker(env, tmp_path, "a")
@@ -103,7 +134,8 @@ def test_erased_customers_leave_every_table_and_a_replay_does_not_restore_them(
     for name, rows in erased_run.items():
         if name.startswith("left_"):
             assert rows == [{"n": 0}], (name, rows)
-    reference_env = worker_env(tmp_path, bootstrap_servers, reference_topic, "ref", PARTITIONS)
+    reference_env = worker_env(tmp_path, bootstrap_servers, reference_topic, "ref",
+                               PARTITIONS) | store_env("ref")  # fmt: skip
     run_worker(reference_env, tmp_path, "ref").stop()
     reference = result(reference_env, erased)
     for name in (*RESULT, *TOTALS):
@@ -119,7 +151,7 @@ def test_erased_customers_leave_every_table_and_a_replay_does_not_restore_them(
         "JOURNEYS_DATA_DIR": str(tmp_path / "replay"), "JOURNEYS_WORKER_ID": f"{topic}-replay",
         **{f"JOURNEYS_TOPIC_{kind.upper()}": f"{topic}.{kind}.replay"
            for kind in ("routed", "dead_letters", "scores", "alerts")},
-    }  # fmt: skip
+    } | store_env("replay")  # fmt: skip
     kept = dump(env, {"rows": "SELECT customer_hash, toString(erased_at) AS erased_at, reason, "
                       "request_id, removed, rows_removed, erased_by FROM erasures"})  # fmt: skip
     subprocess.run([sys.executable, "-c", COPY_LEDGER, json.dumps(kept["rows"])],

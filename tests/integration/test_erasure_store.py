@@ -3,29 +3,20 @@ had the customers; and the retention TTLs as ClickHouse applies them."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from pipeline.journey import load_score_model
 from pipeline.kafka.local import free_port
-from pipeline.report.data import ReportFilter
-from pipeline.report.queries import load_report
-from pipeline.simulate import SimulationConfig, simulate
 from pipeline.store import Store, apply_migrations
 from pipeline.store.embedded import EmbeddedStore, open_embedded
-from pipeline.store.erase import Eraser, load_ledger, refresh_views
 from pipeline.store.retention import apply_retention
-from pipeline.stream.offline import offline_rows, write_rows
-from tests.support.erasure import CUSTOMER_TABLES, TOTALS
+from tests.support.erasure import check_erasure
 from tests.support.worker_process import dump, journeys
 
 pytestmark = pytest.mark.integration
@@ -42,10 +33,6 @@ def two_stores(chdb_dir: Path) -> Iterator[tuple[EmbeddedStore, EmbeddedStore]]:
         store.drop_database()
 
 
-def totals(store: Store) -> dict[str, object]:
-    return {name: store.query(sql) for name, sql in TOTALS.items()}
-
-
 def test_erasing_leaves_what_a_month_without_them_holds(
     two_stores: tuple[EmbeddedStore, EmbeddedStore],
 ) -> None:
@@ -60,51 +47,6 @@ def test_erasing_on_the_server_path(server_store: Store, chdb_dir: Path) -> None
         check_erasure(server_store, reference)
     finally:
         reference.drop_database()
-
-
-def check_erasure(erasing: Store, reference: Store) -> None:
-    config = SimulationConfig(customers=120, seed=22, start=datetime(2026, 3, 1, tzinfo=UTC))
-    deliveries = simulate(config)[0]
-    model = load_score_model()
-    write_rows(erasing, offline_rows(((d.value, config.end) for d in deliveries), config.end,
-                                     model))  # fmt: skip
-    top = erasing.query("SELECT customer_id, count() AS n FROM touchpoints GROUP BY customer_id "
-                        "ORDER BY n DESC, customer_id LIMIT 3")  # fmt: skip
-    erased = [str(r["customer_id"]) for r in top]
-    kept = [d for d in deliveries if not any(f'"{c}"'.encode() in d.value for c in erased)]
-    write_rows(reference, offline_rows(((d.value, config.end) for d in kept), config.end,
-                                       model))  # fmt: skip
-    for store in (erasing, reference):  # the refreshable views' first state, as a worker's
-        refresh_views(store)
-
-    eraser = Eraser(erasing)
-    outcomes = eraser.erase(erased, SALT, load_ledger(erasing, SALT))
-    eraser.record(outcomes, "ticket 22", "r1", "test")
-    assert all(o.removed["touchpoints"] > 0 and not o.erased_before for o in outcomes)
-    for table in (*CUSTOMER_TABLES, "dead_letters"):
-        column = "raw" if table == "dead_letters" else "customer_id"
-        for customer in erased:
-            left = erasing.query(f"SELECT count() AS n FROM {table} WHERE position({column}, "
-                                 "{c:String}) > 0", {"c": customer})  # fmt: skip
-            assert left == [{"n": 0}], (table, customer)
-    assert totals(erasing) == totals(reference)
-    at = datetime(2026, 5, 1, tzinfo=UTC)
-    report, expected = (load_report(s, ReportFilter(), now=at) for s in (erasing, reference))
-    # Not the loop-closure figures: alerts follow the partition's event-time clock, which
-    # the erased customers' events moved too (tests/support/erasure.py); theirs are gone.
-    assert replace(report, loop_closure=[]) == replace(expected, loop_closure=[])
-    for customer in erased:
-        outcomes = erasing.query("SELECT count() AS n FROM alert_outcomes WHERE customer_id = "
-                                 "{c:String}", {"c": customer})  # fmt: skip
-        assert outcomes == [{"n": 0}], customer
-    assert not any(c in str(report) for c in erased)
-
-    again = eraser.erase(erased, SALT, load_ledger(erasing, SALT))
-    assert [o.rows_removed for o in again] == [0, 0, 0]
-    assert all(o.erased_before for o in again)
-    ledger = erasing.query("SELECT customer_hash, rows_removed FROM erasures")
-    assert len(ledger) == 3 and not any(c in json.dumps(ledger) for c in erased)
-    assert load_ledger(erasing, SALT).is_erased(erased[0])
 
 
 def test_retention_ttls_are_set_once_and_removed_with_zero(

@@ -95,14 +95,19 @@ class Outcome:
 class Engine:
     """One chdb session over `path`; statements take turns (a session is not re-entrant)."""
 
-    def __init__(self, path: Path):
+    def __init__(
+        self, path: Path, config: Path | None = None, defaults: dict[str, str] | None = None
+    ):
+        """`config`: a server config file for the session (a cluster's remote_servers);
+        `defaults`: settings a request starts from beyond SERVER_DEFAULTS (a profile's)."""
         from chdb import session
 
         path.mkdir(parents=True, exist_ok=True)
-        self._session = session.Session(str(path))
+        self._session = session.Session(str(path) + (f"?config-file={config}" if config else ""))
         self._lock = threading.Lock()
         self._applied: dict[str, str | None] = {}
-        for name, value in SERVER_DEFAULTS.items():
+        self.defaults = SERVER_DEFAULTS | (defaults or {})
+        for name, value in self.defaults.items():
             self._set(name, value)
         info = self._session.query("SELECT version(), timezone()", "TabSeparated").bytes()
         self.version, self.timezone = info.decode().strip().split("\t")
@@ -156,9 +161,9 @@ class Engine:
     def _apply(self, settings: dict[str, str]) -> None:
         """The request's settings, and a server's defaults for any earlier request's."""
         for name in [n for n in self._applied if n not in settings]:
-            self._set(name, SERVER_DEFAULTS.get(name))
+            self._set(name, self.defaults.get(name))
         for name, value in settings.items():
-            if self._applied.get(name, SERVER_DEFAULTS.get(name)) != value:
+            if self._applied.get(name, self.defaults.get(name)) != value:
                 self._set(name, value)
 
     def _set(self, name: str, value: str | None) -> None:
@@ -167,7 +172,7 @@ class Engine:
         if not _SETTING_NAME.fullmatch(name):
             raise ClickHouseError.of(115, "UNKNOWN_SETTING", f"Unknown setting '{name}'")
         self._session.query(f"SET {name} = {'DEFAULT' if value is None else _literal(value)}")
-        if value == SERVER_DEFAULTS.get(name):
+        if value == self.defaults.get(name):
             self._applied.pop(name, None)
         else:
             self._applied[name] = value

@@ -43,14 +43,17 @@ Limits versus a real server (each one deliberate; a test that needs one must add
 - No `compress=1`/`decompress=1` (ClickHouse's own block compression), no external data
   (multipart files), no readonly users, quotas, roles, TLS, or HTTP handlers other than
   `/` and `/ping`. GET runs read-only statements only, as on a server.
-- One node: no `ON CLUSTER`, Keeper or replication; engine defaults are clickhouse-local's
-  except those in `SERVER_DEFAULTS` (clickhouse_engine.py).
+- One node: no Keeper or replication; engine defaults are clickhouse-local's except those
+  in `SERVER_DEFAULTS` (clickhouse_engine.py). With `--cluster NAME` it is the one node of
+  the cluster NAME (tests/support/clickhouse_cluster.py): real Distributed tables over it,
+  `ON CLUSTER` statements run on it alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import gzip
 import importlib
 import json
@@ -70,6 +73,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from tests.support.clickhouse_cluster import CLUSTER_DEFAULTS, one_node, write_config
 from tests.support.clickhouse_engine import ClickHouseError, Engine, Outcome
 from tests.support.clickhouse_sql import SqlShapeError, parse_request
 
@@ -168,8 +172,9 @@ class Response:
 class ClickHouseHTTP:
     """The request -> response logic, apart from the socket handling."""
 
-    def __init__(self, engine: Engine, user: str, password: str):
+    def __init__(self, engine: Engine, user: str, password: str, clustered: bool = False):
         self.engine, self.user, self.password = engine, user, password
+        self.clustered = clustered  # the one node of a cluster: see clickhouse_cluster.py
         self.sessions = Sessions()
 
     def answer(
@@ -226,6 +231,8 @@ class ClickHouseHTTP:
             statement = parse_request(text)
         except SqlShapeError as exc:
             raise ClickHouseError.of(62, "SYNTAX_ERROR", str(exc)) from None
+        if self.clustered:
+            statement = dataclasses.replace(statement, sql=one_node(statement.sql))
         note[0] = statement.sql[:120].replace("\n", " ")
         if statement.kind == "SET" or "TEMPORARY" in statement.sql[:30].upper():
             raise ClickHouseError.of(48, "NOT_IMPLEMENTED", (
@@ -415,9 +422,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0: any free port")
     parser.add_argument("--user", default="default")
     parser.add_argument("--password", default="")
+    parser.add_argument("--cluster", help="be the one node of this cluster")
     args = parser.parse_args(argv)
-    engine = Engine(args.data)
-    server = Server((args.host, args.port), ClickHouseHTTP(engine, args.user, args.password))
+    if args.cluster:
+        config = write_config(args.data.with_name(args.data.name + "-config"), args.cluster)
+        engine = Engine(args.data, config, CLUSTER_DEFAULTS)
+    else:
+        engine = Engine(args.data)
+    app = ClickHouseHTTP(engine, args.user, args.password, clustered=bool(args.cluster))
+    server = Server((args.host, args.port), app)
     ready = args.port_file.with_suffix(".tmp")
     ready.write_text(str(server.server_address[1]))
     os.replace(ready, args.port_file)  # whole or absent: the fixture polls for it

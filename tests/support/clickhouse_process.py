@@ -26,6 +26,7 @@ class ClickHouseProcess(ChildProcess):
     password: str = "s3cret 'quoted'"  # not the default: the client must send it
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
+    cluster: str | None = None  # the one node of this cluster (clickhouse_cluster.py)
     log: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -52,7 +53,8 @@ class ClickHouseProcess(ChildProcess):
         process = self.spawn(
             [sys.executable, "-m", "tests.support.clickhouse_http",
              "--data", str(self.home / "data"), "--port-file", str(port_file),
-             "--port", str(self.port), "--user", self.user, "--password", self.password],
+             "--port", str(self.port), "--user", self.user, "--password", self.password,
+             *(("--cluster", self.cluster) if self.cluster else ())],
             cwd=REPO,
         )  # fmt: skip
         deadline = time.monotonic() + timeout

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.store import load_migrations
+from pipeline.store import erasure, load_migrations
 from pipeline.store.erase import (
     CUSTOMER_TABLES,
     REFRESHED_CUSTOMER_TABLES,
@@ -17,6 +17,7 @@ from pipeline.store.erase import (
     dead_letter_match,
 )
 from pipeline.store.erasure import (
+    HASH_CACHE_SIZE,
     HASHES_PER_MESSAGE,
     ErasedCustomers,
     ErasureError,
@@ -47,6 +48,31 @@ def test_the_hash_depends_on_the_salt_and_never_shows_the_id() -> None:
     assert customer_hash(SALT, "c-1") != customer_hash("t" * 16, "c-1")
     assert "c-1" not in customer_hash(SALT, "c-1")
     assert not ErasureLedger(None, {customer_hash(SALT, "c-1")}).is_erased("c-1")
+
+
+def test_cached_answers_follow_the_ledger_and_the_salt() -> None:
+    """The per-customer hash cache: asked again, a ledger answers as the first time; a
+    customer added later is erased from then on; another salt's ledger is not fooled by
+    the cache; a repeated question hashes nothing."""
+    ledger = ErasureLedger(SALT, {customer_hash(SALT, "gone")})
+    other_salt = ErasureLedger("t" * 16, {customer_hash(SALT, "gone")})
+    for _ in range(3):
+        assert ledger.is_erased("gone") and not ledger.is_erased("kept")
+        assert not other_salt.is_erased("gone")
+    ledger.add([customer_hash(SALT, "kept")])
+    assert ledger.is_erased("kept")
+    before = erasure._cached_hash.cache_info()
+    assert ledger.is_erased("gone") and ledger.is_erased("kept")
+    after = erasure._cached_hash.cache_info()
+    assert (after.hits - before.hits, after.misses - before.misses) == (2, 0)
+
+
+def test_the_hash_cache_is_bounded_and_stays_right_past_its_size() -> None:
+    ledger = ErasureLedger(SALT, {customer_hash(SALT, "c-0")})
+    for number in range(HASH_CACHE_SIZE + 10):
+        ledger.is_erased(f"c-{number}")
+    assert erasure._cached_hash.cache_info().currsize <= HASH_CACHE_SIZE
+    assert ledger.is_erased("c-0") and not ledger.is_erased("c-1")  # "c-0" was evicted
 
 
 def test_a_ledger_with_hashes_but_no_salt_is_refused() -> None:

@@ -222,6 +222,11 @@ class RecordingStore:
         if "system.settings" in sql:
             return [{"name": "distributed_foreground_insert", "value": "1"},
                     {"name": "distributed_product_mode", "value": "global"}]  # fmt: skip
+        if "engine_full FROM system.tables" in sql:  # the retention's look at the TTLs
+            return [{"name": "touchpoints", "engine_full": "Distributed('prod', 'journeys', "
+                     "'touchpoints_local', cityHash64(customer_id))"},
+                    {"name": "touchpoints_local", "engine_full": "ReplicatedMergeTree("
+                     "'/p', '{replica}') ORDER BY event_id"}]  # fmt: skip
         if "system.tables" in sql:
             return [{"engine": self.ledger_engine}]
         assert "FROM schema_migrations FINAL" in sql, sql
@@ -269,6 +274,10 @@ def test_migrate_applies_the_cluster_ddl_through_the_configured_store(
     assert f"applied {len(MIGRATIONS)} migration(s) to journeys" in result.output
     again = migrate("--cluster", "prod")
     assert "is up to date" in again.output and len(store.ledger) == len(MIGRATIONS)
+    retained = migrate("--cluster", "prod", JOURNEYS_RETENTION_DAYS_EVENTS="30")
+    assert retained.exit_code == 0, retained.output
+    assert store.executed[-1] == ("ALTER TABLE touchpoints_local ON CLUSTER `prod` MODIFY TTL "
+                                  "toDateTime(occurred_at) + toIntervalDay(30)")  # fmt: skip
 
 
 def test_migrate_names_what_stops_it(connect: Callable[[RecordingStore], None]) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from pipeline.settings import SettingsError, load_settings
 from pipeline.store.retention import RETAINED, current_ttl, retention_statements
+from pipeline.store.topology import SINGLE_NODE, Topology, distributed_cluster
 
 PLAIN = "ReplacingMergeTree(v) ORDER BY v SETTINGS index_granularity = 8192"
 
@@ -36,6 +37,33 @@ def test_nothing_runs_when_the_ttls_are_in_place_and_zero_removes_them() -> None
         "ALTER TABLE touchpoints REMOVE TTL"
     ]
     assert retention_statements({"events": 0, "journeys": 0}, {"touchpoints": PLAIN}) == []
+
+
+def test_on_a_cluster_the_ttls_go_to_the_local_tables_on_cluster() -> None:
+    """A Distributed table has no TTL and takes no MODIFY TTL: the ALTERs name the local
+    tables, ON CLUSTER, and what is in place is read from the local table."""
+    distributed = "Distributed('prod-eu.1', 'journeys', 'touchpoints_local', cityHash64(c))"
+    cluster = Topology(distributed_cluster(distributed))
+    layout = {"touchpoints": distributed, "touchpoints_local": "Replicated" + PLAIN}
+    assert retention_statements({"events": 30, "journeys": 0}, layout, cluster) == [
+        "ALTER TABLE touchpoints_local ON CLUSTER `prod-eu.1` MODIFY TTL "
+        "toDateTime(occurred_at) + toIntervalDay(30)"
+    ]
+    layout["touchpoints_local"] = "Replicated" + PLAIN.replace(
+        " SETTINGS", " TTL toDateTime(occurred_at) + toIntervalDay(30) SETTINGS"
+    )
+    assert retention_statements({"events": 30, "journeys": 0}, layout, cluster) == []
+    assert retention_statements({"events": 0, "journeys": 0}, layout, cluster) == [
+        "ALTER TABLE touchpoints_local ON CLUSTER `prod-eu.1` REMOVE TTL"
+    ]
+
+
+def test_the_layout_is_told_by_the_touchpoints_engine() -> None:
+    assert distributed_cluster("Distributed('c', 'db', 'touchpoints_local', rand())") == "c"
+    assert distributed_cluster(PLAIN) is None and distributed_cluster("") is None
+    assert SINGLE_NODE.mutable("journeys") == "journeys" and not SINGLE_NODE.insert_settings
+    assert Topology("c").mutable("journeys") == "journeys_local ON CLUSTER `c`"
+    assert "distributed_foreground_insert = 1" in Topology("c").insert_settings
 
 
 def test_topics_may_not_outlive_the_tables() -> None:

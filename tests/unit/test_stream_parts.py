@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,7 +13,7 @@ from pipeline.stream.clock import PartitionClocks, Wakeups
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.rows import journey_version, superseding_version
-from pipeline.stream.sink import PartitionBatch
+from pipeline.stream.sink import DDL_PART_BYTES, PartitionBatch, _parts
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -101,3 +102,30 @@ def test_metrics_keep_accounting_and_speak_prometheus() -> None:
     assert 'journeys_rejected_by_code_total{code="invalid_json"} 1' in text
     assert 'journeys_event_to_stored_seconds_bucket{le="+Inf"} 100' in text
     assert "# TYPE journeys_received_total counter" in text
+
+
+@given(
+    st.dictionaries(
+        st.text(min_size=1, max_size=3000),
+        st.tuples(st.text(max_size=40), st.text(max_size=40)),
+        max_size=200,
+    )
+)
+@settings(max_examples=50)
+def test_a_clusters_moves_are_deleted_in_parts_of_bounded_size(
+    moved: dict[str, tuple[str, str]],
+) -> None:
+    """Every moved event once, in order; a part's ids (JSON-quoted, the event twice) stay
+    within the bound unless one event alone exceeds it."""
+    parts = _parts(moved)
+    assert [e for part in parts for e in part] == list(moved)
+    for part in parts:
+        size = sum(2 * len(orjson.dumps(e)) + len(orjson.dumps(moved[e][1]))
+                   + len(orjson.dumps(moved[e][0])) for e in part)  # fmt: skip
+        assert size <= DDL_PART_BYTES or len(part) == 1
+
+
+def test_a_backfills_moves_take_several_parts() -> None:
+    # As tests/integration/test_sink_cluster.py's backfill: several DDL entries, not one.
+    big = {f"e-{n:06d}-{'x' * 20}": ("c-1", "order-1") for n in range(20_000)}
+    assert len(_parts(big)) > 10
