@@ -32,12 +32,7 @@ class ReportFilter:
     departments: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
-                raise ValueError(f"{name}: expected a timezone-aware time, got {value}")
-        if self.since and self.until and self.since >= self.until:
-            raise ValueError(f"since ({self.since}) must be before until ({self.until})")
+        check_window(self.since, self.until)
 
     def params(self) -> dict[str, Any]:
         return {
@@ -182,3 +177,12 @@ class ReportData:
         for (department, _), count in self.rejections.items():
             totals[department] = totals.get(department, 0) + count
         return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+
+
+def check_window(since: datetime | None, until: datetime | None, flag: str = "") -> None:
+    """Both ends timezone-aware, since before until (`flag` "--" names them as options)."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise ValueError(f"{name}: expected a timezone-aware time, got {value}")
+    if since and until and since >= until:
+        raise ValueError(f"{flag}since ({since}) must be before {flag}until ({until})")

@@ -21,6 +21,7 @@ from typing import Any
 
 from pipeline.journey import ScoreModel
 from pipeline.journey.scoring import word_of_mouth
+from pipeline.report.data import check_window
 from pipeline.store import Store
 
 BANDS = ("good", "neutral", "poor")
@@ -114,12 +115,7 @@ class Window:
     until: datetime | None = None
 
     def __post_init__(self) -> None:
-        for name in ("since", "until"):
-            value = getattr(self, name)
-            if value is not None and value.tzinfo is None:
-                raise ValueError(f"{name}: expected a timezone-aware time, got {value}")
-        if self.since and self.until and self.since >= self.until:
-            raise ValueError(f"--since ({self.since}) must be before --until ({self.until})")
+        check_window(self.since, self.until, "--")
 
     def params(self) -> dict[str, Any]:
         return {
