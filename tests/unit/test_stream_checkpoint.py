@@ -112,6 +112,19 @@ class Collaborators:
         self.world.committed = offsets[(TOPIC, 0)]
         return True
 
+    def checkpoint(self, books: FakeBooks) -> Checkpoint:
+        """A checkpoint over `books` whose every step is one of these collaborators'."""
+        return Checkpoint(
+            books=books,  # type: ignore[arg-type]
+            clock_of=lambda partition: 0,
+            reconcile=self.reconcile,
+            rows=self,
+            messages=self,
+            state=self,
+            commit_offsets=self.commit_offsets,
+            topics=NAMES,
+        )
+
 
 def run_worker(world: World, crash_at: str | None = None, crash_on: int = 2) -> None:
     """A worker from the committed offset to the end; `crash_at` fails on checkpoint `crash_on`."""
@@ -128,16 +141,7 @@ def run_worker(world: World, crash_at: str | None = None, crash_on: int = 2) -> 
                 batch.messages.append(Record(NAMES.alerts, key.encode(), event_id.encode()))
         checkpoints += 1
         fakes = Collaborators(world, crash_at if checkpoints == crash_on else None)
-        checkpoint = Checkpoint(
-            books=books,  # type: ignore[arg-type]
-            clock_of=lambda partition: 0,
-            reconcile=fakes.reconcile,
-            rows=fakes,
-            messages=fakes,
-            state=fakes,
-            commit_offsets=fakes.commit_offsets,
-            topics=NAMES,
-        )
+        checkpoint = fakes.checkpoint(books)
         asyncio.run(checkpoint.commit([batch]))
         position += len(taken)
 
@@ -192,16 +196,7 @@ def test_the_snapshot_leaves_the_event_loop_free_and_then_lets_input_in() -> Non
         await original_write(batches)
 
     fakes.write = write  # type: ignore[method-assign]
-    checkpoint = Checkpoint(
-        books=books,  # type: ignore[arg-type]
-        clock_of=lambda partition: 0,
-        reconcile=fakes.reconcile,
-        rows=fakes,
-        messages=fakes,
-        state=fakes,
-        commit_offsets=fakes.commit_offsets,
-        topics=NAMES,
-    )
+    checkpoint = fakes.checkpoint(books)
     batch = PartitionBatch(0)
     batch.add(TOPIC, 0, 0, 1)
 
