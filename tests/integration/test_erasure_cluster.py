@@ -11,19 +11,17 @@ statements reaching every shard and replica) is not shown here.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import pytest
 
-from pipeline.store import Store, apply_migrations
-from pipeline.store.embedded import open_embedded
+from pipeline.store import Store
 from pipeline.store.erase import Eraser
 from pipeline.store.server import ServerStore
 from pipeline.store.topology import Topology
 from tests.support.clickhouse_cluster import CLUSTER
 from tests.support.clickhouse_process import ClickHouseProcess
-from tests.support.erasure import check_erasure
+from tests.support.erasure import check_erasure_against_chdb
 from tests.support.worker_process import journeys
 
 pytestmark = pytest.mark.integration
@@ -78,9 +76,4 @@ def test_erasing_on_a_cluster(cluster_store: ServerStore, chdb_dir: Path) -> Non
     """The erasure of the other stores, its deletes on the local tables; the reference on
     chdb, as for the server path."""
     assert Eraser(cluster_store).topology == Topology(CLUSTER)
-    reference = open_embedded(chdb_dir, f"erase_{uuid.uuid4().hex[:8]}")
-    apply_migrations(reference)
-    try:
-        check_erasure(cluster_store, reference)
-    finally:
-        reference.drop_database()
+    check_erasure_against_chdb(cluster_store, chdb_dir)

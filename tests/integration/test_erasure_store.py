@@ -6,17 +6,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from pipeline.kafka.local import free_port
-from pipeline.store import Store, apply_migrations
-from pipeline.store.embedded import EmbeddedStore, open_embedded
+from pipeline.store import Store
+from pipeline.store.embedded import EmbeddedStore
 from pipeline.store.retention import apply_retention
-from tests.support.erasure import check_erasure
+from tests.support.erasure import check_erasure, check_erasure_against_chdb, erasure_database
 from tests.support.worker_process import dump, journeys
 
 pytestmark = pytest.mark.integration
@@ -25,9 +24,7 @@ SALT = "test-salt-0123456789abcdef"
 
 @pytest.fixture
 def two_stores(chdb_dir: Path) -> Iterator[tuple[EmbeddedStore, EmbeddedStore]]:
-    stores = [open_embedded(chdb_dir, f"erase_{uuid.uuid4().hex[:8]}") for _ in range(2)]
-    for store in stores:
-        apply_migrations(store)
+    stores = [erasure_database(chdb_dir) for _ in range(2)]
     yield stores[0], stores[1]
     for store in stores:
         store.drop_database()
@@ -41,12 +38,7 @@ def test_erasing_leaves_what_a_month_without_them_holds(
 
 def test_erasing_on_the_server_path(server_store: Store, chdb_dir: Path) -> None:
     """The same erasure through clickhouse-connect (server mode); the reference on chdb."""
-    reference = open_embedded(chdb_dir, f"erase_{uuid.uuid4().hex[:8]}")
-    apply_migrations(reference)
-    try:
-        check_erasure(server_store, reference)
-    finally:
-        reference.drop_database()
+    check_erasure_against_chdb(server_store, chdb_dir)
 
 
 def test_retention_ttls_are_set_once_and_removed_with_zero(

@@ -1,19 +1,23 @@
 """What the erasure tests check in every store: the tables that name customers, and the
 aggregates' totals that must equal a run whose input never had the erased customers; and
 `check_erasure`, the erasure function on a seeded month in any store (chdb, the server path,
-the cluster layout) against a store that never had the customers."""
+the cluster layout) against a store that never had the customers, and
+`check_erasure_against_chdb`, the same with a chdb database of its own as that store."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pipeline.journey import load_score_model
 from pipeline.report.data import ReportFilter
 from pipeline.report.queries import load_report
 from pipeline.simulate import SimulationConfig, simulate
-from pipeline.store import Store
+from pipeline.store import Store, apply_migrations
+from pipeline.store.embedded import EmbeddedStore, open_embedded
 from pipeline.store.erase import Eraser, load_ledger, refresh_views
 from pipeline.stream.offline import offline_rows, write_rows
 
@@ -46,6 +50,23 @@ TOTALS = {
 
 def totals(store: Store) -> dict[str, object]:
     return {name: store.query(sql) for name, sql in TOTALS.items()}
+
+
+def erasure_database(chdb_dir: Path) -> EmbeddedStore:
+    """A migrated chdb database of its own, for one erasure test to drop when it is done."""
+    store = open_embedded(chdb_dir, f"erase_{uuid.uuid4().hex[:8]}")
+    apply_migrations(store)
+    return store
+
+
+def check_erasure_against_chdb(erasing: Store, chdb_dir: Path) -> None:
+    """`check_erasure` with a new chdb database as the reference (the server and cluster
+    paths), dropped afterwards."""
+    reference = erasure_database(chdb_dir)
+    try:
+        check_erasure(erasing, reference)
+    finally:
+        reference.drop_database()
 
 
 def check_erasure(erasing: Store, reference: Store) -> None:
