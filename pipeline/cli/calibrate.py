@@ -12,7 +12,7 @@ import click
 from rich.table import Table
 
 from pipeline.calibrate import Calibration, FitSettings, SurveyedJourney
-from pipeline.cli.common import TIME, TIME_EXAMPLE, fail, out, say, settings_or_exit
+from pipeline.cli.common import fail, out, say, settings_or_exit, time_window
 from pipeline.journey import ScoreModel
 from pipeline.settings import Settings
 from pipeline.store import StoreError, get_store
@@ -32,17 +32,9 @@ from pipeline.store import StoreError, get_store
     metavar="VERSION",
     help="Version of the proposed model; default the live one with -calYYYYMMDDHHMM (UTC).",
 )
-@click.option(
-    "--since",
-    type=TIME,
-    metavar="TIME",
-    help=f"Journeys whose last event is at or after, {TIME_EXAMPLE}.",
-)
-@click.option(
-    "--until",
-    type=TIME,
-    metavar="TIME",
-    help=f"Journeys whose last event is before, {TIME_EXAMPLE}.",
+@time_window(
+    since="Journeys whose last event is at or after",
+    until="Journeys whose last event is before",
 )
 @click.option(
     "--ridge",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import click
 from rich.console import Console
@@ -80,6 +80,22 @@ class Group(click.Group):
 TIME_FORMATS = ["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z", "%Y-%m-%d %H:%M:%S%z"]
 TIME = click.DateTime(TIME_FORMATS)
 TIME_EXAMPLE = "with offset, e.g. 2026-03-01T00:00:00+00:00"
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def time_window(since: str, until: str) -> Callable[[Command], Command]:
+    """The options --since and --until (TIME, both optional) of the commands that take an
+    event-time window: `since` and `until` begin their help, TIME_EXAMPLE ends it. That
+    since comes before until is the command's to check (in its window or plan)."""
+
+    def add(command: Command) -> Command:
+        for name, text in (("--until", until), ("--since", since)):  # the last added shows first
+            option = click.option(name, type=TIME, metavar="TIME", help=f"{text}, {TIME_EXAMPLE}.")
+            command = option(command)
+        return command
+
+    return add
+
 
 Say = Callable[[str], None]
 __all__ = [
@@ -95,4 +111,5 @@ __all__ = [
     "out",
     "say",
     "settings_or_exit",
+    "time_window",
 ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from pipeline.cli.common import TIME, TIME_EXAMPLE, errors_as_exit, fail, out, settings_or_exit
+from pipeline.cli.common import errors_as_exit, fail, out, settings_or_exit, time_window
 from pipeline.store import StoreError, get_store
 
 
@@ -21,17 +21,9 @@ from pipeline.store import StoreError, get_store
     type=click.Path(dir_okay=False),
     help="Also write the report of NEW with a section on what changes from OLD (HTML).",
 )
-@click.option(
-    "--since",
-    type=TIME,
-    metavar="TIME",
-    help=f"Only journeys under way at or after this event time, {TIME_EXAMPLE}.",
-)
-@click.option(
-    "--until",
-    type=TIME,
-    metavar="TIME",
-    help=f"Only journeys under way before this event time, {TIME_EXAMPLE}.",
+@time_window(
+    since="Only journeys under way at or after this event time",
+    until="Only journeys under way before this event time",
 )
 def diff_command(
     old: str, new: str, output: str | None, since: datetime | None, until: datetime | None

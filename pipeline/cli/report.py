@@ -7,15 +7,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import (
-    TIME,
-    TIME_EXAMPLE,
-    errors_as_exit,
-    fail,
-    out,
-    say,
-    settings_or_exit,
-)
+from pipeline.cli.common import errors_as_exit, fail, out, say, settings_or_exit, time_window
 from pipeline.store import StoreError, get_store
 
 
@@ -28,12 +20,7 @@ from pipeline.store import StoreError, get_store
     type=click.Path(dir_okay=False),
     help="The HTML file to write (replaced if it exists).",
 )
-@click.option(
-    "--since", type=TIME, metavar="TIME", help=f"Start of the range in event time, {TIME_EXAMPLE}."
-)
-@click.option(
-    "--until", type=TIME, metavar="TIME", help=f"End of the range in event time, {TIME_EXAMPLE}."
-)
+@time_window(since="Start of the range in event time", until="End of the range in event time")
 @click.option(
     "--department", "departments", multiple=True, help="Only this department (repeatable)."
 )

@@ -12,14 +12,13 @@ from typing import Any
 import click
 
 from pipeline.cli.common import (
-    TIME,
-    TIME_EXAMPLE,
     console,
     errors_as_exit,
     fail,
     out,
     say,
     settings_or_exit,
+    time_window,
 )
 from pipeline.settings import Settings
 from pipeline.store import Store, StoreError, get_store
@@ -41,17 +40,9 @@ EMBEDDED_BUSY = (
     metavar="FILE.toml",
     help="The score model to score with (its `version` names the stored rows).",
 )
-@click.option(
-    "--since",
-    type=TIME,
-    metavar="TIME",
-    help=f"Only journeys with a touchpoint at or after this event time, {TIME_EXAMPLE}.",
-)
-@click.option(
-    "--until",
-    type=TIME,
-    metavar="TIME",
-    help=f"Only journeys with a touchpoint before this event time, {TIME_EXAMPLE}.",
+@time_window(
+    since="Only journeys with a touchpoint at or after this event time",
+    until="Only journeys with a touchpoint before this event time",
 )
 @click.option(
     "--workers",
