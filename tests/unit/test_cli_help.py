@@ -4,6 +4,7 @@ readable placeholders, and values checked before anything starts."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import click
 import pytest
@@ -67,3 +68,22 @@ def test_an_unknown_log_level_is_refused_before_the_worker_starts() -> None:
     result = CliRunner().invoke(cli, ["run", "--loglevel", "loud"])
     assert result.exit_code == 2
     assert "'loud' is not one of" in result.output and "debug" in result.output
+
+
+MODEL = str(Path(__file__).parents[2] / "pipeline" / "journey" / "score_model_v1.toml")
+WINDOWED = [("diff", "v1", "v2"), ("rescore", "--model", MODEL), ("calibrate",), ("report",)]
+
+
+@pytest.mark.parametrize("command", WINDOWED, ids=lambda c: c[0])
+def test_a_window_that_ends_before_it_starts_is_refused_alike(
+    command: tuple[str, ...], tmp_path: Path
+) -> None:
+    """Every windowed command refuses --since at or after --until with the same words and
+    exit 1, before it opens a store (the data directory stays empty)."""
+    window = ["--since", "2026-03-02T00:00:00+00:00", "--until", "2026-03-01T00:00:00+00:00"]
+    result = CliRunner().invoke(
+        cli, [*command, *window], env={"JOURNEYS_DATA_DIR": str(tmp_path / "data")}
+    )
+    assert result.exit_code == 1, result.output
+    assert "--since (2026-03-02 00:00:00+00:00) must be before --until" in result.output
+    assert not (tmp_path / "data").exists()
