@@ -10,7 +10,8 @@ A stop (SIGTERM, Ctrl-C, or the worker's own after a failed checkpoint) closes t
 runs a last checkpoint of what was taken (bounded by `worker_stop_seconds`), lets Faust
 leave the group, then closes the store; a watchdog ends the process at the deadline
 whatever hangs (a broker or store that is down), leaving what was not committed to the
-replay. The exit code is 0 for a requested stop and 1 after a failed checkpoint.
+replay. The exit code is 0 for a requested stop, 1 after a failed checkpoint, and 2 when
+the input topics' partitions are not JOURNEYS_TOPIC_PARTITIONS (refused at start).
 """
 
 from __future__ import annotations
@@ -133,8 +134,34 @@ class JourneysApp(faust.App):
         quiet_root_logger()
         for topic in self.declared:
             await topic.declare()
+        if not await self._partitions_as_configured():
+            return  # stopping with exit 2: nothing opened, no input taken
         if self.on_first_start_hook is not None:
             await self.on_first_start_hook()
+
+    async def _partitions_as_configured(self) -> bool:
+        """Whether the touchpoints and routed topics have JOURNEYS_TOPIC_PARTITIONS
+        partitions; if not, a stop with exit 2 is requested and the log says what to do.
+
+        A journey's events are placed by that count (Kafka's partitioner, as producers key
+        them), and the state table's changelog has that many partitions. A topic created
+        beforehand with another count was not refused: with more, the first checkpoint
+        failed on the changelog (`AssertionError: Unrecognized partition`); with fewer,
+        events were re-keyed to partitions that do not exist."""
+        producer = self.producer._ensure_producer()  # type: ignore[attr-defined]
+        expected = self.settings.topic_partitions
+        for topic in (self.settings.topic_touchpoints, self.settings.topic_routed):
+            found = len(await producer.partitions_for(topic))
+            if found != expected:
+                log.critical(
+                    "topic %s has %d partitions, JOURNEYS_TOPIC_PARTITIONS is %d: set it to "
+                    "the topic's count (every worker alike, before the first start: the "
+                    "journey table's changelog is created with it), or use a topic with %d; "
+                    "stopping", topic, found, expected, expected,
+                )  # fmt: skip
+                self.request_stop(2)
+                return False
+        return True
 
     def request_stop(self, exit_code: int) -> None:
         """Stop the worker as SIGTERM does, then exit with `exit_code` (the worst asked)."""

@@ -527,6 +527,31 @@ def test_a_permanent_store_error_stops_the_worker_naming_the_table(
     assert_matches_engine(run.dump(QUERIES), touchpoints)
 
 
+@pytest.mark.parametrize("partitions", [PARTITIONS + 2, PARTITIONS - 2])
+def test_a_touchpoints_topic_of_another_partition_count_is_refused_at_start(
+    bootstrap_servers: str, unique_name: str, tmp_path: Path, partitions: int
+) -> None:
+    """Refused before the store opens or any input is taken, with exit 2 and what to set;
+    more partitions used to fail the first checkpoint, fewer to re-key events nowhere."""
+    create_topic(bootstrap_servers, unique_name, partitions)
+    produce(bootstrap_servers, unique_name, as_messages(scripted_touchpoints(5)))
+    env = worker_env(tmp_path, bootstrap_servers, unique_name, "miscounted", PARTITIONS)
+    run = WorkerProcess(env, tmp_path / "miscounted.log")
+    run.start()
+    assert run.process is not None
+    try:
+        code = run.process.wait(90)  # it stops by itself
+    finally:
+        if run.process.poll() is None:
+            run.kill()
+    log = run.tail()
+    assert code == 2, log
+    assert (f"topic {unique_name} has {partitions} partitions, JOURNEYS_TOPIC_PARTITIONS is "
+            f"{PARTITIONS}") in log, log  # fmt: skip
+    assert "Traceback" not in log, log
+    assert not (Path(env["JOURNEYS_DATA_DIR"]) / "clickhouse").exists()  # the store never opened
+
+
 def test_a_stop_while_the_store_is_down_ends_in_time_and_loses_nothing(
     bootstrap_servers: str, unique_name: str, tmp_path: Path
 ) -> None:
