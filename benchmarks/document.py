@@ -278,12 +278,14 @@ CONTEXT = (
 ISOLATION = (
     "The same events (the simulator's traffic, preloaded) taken by a fresh worker alone, then "
     "by one beside `journeys alerts deliver` retrying every department's alerts to a webhook "
-    "where nothing listens (`benchmarks/isolation.py`, on the context section's broker): the "
-    "delivery starts first with 2,000 alerts waiting, 6 attempts each with back-offs from "
-    "0.2 s, and the worker's own alerts join them. A worker's rate is events taken and "
-    "processed a second (its counters, polled every 50 ms), and it must then catch up; the "
-    "delivery's retries and dead letters during the worker's run are read from its "
-    "/metrics. Worker, delivery and broker share the two cores."
+    "where nothing listens (`benchmarks/isolation.py`, a broker of its own; `--only "
+    "isolation`): the delivery starts first with 4,000 alerts waiting, 6 attempts each with "
+    "back-offs from 0.2 s, and the worker's own alerts join them. A worker's rate is events "
+    "taken and processed a second (its counters, polled every 50 ms) over a window of steady "
+    "state, from 20% to 90% of the events, and it must then catch up; the delivery's "
+    "retries, dead letters and CPU seconds are those of the same window (its /metrics, "
+    "/proc), and it must still be busy when the window closes. Worker, delivery and broker "
+    "share the two cores."
 )
 QUERIES = (
     "Every panel and variable query of the committed dashboards and every alert rule, expanded "

@@ -1,16 +1,21 @@
-"""A dead receiver does not slow the worker (`python -m benchmarks --only context`).
+"""A dead receiver does not slow the worker (`python -m benchmarks --only isolation`; also
+run by `--only context`).
 
-The same events are taken by two fresh workers in turn, on the context section's broker:
-one alone, one beside `journeys alerts deliver` retrying every department's alerts to a
-webhook where nothing listens. The delivery starts first and is busy before the worker
-starts: its alerts topic (the worker's) already holds `BACKLOG` alerts, each tried
-`ATTEMPTS` times with back-offs from 0.2 s, then dead-lettered; the worker's own alerts
-join them. Each worker's rate is taken from its counters (`/metrics.json`, polled every
-50 ms): events taken and processed a second, from its first event to its last, then it
-must catch up (everything stored and committed). The figure is the ratio beside / alone
-(1.0: no effect); the delivery's retries and dead letters during the worker's run are read
-from its own /metrics page, to show it was busy. A timed test of the same once failed on a
-loaded machine; as a benchmark figure it is read with the machine's load beside it.
+The same events are taken by two fresh workers in turn, on a broker of their own: one
+alone, one beside `journeys alerts deliver` retrying every department's alerts to a webhook
+where nothing listens. The delivery starts first and is busy before the worker starts: its
+alerts topic (the worker's) already holds `BACKLOG` alerts, each tried `ATTEMPTS` times with
+back-offs from 0.2 s, then dead-lettered; the worker's own alerts join them.
+
+A worker's rate is read from its counters (`/metrics.json`, polled every 50 ms) over a
+window of steady state: from its `WINDOW[0]`-th share of the events to its `WINDOW[1]`-th
+(its start, its first fetches and its last partial batches left out), several seconds at
+the sizes of `make bench`. The figure is the ratio beside / alone (1.0: no effect). Over the
+same window the delivery's retries and dead letters (its own /metrics) and CPU seconds are
+taken, and whether it was still busy at the window's end (retrying, its backlog not used
+up); then the worker must catch up (everything stored and committed). A timed test of the
+same once failed on a loaded machine; as a benchmark figure it is read with the machine's
+load beside it.
 """
 
 from __future__ import annotations
@@ -39,15 +44,18 @@ from pipeline.kafka.local import free_port
 
 PARTITIONS = 4
 DEPARTMENTS = ("customer_service", "sales", "maintenance", "billing", "delivery", "field_service")
-BACKLOG = 2_000  # alerts waiting for the delivery when the worker starts
+BACKLOG = 4_000  # alerts waiting for the delivery when the worker starts
 ATTEMPTS = 6
+WINDOW = (0.2, 0.9)  # the measured share of the events: steady state, start and end left out
+COUNTERS = ("journeys_alerts_retried_total", "journeys_alerts_dead_lettered_total")
 
 
 def delivery_isolation(bootstrap: str, messages: list[Message], workdir: Path) -> dict[str, Any]:
     alone = _worker_run(bootstrap, messages, workdir / "isolation-alone", beside=False)
     beside = _worker_run(bootstrap, messages, workdir / "isolation-beside", beside=True)
     return {
-        "events": len(messages), "alone": alone, "beside": beside,
+        "events": len(messages), "window": list(WINDOW), "backlog": BACKLOG,
+        "alone": alone, "beside": beside,
         "ratio": beside["rate"] / alone["rate"] if alone["rate"] else float("nan"),
         "load_average": list(os.getloadavg()),
     }  # fmt: skip
@@ -66,39 +74,54 @@ def _worker_run(
             alerts = contender.env["JOURNEYS_TOPIC_ALERTS"]
             _backlog(bootstrap, alerts)
             delivery = stack.enter_context(_delivery(bootstrap, alerts, workdir))
-            before = _scrape(delivery.port)
         with running(contender) as process:
             port = int(contender.env["JOURNEYS_WORKER_WEB_PORT"])
-            found["rate"] = _rate(port, len(messages), process, contender)
+            first, last = (int(len(messages) * share) for share in WINDOW)
+            start = _wait_for(port, first, process, contender, delivery)
+            end = _wait_for(port, last, process, contender, delivery)
+            seconds = max(end["at"] - start["at"], 1e-3)
+            found["rate"] = (end["received"] - start["received"]) / seconds
+            found["window_seconds"] = seconds
+            found["window_events"] = end["received"] - start["received"]
+            found["worker_window_cpu_seconds"] = end["worker_cpu"] - start["worker_cpu"]
             found["kept_up"] = wait_caught_up(bootstrap, topic, 120, settle=1.0,
                                               alive=lambda: process.poll() is None)  # fmt: skip
             found["worker_cpu_seconds"] = cpu_seconds(process.pid)
         if delivery is not None:
-            after = _scrape(delivery.port)
+            before, after = start["delivery"], end["delivery"]
             found["delivery"] = {
-                name: after.get(name, 0.0) - before.get(name, 0.0)
-                for name in ("journeys_alerts_retried_total",
-                             "journeys_alerts_dead_lettered_total")
-            } | {"cpu_seconds": cpu_seconds(delivery.process.pid),
-                 "alive": delivery.process.poll() is None}  # fmt: skip
+                name: after.get(name, 0.0) - before.get(name, 0.0) for name in COUNTERS
+            } | {
+                "cpu_seconds": end["delivery_cpu"] - start["delivery_cpu"],
+                "lifetime_cpu_seconds": cpu_seconds(delivery.process.pid),
+                # Still at work when the window closed: retrying, the backlog not used up.
+                "busy_throughout": after.get(COUNTERS[0], 0.0) > before.get(COUNTERS[0], 0.0)
+                and after.get(COUNTERS[1], 0.0) < BACKLOG,
+                "alive": delivery.process.poll() is None,
+            }  # fmt: skip
             if not found["delivery"]["alive"]:
                 raise BenchmarkFailed(f"the alert delivery died:\n{delivery.log_tail()}")
     return found
 
 
-def _rate(port: int, events: int, process: subprocess.Popen[bytes], contender: Any) -> float:
-    """Events taken a second, from the worker's first event seen to its `events`-th."""
-    first: tuple[float, int] | None = None
+def _wait_for(
+    port: int, events: int, process: subprocess.Popen[bytes], contender: Any,
+    delivery: _Delivery | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The moment the worker has taken `events` events, with its and the delivery's CPU
+    seconds and the delivery's counters then."""
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise BenchmarkFailed(f"the worker died:\n{log_tail(contender)}")
         received = _received(port)
-        now = time.monotonic()
-        if received and first is None:
-            first = (now, received)
-        if first is not None and received >= events:
-            return (received - first[1]) / max(now - first[0], 1e-3)
+        if received >= events:
+            return {
+                "at": time.monotonic(), "received": received,
+                "worker_cpu": cpu_seconds(process.pid),
+                "delivery_cpu": cpu_seconds(delivery.process.pid) if delivery else 0.0,
+                "delivery": _scrape(delivery.port) if delivery else {},
+            }  # fmt: skip
         time.sleep(0.05)
     raise BenchmarkFailed(f"the worker did not take {events} events:\n{log_tail(contender)}")
 

@@ -22,8 +22,8 @@ from benchmarks.broker import local_broker
 from benchmarks.events import simulated
 
 SECTIONS = (
-    "micro", "throughput", "latency", "scale", "collector", "context", "rescore", "queries",
-    "memory",
+    "micro", "throughput", "latency", "scale", "collector", "context", "isolation", "rescore",
+    "queries", "memory",
 )  # fmt: skip
 PARTITIONS = 4
 
@@ -47,7 +47,9 @@ class Sizes:
     collector_events: int = 200_000  # through journeys collect, and journeys emit
     context_seconds: float = 30.0  # context API under load, while 1,000 events/s arrive
     context_preload: int = 20_000  # events stored first: the journeys asked about
-    isolation_events: int = 20_000  # per worker run, alone and beside a busy alert delivery
+    # Per worker run, alone and beside a busy alert delivery: several seconds of steady state
+    # between the window's ends (`benchmarks.isolation.WINDOW`) at ~15,000 events/s.
+    isolation_events: int = 100_000
     rescore_events: int = 1_000_000  # stored touchpoints scored again by journeys rescore
 
     def as_dict(self) -> dict[str, Any]:
@@ -65,7 +67,7 @@ QUICK = Sizes(
     touchpoints=200_000, journeys=20_000, query_repeats=5, memory_journeys=20_000,
     baselines_everywhere=False, sample_seconds=0.0, scale_events=60_000,
     collector_events=20_000, context_seconds=10.0, context_preload=5_000, rescore_events=100_000,
-    isolation_events=5_000,
+    isolation_events=10_000,
 )  # fmt: skip
 
 
@@ -198,7 +200,7 @@ CONTEXT_REQUESTS_PER_SECOND = 250.0  # offered: the target is 200 answered a sec
 def context(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
     """The worker's context API at a fixed request rate while it carries events (`context`)."""
     during = int(CONTEXT_EVENTS_PER_SECOND * sizes.context_seconds)
-    messages, source = simulated(max(sizes.context_preload + during + 10, sizes.isolation_events))
+    messages, source = simulated(sizes.context_preload + during + 10)
     say(
         f"context API: {CONTEXT_REQUESTS_PER_SECOND:.0f} requests/s for "
         f"{sizes.context_seconds:.0f} s, {CONTEXT_EVENTS_PER_SECOND:,.0f} events/s arriving"
@@ -209,11 +211,17 @@ def context(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str
             events_per_second=CONTEXT_EVENTS_PER_SECOND,
             requests_per_second=CONTEXT_REQUESTS_PER_SECOND, seconds=sizes.context_seconds,
         )  # fmt: skip
-        say(f"delivery isolation: {sizes.isolation_events:,} events, a worker alone, then "
-            "beside `journeys alerts deliver` retrying to a dead receiver")  # fmt: skip
-        found["delivery_isolation"] = isolation.delivery_isolation(
-            bootstrap, messages[: sizes.isolation_events], workdir
-        )
+    return found | {"source": source}
+
+
+def delivery_isolation(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dict[str, Any]:
+    """A worker alone, then beside `journeys alerts deliver` retrying to a dead receiver
+    (`isolation`; `--only context` runs it too)."""
+    messages, source = simulated(sizes.isolation_events)
+    say(f"delivery isolation: {sizes.isolation_events:,} events, a worker alone, then "
+        "beside `journeys alerts deliver` retrying to a dead receiver")  # fmt: skip
+    with local_broker(workdir / "kafka-isolation") as bootstrap:
+        found = isolation.delivery_isolation(bootstrap, messages, workdir)
     return found | {"source": source}
 
 
@@ -225,6 +233,8 @@ def bulk_rescore(sizes: Sizes, workdir: Path, say: Callable[[str], None]) -> dic
 
 def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[str, Any]:
     results: dict[str, Any] = {}
+    if "context" in sections:  # the context section's figures include the isolation ratio
+        sections = sections | {"isolation"}
     with tempfile.TemporaryDirectory(prefix="journeys-bench-") as tmp:
         workdir = Path(tmp)
         for name in [s for s in SECTIONS if s in sections]:
@@ -236,7 +246,8 @@ def run(sizes: Sizes, sections: set[str], say: Callable[[str], None]) -> dict[st
             else:
                 section = {"micro": micro, "scale": scale_out, "queries": queries,
                            "memory": memory, "collector": http_collector,
-                           "context": context, "rescore": bulk_rescore}[name]  # fmt: skip
+                           "context": context, "isolation": delivery_isolation,
+                           "rescore": bulk_rescore}[name]  # fmt: skip
                 results[name] = section(sizes, workdir, say)
             say(f"{name} done in {time.monotonic() - started:.0f} s")
     return results

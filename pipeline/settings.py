@@ -387,6 +387,15 @@ class Settings(BaseSettings):
         le=1000,
         description="Webhook requests in flight at once, per department.",
     )
+    alert_delivery_breaker_failures: int = Field(
+        default=5,
+        ge=0,
+        le=1000,
+        description="Webhook attempts in a row without an HTTP answer (refused, timed out) "
+        "after which a department's receiver counts as down: then one probe request at a "
+        "time goes out, at most one per JOURNEYS_ALERT_DELIVERY_BACKOFF_SECONDS, and other "
+        "attempts fail at once without a connection, until a probe gets an answer; 0: never.",
+    )
     alert_delivery_max_pending: int = Field(
         default=10_000,
         ge=1,

@@ -7,7 +7,10 @@ path. Offsets are committed only up to the lowest alert not yet delivered or dea
 (`OffsetTracker`), so a crash or stop sends again what was in flight: at least once, with
 the same idempotency key. Each department's requests are limited on their own
 (JOURNEYS_ALERT_DELIVERY_CONCURRENCY), so one dead receiver does not hold the others back
-until JOURNEYS_ALERT_DELIVERY_MAX_PENDING alerts wait.
+until JOURNEYS_ALERT_DELIVERY_MAX_PENDING alerts wait; and each department has a circuit
+breaker (`pipeline.alerts.breaker`, JOURNEYS_ALERT_DELIVERY_BREAKER_FAILURES), so a receiver
+that is down costs a probe request now and then, not a connection per alert attempt, while
+its alerts keep their retry schedule and end dead-lettered with the outage as the reason.
 
 Erased customers (`journeys erase`, issue 22): the alerts topic keeps an erased customer's
 alerts until its retention, so with JOURNEYS_ERASURE_SALT set the delivery also reads the
@@ -34,11 +37,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
+from pipeline.alerts.breaker import CircuitBreaker
 from pipeline.alerts.metrics import DeliveryMetrics
 from pipeline.alerts.offsets import OffsetTracker
 from pipeline.alerts.payload import Alert, UnreadableAlert, dead_letter, read_alert
 from pipeline.alerts.schedule import RetrySchedule
-from pipeline.alerts.sender import Sleep, WebhookSender, deliver
+from pipeline.alerts.sender import Circuit, Sleep, WebhookSender, deliver
 from pipeline.alerts.webhooks import Webhook
 from pipeline.store.erasure import ErasedCustomers, ErasureError
 
@@ -74,6 +78,12 @@ class AlertDelivery:
         self.metrics = DeliveryMetrics()  # per department, on /metrics
         self._metrics_server: web.AppRunner | None = None
         self._limits = {d: asyncio.Semaphore(settings.alert_delivery_concurrency) for d in webhooks}
+        self.circuits = {
+            d: Circuit(d, CircuitBreaker(settings.alert_delivery_breaker_failures,
+                                         settings.alert_delivery_backoff_seconds),
+                       self.metrics.receiver_down.labels(d).set)
+            for d in webhooks
+        }  # fmt: skip
         self._tasks: set[asyncio.Task[None]] = set()
         # Alert ids taken recently: the worker may publish an alert again after a restart
         # (its record of alerts sent is memory); the receiver would drop the copy by its
@@ -210,16 +220,22 @@ class AlertDelivery:
                     if self._of_erased(alert):
                         self.tracker.done((record.topic, record.partition), record.offset)
                         return
-                    retried = self.metrics.retried.labels(alert.department).inc
-                    outcome = await deliver(self.sender, webhook, alert, self.schedule,
-                                            self.sleep, retried)  # fmt: skip
+                    department = alert.department
+                    outcome = await deliver(
+                        self.sender, webhook, alert, self.schedule, self.sleep,
+                        self.metrics.retried.labels(department).inc, self.circuits[department],
+                        self.metrics.short_circuited.labels(department).inc,
+                    )  # fmt: skip
                 if outcome.delivered:
                     self.counts["delivered"] += 1
                     self.metrics.delivered.labels(alert.department).inc()
                     self.metrics.seconds.labels(alert.department).observe(time.monotonic() - taken)
                 else:
-                    log.warning("alert %s to %s dead-lettered: %s",
-                                alert.alert_id, alert.department, outcome.reason)  # fmt: skip
+                    # During a known outage, one line at its opening and one at its closing
+                    # (with the count) stand for every alert dead-lettered meanwhile.
+                    log.log(logging.DEBUG if outcome.outage else logging.WARNING,
+                            "alert %s to %s dead-lettered: %s",
+                            alert.alert_id, alert.department, outcome.reason)  # fmt: skip
                     await self._dead_letter(record.value, outcome.reason, outcome.attempts,
                                             webhook, outcome.last_status, source,
                                             alert.department)  # fmt: skip

@@ -2,9 +2,10 @@
 collector's and the worker's are, served on JOURNEYS_ALERT_DELIVERY_METRICS_PORT.
 
 Per department: alerts delivered, retried (each attempt after the first) and
-dead-lettered, and the seconds from an alert taken off the topic to its receiver's 2xx
-(every attempt and back-off wait included). The label set is the configured departments
-(those with a webhook), so it cannot grow with the input.
+dead-lettered, attempts that failed at once against a receiver known to be down, whether it
+is down (its circuit open), and the seconds from an alert taken off the topic to its
+receiver's 2xx (every attempt and back-off wait included). The label set is the configured
+departments (those with a webhook), so it cannot grow with the input.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from prometheus_client import (
     CONTENT_TYPE_PLAIN_0_0_4,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -37,6 +39,15 @@ class DeliveryMetrics:
                                      "alert dead-letter topic after the last attempt or a "
                                      "refusal, by department ('' for an unreadable alert).",
                                      ["department"], registry=r)  # fmt: skip
+        self.short_circuited = Counter("journeys_alerts_short_circuited", "Webhook attempts "
+                                       "that failed at once, unsent, because the department's "
+                                       "receiver is down (its circuit open), by department.",
+                                       ["department"], registry=r)  # fmt: skip
+        self.receiver_down = Gauge("journeys_alerts_receiver_down", "1 while the department's "
+                                   "circuit is open: its receiver gave no HTTP answer to "
+                                   "JOURNEYS_ALERT_DELIVERY_BREAKER_FAILURES attempts in a row "
+                                   "and no probe has been answered since; else 0.",
+                                   ["department"], registry=r)  # fmt: skip
         self.seconds = Histogram("journeys_alerts_delivery_seconds", "Seconds from an alert "
                                  "taken off the alerts topic to its webhook's 2xx, retries and "
                                  "back-off included, by department.", ["department"],
@@ -45,8 +56,10 @@ class DeliveryMetrics:
     def start(self, departments: list[str]) -> None:
         """Every department's series from 0, so a rate() sees its first delivery."""
         for department in departments:
-            for counter in (self.delivered, self.retried, self.dead_lettered):
+            for counter in (self.delivered, self.retried, self.dead_lettered,
+                            self.short_circuited):  # fmt: skip
                 counter.labels(department)
+            self.receiver_down.labels(department).set(0)
             self.seconds.labels(department)
 
     def text(self) -> bytes:

@@ -97,3 +97,28 @@ def test_the_document_shows_both_worker_runs_and_what_the_delivery_did() -> None
     section = text.split("## Alert delivery beside the worker")[1].split("\n## ")[0]
     assert "| alone | 20,000 |" in section
     assert "1,234 retried, 210 dead-lettered, 2.5 s CPU | 0.93x |" in section
+
+
+WINDOWED = {
+    "events": 100_000, "window": [0.2, 0.9], "backlog": 4000, "ratio": 0.9,
+    "load_average": [1.0, 1.0, 1.0],
+    "alone": {"rate": 16000.0, "kept_up": True, "window_events": 70_012, "window_seconds": 4.4},
+    "beside": {"rate": 14400.0, "kept_up": True, "window_events": 70_031, "window_seconds": 4.9,
+               "delivery": {"journeys_alerts_retried_total": 900.0,
+                            "journeys_alerts_dead_lettered_total": 150.0,
+                            "cpu_seconds": 0.4, "busy_throughout": True, "alive": True}},
+}  # fmt: skip
+
+
+def test_the_isolation_section_is_read_over_its_window_and_needs_a_busy_delivery() -> None:
+    """`--only isolation` files its figures apart from the context API's; a delivery that
+    ran out of work before the window closed measured nothing: not met."""
+    assert report.summary({"isolation": WINDOWED})["delivery_isolation_ratio"] == 0.9
+    assert isolation_verdict({"isolation": WINDOWED}) is True
+    idle = WINDOWED | {"beside": WINDOWED["beside"] | {
+        "delivery": WINDOWED["beside"]["delivery"] | {"busy_throughout": False}}}  # fmt: skip
+    assert isolation_verdict({"isolation": idle}) is False
+    text = document.render({"isolation": WINDOWED, "machine": {}})
+    section = text.split("## Alert delivery beside the worker")[1].split("\n## ")[0]
+    assert "| alone | 70,012 of 100,000 in 4.4 s |" in section
+    assert "150 dead-lettered, 0.4 s CPU, busy throughout | 0.90x |" in section
