@@ -385,7 +385,8 @@ class Settings(BaseSettings):
         default=20,
         ge=1,
         le=1000,
-        description="Webhook requests in flight at once, per department.",
+        description="Alerts of one department being sent at once, their retries' waits "
+        "included; the next waits for one of them to be delivered or dead-lettered.",
     )
     alert_delivery_breaker_failures: int = Field(
         default=5,
