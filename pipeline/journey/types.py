@@ -37,7 +37,7 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     score_model: str
 
 
-class JourneyScore(msgspec.Struct, frozen=True, kw_only=True):
+class JourneyScore(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """A journey's score snapshot (the `journeys` table row and the `journeys.scores` message).
 
     `score` is the operational score, or its blend with `survey_score` when the customer
@@ -70,7 +70,7 @@ class JourneyScore(msgspec.Struct, frozen=True, kw_only=True):
     overflow_events: int = 0
 
 
-class Assignment(msgspec.Struct, frozen=True, kw_only=True):
+class Assignment(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """Where a touchpoint belongs: its assigned journey and resolved stage (touchpoints table)."""
 
     event_id: str
@@ -78,7 +78,7 @@ class Assignment(msgspec.Struct, frozen=True, kw_only=True):
     stage: str
 
 
-class PromiseDue(msgspec.Struct, frozen=True, kw_only=True):
+class PromiseDue(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An open promise due soon: what an alert to the promising department needs."""
 
     journey_id: str
