@@ -85,9 +85,7 @@ def snapshot(
         worst_department = reported.worst_department
         worst_stage = reported.worst_stage
     else:
-        operational, lost, gained, beyond, worst_department, worst_stage = attribute(
-            signals, model
-        )
+        operational, lost, gained, beyond, worst_department, worst_stage = attribute(signals, model)
     survey = state.survey
     score = operational
     if survey is not None:
