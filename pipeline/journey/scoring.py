@@ -95,26 +95,26 @@ def snapshot(
     last = events[-1]
     last_at = last.at
     closed = last.type == "journey_closed" or clock > last_at + model.inactivity_gap_us
-    return JourneyScore(
-        journey_id=state.journey_id,
-        customer_id=customer_id,
-        started_at=from_us(events[0].at),
-        last_event_at=from_us(last_at),
-        status="closed" if closed else "open",
-        score=score,
-        operational_score=operational,
-        survey_score=survey,
-        band=model.band(score),
-        touchpoint_count=len(events),
-        lost_points=lost,
-        gained_points=gained,
-        lost_points_beyond_front_desk=beyond,
-        worst_department=worst_department,
-        worst_stage=worst_stage,
-        score_model=version,
-        signals=signals,
-        updated_at=from_us(clock),
-        overflow_events=state.overflow,
+    return JourneyScore(  # positionally: 7x faster than by keyword (see `types`)
+        state.journey_id,  # journey_id
+        customer_id,
+        from_us(events[0].at),  # started_at
+        from_us(last_at),  # last_event_at
+        "closed" if closed else "open",  # status
+        score,
+        operational,  # operational_score
+        survey,  # survey_score
+        model.band(score),  # band
+        len(events),  # touchpoint_count
+        lost,  # lost_points
+        gained,  # gained_points
+        beyond,  # lost_points_beyond_front_desk
+        worst_department,
+        worst_stage,
+        version,  # score_model
+        signals,
+        from_us(clock),  # updated_at
+        state.overflow,  # overflow_events
     )
 
 
