@@ -51,9 +51,7 @@ def add(book: JourneyBook, touchpoint: Touchpoint, model: ScoreModel) -> Changes
             deltas, journey.journey_id, insert(journey, event, ctx, model.max_events_per_journey)
         )
     book.event_ids().add(event.id)
-    changes.assignment = Assignment(
-        event_id=event.id, journey_id=journey.journey_id, stage=event.stage
-    )
+    changes.assignment = Assignment(event.id, journey.journey_id, event.stage)
     _fire_deadlines(book, model, deltas)
     _report(book, model, changes, deltas)
     _retire(book, model)  # after reporting: a journey's last changes must still go out

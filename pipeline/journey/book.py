@@ -116,14 +116,30 @@ def next_deadline(book: JourneyBook, model: ScoreModel) -> datetime | None:
     Advancing to any time strictly after it fires a deadline signal, closes an inactive
     journey or retires a dormant one.
     """
-    moments = [d for j in book.journeys for d in j.deadlines.values()]
-    for journey in book.journeys:
-        if journey.last.type != "journey_closed":
-            moments.append(journey.last.at + model.inactivity_gap_us)
-    if not book.by_journey_id and len(book.journeys) > 1 and not book.journeys[0].deadlines:
-        moments.append(book.journeys[0].last.at + model.retention_us)  # retiring it
-    pending = [m for m in moments if m >= book.clock]
-    return from_us(min(pending)) if pending else None
+    due = next_deadline_us(book, model)
+    return None if due is None else from_us(due)
+
+
+def next_deadline_us(book: JourneyBook, model: ScoreModel) -> int | None:
+    """`next_deadline` in epoch microseconds (what the stream compares with its clocks)."""
+    clock = book.clock
+    gap = model.inactivity_gap_us
+    journeys = book.journeys
+    earliest: int | None = None
+    for journey in journeys:
+        for moment in journey.deadlines.values():
+            if moment >= clock and (earliest is None or moment < earliest):
+                earliest = moment
+        last = journey.events[-1]
+        if last.type != "journey_closed":
+            moment = last.at + gap
+            if moment >= clock and (earliest is None or moment < earliest):
+                earliest = moment
+    if not book.by_journey_id and len(journeys) > 1 and not journeys[0].deadlines:
+        moment = journeys[0].events[-1].at + model.retention_us  # retiring it
+        if moment >= clock and (earliest is None or moment < earliest):
+            earliest = moment
+    return earliest
 
 
 def promises_due(book: JourneyBook, now: datetime, horizon_seconds: float) -> list[PromiseDue]:

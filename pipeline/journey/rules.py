@@ -205,18 +205,18 @@ def signal_with(
     digest = hashlib.blake2b(
         "\x1f".join((ctx.journey_id, kind, *evidence)).encode(), digest_size=10
     ).hexdigest()
-    return Signal(
-        signal_id=digest,
-        journey_id=ctx.journey_id,
-        customer_id=ctx.customer_id,
-        signal=kind,
-        department=by.department,
-        stage=by.stage,
-        impact=impact,
-        effective_at=from_us(at),
-        evidence_event_ids=list(evidence),
-        reason=reason if isinstance(reason, str) else reason(),
-        score_model=ctx.model.version,
+    return Signal(  # positionally: several times faster than by keyword (see `types`)
+        digest,  # signal_id
+        ctx.journey_id,
+        ctx.customer_id,
+        kind,  # signal
+        by.department,
+        by.stage,
+        impact,
+        from_us(at),  # effective_at
+        list(evidence),  # evidence_event_ids
+        reason if isinstance(reason, str) else reason(),
+        ctx.model.version,  # score_model
     )
 
 

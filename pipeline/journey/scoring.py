@@ -34,8 +34,11 @@ class Attribution(NamedTuple):
 
 def attribute(signals: Sequence[Signal], model: ScoreModel) -> Attribution:
     """Operational score and attribution of lost points (signals in their stable order)."""
+    if not signals:
+        return _NOTHING  # most journeys: nothing gained or lost
     by_department: dict[str, float] = {}
     by_stage: dict[str, float] = {}
+    front_desk = model.front_desk
     total = lost = gained = beyond = 0.0
     for s in signals:
         impact = s.impact
@@ -44,9 +47,10 @@ def attribute(signals: Sequence[Signal], model: ScoreModel) -> Attribution:
             gained += impact
             continue
         lost -= impact
-        by_department[s.department] = by_department.get(s.department, 0.0) - impact
+        department = s.department
+        by_department[department] = by_department.get(department, 0.0) - impact
         by_stage[s.stage] = by_stage.get(s.stage, 0.0) - impact
-        if s.department not in model.front_desk:
+        if department not in front_desk:
             beyond -= impact
     operational = min(max(100.0 + total, 0.0), 100.0)
     return Attribution(
@@ -55,11 +59,7 @@ def attribute(signals: Sequence[Signal], model: ScoreModel) -> Attribution:
     )  # fmt: skip
 
 
-def _reported_attribution(reported: JourneyScore) -> Attribution:
-    return Attribution(
-        reported.operational_score, reported.lost_points, reported.gained_points,
-        reported.lost_points_beyond_front_desk, reported.worst_department, reported.worst_stage,
-    )  # fmt: skip
+_NOTHING = Attribution(100.0, 0.0, 0.0, 0.0, "", "")  # `attribute` of no signals
 
 
 def snapshot(
@@ -76,36 +76,45 @@ def snapshot(
     """
     signals = state.signals()
     reported = state.reported
-    if signals_unchanged and reported is not None and reported.score_model == model.version:
-        points = _reported_attribution(reported)
+    version = model.version
+    if signals_unchanged and reported is not None and reported.score_model == version:
+        operational = reported.operational_score
+        lost = reported.lost_points
+        gained = reported.gained_points
+        beyond = reported.lost_points_beyond_front_desk
+        worst_department = reported.worst_department
+        worst_stage = reported.worst_stage
     else:
-        points = attribute(signals, model)
+        operational, lost, gained, beyond, worst_department, worst_stage = attribute(signals, model)
     survey = state.survey
-    score = points.operational_score
+    score = operational
     if survey is not None:
-        score = round((1 - model.survey_weight) * score + model.survey_weight * survey, 2)
-    last = state.last
-    closed = last.type == "journey_closed" or clock > last.at + model.inactivity_gap_us
-    return JourneyScore(
-        journey_id=state.journey_id,
-        customer_id=customer_id,
-        started_at=from_us(state.first.at),
-        last_event_at=from_us(last.at),
-        status="closed" if closed else "open",
-        score=score,
-        operational_score=points.operational_score,
-        survey_score=survey,
-        band=model.band(score),
-        touchpoint_count=len(state.events),
-        lost_points=points.lost_points,
-        gained_points=points.gained_points,
-        lost_points_beyond_front_desk=points.lost_points_beyond_front_desk,
-        worst_department=points.worst_department,
-        worst_stage=points.worst_stage,
-        score_model=model.version,
-        signals=signals,
-        updated_at=from_us(clock),
-        overflow_events=state.overflow,
+        weight = model.survey_weight
+        score = round((1 - weight) * score + weight * survey, 2)
+    events = state.events
+    last = events[-1]
+    last_at = last.at
+    closed = last.type == "journey_closed" or clock > last_at + model.inactivity_gap_us
+    return JourneyScore(  # positionally: 7x faster than by keyword (see `types`)
+        state.journey_id,  # journey_id
+        customer_id,
+        from_us(events[0].at),  # started_at
+        from_us(last_at),  # last_event_at
+        "closed" if closed else "open",  # status
+        score,
+        operational,  # operational_score
+        survey,  # survey_score
+        model.band(score),  # band
+        len(events),  # touchpoint_count
+        lost,  # lost_points
+        gained,  # gained_points
+        beyond,  # lost_points_beyond_front_desk
+        worst_department,
+        worst_stage,
+        version,  # score_model
+        signals,
+        from_us(clock),  # updated_at
+        state.overflow,  # overflow_events
     )
 
 

@@ -5,6 +5,11 @@ These are msgspec structs whose field names are the ClickHouse columns of
 `touchpoints`), so the sink can write them with `msgspec.to_builtins` and no renaming.
 All datetimes are timezone-aware UTC and all of them are *event time*: replaying history
 produces byte-identical outputs.
+
+`Signal`, `JourneyScore` and `Assignment` are built positionally on the hot path (once or
+more per event: by keyword, the 19 fields of a score took 0.58 us, positionally 0.09 us),
+so their field order is part of their definition. None can be part of a reference cycle
+(atoms, datetimes, lists of strings or signals), so the collector does not track them.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from datetime import datetime
 import msgspec
 
 
-class Signal(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+class Signal(msgspec.Struct, frozen=True, gc=False):
     """A scored finding in a journey, attributed to the department and stage responsible.
 
     `signal_id` is derived from the journey, the kind and the anchoring evidence (the event
@@ -37,7 +42,7 @@ class Signal(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     score_model: str
 
 
-class JourneyScore(msgspec.Struct, frozen=True, kw_only=True):
+class JourneyScore(msgspec.Struct, frozen=True, gc=False):
     """A journey's score snapshot (the `journeys` table row and the `journeys.scores` message).
 
     `score` is the operational score, or its blend with `survey_score` when the customer
@@ -70,7 +75,7 @@ class JourneyScore(msgspec.Struct, frozen=True, kw_only=True):
     overflow_events: int = 0
 
 
-class Assignment(msgspec.Struct, frozen=True, kw_only=True):
+class Assignment(msgspec.Struct, frozen=True, gc=False):
     """Where a touchpoint belongs: its assigned journey and resolved stage (touchpoints table)."""
 
     event_id: str
@@ -78,7 +83,7 @@ class Assignment(msgspec.Struct, frozen=True, kw_only=True):
     stage: str
 
 
-class PromiseDue(msgspec.Struct, frozen=True, kw_only=True):
+class PromiseDue(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     """An open promise due soon: what an alert to the promising department needs."""
 
     journey_id: str

@@ -26,9 +26,9 @@ from pipeline.journey import (
     advance,
     book_key,
     load_score_model,
-    next_deadline,
 )
 from pipeline.journey import promises_due as open_promises
+from pipeline.journey.book import next_deadline_us
 from pipeline.journey.events import from_us, to_us
 from pipeline.store.erasure import ErasureLedger
 from pipeline.stream import rows as build
@@ -291,11 +291,11 @@ class JourneyProcessor:
         exact both ways (`pipeline.journey.events`): each step reads back past its deadline.
         """
         clock_us = self.clocks.now(partition)
-        while (deadline := next_deadline(book, self.model)) is not None:
-            deadline_us = to_us(deadline)
+        model = self.model
+        while (deadline_us := next_deadline_us(book, model)) is not None:
             if deadline_us >= clock_us:
                 break
-            changes = advance(book, from_us(deadline_us + 1), self.model)
+            changes = advance(book, from_us(deadline_us + 1), model)
             self._collect(changes, at, out, state, book)
         # Every open promise once, for the alerts (those due within the horizon) and for
         # the wake-up (the first alert to come), not one look-up for each.
@@ -305,7 +305,8 @@ class JourneyProcessor:
             else None
         )
         self._alert_due_promises(book, clock_us, at, out, promises)
-        self.wakeups.schedule(partition, book.book_key, self.next_wake(book, clock_us, promises))
+        wake = self._wake_at(book, clock_us, promises, deadline_us)
+        self.wakeups.schedule(partition, book.book_key, wake)
 
     def _collect(
         self, changes: Changes, at: Position, out: Output, state: Latest, book: JourneyBook
@@ -376,10 +377,19 @@ class JourneyProcessor:
     ) -> int | None:
         """When the book next needs a catch-up: its next deadline or its next promise alert.
         `promises`: the book's `_open_promises` at `clock_us`, if the caller has them."""
+        return self._wake_at(book, clock_us, promises, next_deadline_us(book, self.model))
+
+    def _wake_at(
+        self,
+        book: JourneyBook,
+        clock_us: int,
+        promises: list[PromiseDue] | None,
+        deadline_us: int | None,
+    ) -> int | None:
+        """`next_wake` with the book's `next_deadline_us` known."""
         moments: list[int] = []
-        deadline = next_deadline(book, self.model)
-        if deadline is not None:
-            moments.append(to_us(deadline))
+        if deadline_us is not None:
+            moments.append(deadline_us)
         if self.alert_horizon_s and clock_us > 0:
             horizon_us = int(self.alert_horizon_s * 1_000_000)
             if promises is None:

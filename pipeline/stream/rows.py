@@ -78,7 +78,7 @@ def retired_journey_row(
 
 def touchpoint_row(touchpoint: Touchpoint, assignment: Assignment | None, at: Position) -> Row:
     """An accepted touchpoint; `assignment` None means it came too late to be placed."""
-    return {
+    return {  # one a touchpoint: the provenance written out, not merged from a second dict
         "event_id": touchpoint.event_id,
         "occurred_at": touchpoint.occurred_at,
         "customer_id": touchpoint.customer_id,
@@ -89,7 +89,11 @@ def touchpoint_row(touchpoint: Touchpoint, assignment: Assignment | None, at: Po
         "type": touchpoint.type,
         "attributes": orjson.dumps(touchpoint.attributes).decode(),
         "schema_version": touchpoint.schema_version,
-    } | at.provenance()
+        "_topic": at.topic,
+        "_partition": at.partition,
+        "_offset": at.offset,
+        "_ingested_at": at.ingested_at,
+    }
 
 
 def dead_letter_row(raw: bytes, rejection: Rejection, at: Position) -> Row:
@@ -290,15 +294,20 @@ class Latest:
         re-score both keep their steps here, so they write the same rows."""
         # Rows of journeys that no longer exist (a late event merged or re-identified them)
         # outrank every earlier row of theirs: the book's clock is at least theirs.
-        superseding = superseding_version(clock_us)
-        for journey_id in changes.retired:
-            self.journeys[journey_id] = retired_journey_row(
-                journey_id, customer_id, score_model, superseding, at
-            )
-        versions: dict[str, int] = {}
+        journeys = self.journeys
+        retired = changes.retired
+        if retired:
+            superseding = superseding_version(clock_us)
+            for journey_id in retired:
+                journeys[journey_id] = retired_journey_row(
+                    journey_id, customer_id, score_model, superseding, at
+                )
         for score in changes.scores:
-            versions[score.journey_id] = journey_version(score)
-            self.journeys[score.journey_id] = (score, at)
+            journeys[score.journey_id] = (score, at)
+        if not changes.appeared and not changes.retracted:
+            return  # most steps: the versions below are only for signals (and built later)
+        superseding = superseding_version(clock_us)
+        versions = {score.journey_id: journey_version(score) for score in changes.scores}
         for signals, active in ((changes.appeared, True), (changes.retracted, False)):
             for signal in signals:
                 version = versions.get(signal.journey_id, superseding)
