@@ -85,3 +85,24 @@ def test_a_sealed_batch_counts_its_unbuilt_rows_and_seals_once() -> None:
     assert batch.row_count == pending and not batch.latest
     batch.seal()  # nothing left to build: the rows are not written twice
     assert batch.row_count == pending
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(min_value=1, max_value=len(MESSAGES) - 1), max_size=6))
+def test_a_signal_row_never_outranks_its_journeys_row(cuts: list[int]) -> None:
+    """A signal row carries the version of its journey's snapshot of the same step (or the
+    superseding version of a journey that ceased to exist, as that journey's row does), so
+    under FINAL it never outranks the journey row written with it."""
+    p, batch, start = processor(), PartitionBatch(0), 0
+    for end in [*sorted(set(cuts)), len(MESSAGES)]:
+        if end > start:
+            out = p.process(0, inbound(MESSAGES[start:end], 0, start), NOW, build_rows=False)
+            batch.latest.merge(out.latest)
+            start = end
+    batch.seal()
+    journeys = {row["journey_id"]: row["version"] for row in batch.rows["journeys"]}
+    signals = batch.rows["journey_signals"]
+    assert signals and all(row["journey_id"] in journeys for row in signals)
+    assert all(row["version"] <= journeys[row["journey_id"]] for row in signals), [
+        (row["signal_id"], row["version"], journeys[row["journey_id"]]) for row in signals
+    ]
