@@ -78,7 +78,7 @@ def retired_journey_row(
 
 def touchpoint_row(touchpoint: Touchpoint, assignment: Assignment | None, at: Position) -> Row:
     """An accepted touchpoint; `assignment` None means it came too late to be placed."""
-    return {  # one a touchpoint: the provenance written out, not merged from a second dict
+    return {  # provenance written out, not merged from `at.provenance()`: a dict less per event
         "event_id": touchpoint.event_id,
         "occurred_at": touchpoint.occurred_at,
         "customer_id": touchpoint.customer_id,

@@ -10,6 +10,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.contract import Touchpoint
+from pipeline.stream.rows import Position, touchpoint_row
 from pipeline.stream.sink import PartitionBatch
 from tests.support.stream_messages import NOW, SCRIPT, inbound, processor, promise, touchpoint
 
@@ -106,3 +108,13 @@ def test_a_signal_row_never_outranks_its_journeys_row(cuts: list[int]) -> None:
     assert all(row["version"] <= journeys[row["journey_id"]] for row in signals), [
         (row["signal_id"], row["version"], journeys[row["journey_id"]]) for row in signals
     ]
+
+
+def test_touchpoint_rows_carry_the_provenance_every_row_carries() -> None:
+    """`touchpoint_row` writes the provenance out (a dict less per event): it must stay the
+    columns and values of `Position.provenance`, which the other rows merge in."""
+    tp = Touchpoint(event_id="e1", occurred_at=NOW, customer_id="c1", department="billing",
+                    type="contact", journey_id="J1")  # fmt: skip
+    at = Position("touchpoints", 2, 41, NOW)
+    row = touchpoint_row(tp, None, at)
+    assert {key: row[key] for key in row if key.startswith("_")} == at.provenance()
