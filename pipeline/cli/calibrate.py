@@ -12,7 +12,7 @@ import click
 from rich.table import Table
 
 from pipeline.calibrate import Calibration, FitSettings, SurveyedJourney
-from pipeline.cli.common import errors_as_exit, fail, out, say, settings_or_exit, time_window
+from pipeline.cli.common import fail, out, say, settings_or_exit, time_window
 from pipeline.journey import ScoreModel
 from pipeline.settings import Settings
 from pipeline.store import StoreError, get_store
@@ -173,10 +173,7 @@ def _read_answers(
     settings: Settings, model: ScoreModel, since: datetime | None, until: datetime | None
 ) -> list[SurveyedJourney]:
     from pipeline.calibrate import surveyed_journeys
-    from pipeline.report.data import check_window
 
-    with errors_as_exit(ValueError):
-        check_window(since, until, "--")
     store = get_store(settings)
     try:
         return surveyed_journeys(store, model, since, until)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
@@ -85,14 +86,24 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 
 def time_window(since: str, until: str) -> Callable[[Command], Command]:
     """The options --since and --until (TIME, both optional) of the commands that take an
-    event-time window: `since` and `until` begin their help, TIME_EXAMPLE ends it. That
-    since comes before until is the command's to check (in its window or plan)."""
+    event-time window: `since` and `until` begin their help, TIME_EXAMPLE ends it. A window
+    that ends before it starts is refused here, for every such command alike (exit 1, before
+    anything is opened); their plans and filters keep the check for other callers."""
 
     def add(command: Command) -> Command:
+        @functools.wraps(command)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            from pipeline.report.data import check_window  # not at every command's import
+
+            with errors_as_exit(ValueError):
+                check_window(kwargs.get("since"), kwargs.get("until"), "--")
+            return command(*args, **kwargs)
+
+        options: Any = checked
         for name, text in (("--until", until), ("--since", since)):  # the last added shows first
             option = click.option(name, type=TIME, metavar="TIME", help=f"{text}, {TIME_EXAMPLE}.")
-            command = option(command)
-        return command
+            options = option(options)
+        return options
 
     return add
 

@@ -46,12 +46,10 @@ def report(
     """
     from pipeline.journey import load_score_model
     from pipeline.report import ReportFilter, summary_lines, write_report
-    from pipeline.report.data import check_window
     from pipeline.report.versions import shown_model
 
     settings = settings_or_exit()
     with errors_as_exit(ValueError):
-        check_window(since, until, "--")  # named as the options are
         where = ReportFilter(since=since, until=until, departments=departments)
     try:
         store = get_store(settings)
