@@ -77,6 +77,10 @@ class Metrics:
     def add(self, name: str, amount: int = 1) -> None:
         self.counts[name] += amount
 
+    def add_all(self, counts: Mapping[str, int]) -> None:
+        """Several counts at once: the processor counts a batch, then adds it here."""
+        self.counts.update(counts)
+
     def reject(self, code: str) -> None:
         self.counts["rejected"] += 1
         self.rejected_by_code[code] += 1

@@ -8,7 +8,7 @@ and re-scored once per batch however many of its events arrived together.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -166,16 +166,16 @@ class JourneyProcessor:
         `Output.latest` for the caller to build later (once for many batches)."""
         out = Output()
         batch_state = out.latest
-        grouped: dict[str, list[tuple[Touchpoint, Position]]] = {}
-        for message in batch:
-            self._take(partition, message, now, out, grouped)
+        counts: Counter[str] = Counter()  # the batch's counts, added to the metrics once
+        grouped = self._take(partition, batch, now, out, counts)
         last = batch[-1]
         at = Position(last.topic, partition, last.offset, now)
         for key, touchpoints in grouped.items():
-            self._add_all(partition, key, touchpoints, out, batch_state)
-        self._wake(partition, at, out, batch_state)
+            self._add_all(partition, key, touchpoints, out, batch_state, counts)
+        self._wake(partition, at, out, batch_state, counts)
         if build_rows:
             self._write(out)
+        self.metrics.add_all(counts)
         return out
 
     @staticmethod
@@ -192,52 +192,90 @@ class JourneyProcessor:
 
     # --- intake ---------------------------------------------------------------------
     def _take(
-        self,
-        partition: int,
-        message: Inbound,
-        now: datetime,
-        out: Output,
-        grouped: dict[str, list[tuple[Touchpoint, Position]]],
-    ) -> None:
-        if message.tick_us is not None:
-            self.metrics.add("ticks")
-            self.clocks.observe(partition, message.tick_us)
-            return
-        fresh = message.topic == self.touchpoints_topic
-        self.metrics.add("received" if fresh else "routed_in")
-        at = Position(message.topic, partition, message.offset, now)
-        result = self.validator.validate(message.value, now=now)
-        if isinstance(result, Rejection):
+        self, partition: int, batch: list[Inbound], now: datetime, out: Output, counts: Counter[str]
+    ) -> dict[str, list[tuple[Touchpoint, Position]]]:
+        """Validate, route and de-duplicate the batch: its new touchpoints of this partition
+        by book key, in arrival order, each with its position."""
+        grouped: dict[str, list[tuple[Touchpoint, Position]]] = {}
+        # Bound once for the loop: this runs once per message.
+        validate = self.validator.validate
+        is_erased = self.ledger.is_erased
+        partition_for = self.partition_for
+        observe, clock = self.clocks.observe, self.clocks.now
+        seen = self.dedup.seen
+        produced_at = out.produced_at
+        touchpoints_topic = self.touchpoints_topic
+        received = routed_in = accepted = ticks = erased = rerouted = duplicates = 0
+        for message in batch:
+            if message.tick_us is not None:
+                ticks += 1
+                observe(partition, message.tick_us)
+                continue
+            topic = message.topic
+            fresh = topic == touchpoints_topic
             if fresh:
-                self.metrics.reject(result.code)
-            else:  # counted accepted at intake: received = accepted + rejected holds
-                self.metrics.add("routed_rejected")
-            if self._names_erased(message.value):
-                self.metrics.add("erased_dropped")  # no dead letter keeps their payload
-                return
-            raw = message.value if message.value is not None else b""  # a tombstone: none
-            out.dead_letters.append((raw, at, result))
-            out.add_row("dead_letters", build.dead_letter_row(raw, result, at))
-            return
+                received += 1
+            else:
+                routed_in += 1
+            at = Position(topic, partition, message.offset, now)
+            result = validate(message.value, now)
+            if isinstance(result, Rejection):
+                self._reject(message, result, at, fresh, out, counts)
+                continue
+            if fresh:
+                accepted += 1
+            if is_erased(result.customer_id):
+                erased += 1
+                continue
+            target = partition_for(result.key)
+            if target != partition:
+                # Keyed or partitioned otherwise than the contract says: its journey lives
+                # elsewhere.
+                rerouted += 1
+                assert message.value is not None  # accepted: the validator rejects tombstones
+                out.reroutes.append((target, result.key, message.value))
+                continue
+            at_us = to_us(result.occurred_at)
+            observe(partition, at_us)
+            if seen(partition, result.event_id, at_us, clock(partition)):
+                duplicates += 1
+                continue
+            produced_at.append(message.produced_at)
+            key = book_key(result)
+            entry = (result, at)
+            touchpoints = grouped.get(key)
+            if touchpoints is None:
+                grouped[key] = [entry]
+            else:
+                touchpoints.append(entry)
+        for name, count in (
+            ("ticks", ticks), ("received", received), ("routed_in", routed_in),
+            ("accepted", accepted), ("erased_dropped", erased), ("rerouted", rerouted),
+            ("duplicates", duplicates),
+        ):  # fmt: skip
+            if count:
+                counts[name] += count
+        return grouped
+
+    def _reject(
+        self,
+        message: Inbound,
+        rejection: Rejection,
+        at: Position,
+        fresh: bool,
+        out: Output,
+        counts: Counter[str],
+    ) -> None:
         if fresh:
-            self.metrics.add("accepted")
-        if self.ledger.is_erased(result.customer_id):
-            self.metrics.add("erased_dropped")
+            self.metrics.reject(rejection.code)
+        else:  # counted accepted at intake: received = accepted + rejected holds
+            counts["routed_rejected"] += 1
+        if self._names_erased(message.value):
+            counts["erased_dropped"] += 1  # no dead letter keeps their payload
             return
-        target = self.partition_for(result.key)
-        if target != partition:
-            # Keyed or partitioned otherwise than the contract says: its journey lives elsewhere.
-            self.metrics.add("rerouted")
-            assert message.value is not None  # accepted: the validator rejects tombstones
-            out.reroutes.append((target, result.key, message.value))
-            return
-        at_us = to_us(result.occurred_at)
-        self.clocks.observe(partition, at_us)
-        if self.dedup.seen(partition, result.event_id, at_us, self.clocks.now(partition)):
-            self.metrics.add("duplicates")
-            return
-        out.produced_at.append(message.produced_at)
-        grouped.setdefault(book_key(result), []).append((result, at))
+        raw = message.value if message.value is not None else b""  # a tombstone: none
+        out.dead_letters.append((raw, at, rejection))
+        out.add_row("dead_letters", build.dead_letter_row(raw, rejection, at))
 
     def _names_erased(self, raw: bytes | None) -> bool:
         """Whether a rejected payload's `customer_id` is an erased customer's."""
@@ -257,31 +295,45 @@ class JourneyProcessor:
         touchpoints: list[tuple[Touchpoint, Position]],
         out: Output,
         state: Latest,
+        counts: Counter[str],
     ) -> None:
         book = self.books.get_or_create(touchpoints[0][0])
         if book.by_journey_id and not book.journeys:  # new: the customer has one more
             self.customers.add(partition, book.customer_id, key)
+        model = self.model
+        rows = out.rows.setdefault("touchpoints", [])
+        touchpoint_row = build.touchpoint_row
         for touchpoint, at in touchpoints:
-            changes = add(book, touchpoint, self.model)
+            changes = add(book, touchpoint, model)
             if changes.duplicate:
-                self.metrics.add("duplicates")
+                counts["duplicates"] += 1
                 continue
             if changes.too_late:
-                self.metrics.add("too_late")
-            out.add_row("touchpoints", build.touchpoint_row(touchpoint, changes.assignment, at))
-            self._collect(changes, at, out, state, book)
-        self._catch_up(partition, book, touchpoints[-1][1], out, state)
+                counts["too_late"] += 1
+            rows.append(touchpoint_row(touchpoint, changes.assignment, at))
+            self._collect(changes, at, out, state, book, counts)
+        if not rows:  # every one a duplicate: no table without rows
+            del out.rows["touchpoints"]
+        self._catch_up(partition, book, touchpoints[-1][1], out, state, counts)
         self.books.touched(partition, key)
 
-    def _wake(self, partition: int, at: Position, out: Output, state: Latest) -> None:
+    def _wake(
+        self, partition: int, at: Position, out: Output, state: Latest, counts: Counter[str]
+    ) -> None:
         for key in self.wakeups.due(partition, self.clocks.now(partition)):
             book = self.books.get(key)
             if book is not None:
-                self._catch_up(partition, book, at, out, state)
+                self._catch_up(partition, book, at, out, state, counts)
                 self.books.touched(partition, key)
 
     def _catch_up(
-        self, partition: int, book: JourneyBook, at: Position, out: Output, state: Latest
+        self,
+        partition: int,
+        book: JourneyBook,
+        at: Position,
+        out: Output,
+        state: Latest,
+        counts: Counter[str],
     ) -> None:
         """Advance the book to the partition clock one deadline at a time.
 
@@ -296,7 +348,7 @@ class JourneyProcessor:
             if deadline_us >= clock_us:
                 break
             changes = advance(book, from_us(deadline_us + 1), model)
-            self._collect(changes, at, out, state, book)
+            self._collect(changes, at, out, state, book, counts)
         # Every open promise once, for the alerts (those due within the horizon) and for
         # the wake-up (the first alert to come), not one look-up for each.
         promises = (
@@ -309,18 +361,25 @@ class JourneyProcessor:
         self.wakeups.schedule(partition, book.book_key, wake)
 
     def _collect(
-        self, changes: Changes, at: Position, out: Output, state: Latest, book: JourneyBook
+        self,
+        changes: Changes,
+        at: Position,
+        out: Output,
+        state: Latest,
+        book: JourneyBook,
+        counts: Counter[str],
     ) -> None:
         state.keep(changes, book.customer_id, book.clock, self.model.version, at)
         for moved in changes.moved:
             out.moved[moved.event_id] = (book.customer_id, moved.journey_id)
         if changes.retracted:
-            self.metrics.add("signals_retracted", len(changes.retracted))
-        for signal in changes.appeared:
-            self.metrics.add("signals")
-            if signal.signal in ALERTING_SIGNALS:
-                context = self._context(book, signal.journey_id)
-                self._alert(build.signal_alert(signal, self.act_within, context), at, out)
+            counts["signals_retracted"] += len(changes.retracted)
+        if changes.appeared:
+            counts["signals"] += len(changes.appeared)
+            for signal in changes.appeared:
+                if signal.signal in ALERTING_SIGNALS:
+                    context = self._context(book, signal.journey_id)
+                    self._alert(build.signal_alert(signal, self.act_within, context), at, out)
         for score in changes.turned_poor:
             context = self._context(book, score.journey_id)
             self._alert(build.turned_poor_alert(score, self.act_within, context), at, out)
