@@ -31,12 +31,15 @@ from pipeline.journey.state import (
 from pipeline.journey.types import Assignment, Changes
 
 
-def add(book: JourneyBook, touchpoint: Touchpoint, model: ScoreModel) -> Changes:
-    """Add one accepted touchpoint; re-score what it touches; fire deadlines it passes."""
+def add(
+    book: JourneyBook, touchpoint: Touchpoint, model: ScoreModel, occurred_us: int | None = None
+) -> Changes:
+    """Add one accepted touchpoint; re-score what it touches; fire deadlines it passes.
+    `occurred_us`: its `occurred_at` in epoch microseconds, if the caller has it."""
     _check_key(book, touchpoint)
     if touchpoint.event_id in book.event_ids():
         return Changes(duplicate=True)
-    event = stored_event(touchpoint, model)
+    event = stored_event(touchpoint, model, occurred_us)
     if book.retired_until is not None and event.at <= book.retired_until:
         book.too_late += 1
         return Changes(too_late=True)

@@ -107,21 +107,20 @@ def parse_due(value: Any) -> int | None:
     return to_us(moment) if moment.tzinfo is not None else None
 
 
-def stored_event(touchpoint: Touchpoint, model: ScoreModel) -> StoredEvent:
-    """Compact a touchpoint for journey state, resolving its stage with the model."""
-    attrs = {k: v for k, v in touchpoint.attributes.items() if k in KEPT_ATTRIBUTES}
-    due = (
-        parse_due(touchpoint.attributes.get("due_at"))
-        if touchpoint.type == "promise_made"
-        else None
-    )
-    return StoredEvent(
-        id=touchpoint.event_id,
-        at=to_us(touchpoint.occurred_at),
-        type=touchpoint.type,
-        department=touchpoint.department,
-        stage=model.stage_for(touchpoint),
-        channel=touchpoint.channel or "",
-        attrs=attrs,
-        due=due,
+def stored_event(
+    touchpoint: Touchpoint, model: ScoreModel, occurred_us: int | None = None
+) -> StoredEvent:
+    """Compact a touchpoint for journey state, resolving its stage with the model.
+    `occurred_us`: its `occurred_at` in epoch microseconds, if the caller has it."""
+    attributes = touchpoint.attributes
+    kind = touchpoint.type
+    return StoredEvent(  # positionally: one per event (field order is the state's layout)
+        touchpoint.event_id,  # id
+        to_us(touchpoint.occurred_at) if occurred_us is None else occurred_us,  # at
+        kind,  # type
+        touchpoint.department,
+        model.stage_for(touchpoint),  # stage
+        touchpoint.channel or "",  # channel
+        {k: v for k, v in attributes.items() if k in KEPT_ATTRIBUTES},  # attrs
+        parse_due(attributes.get("due_at")) if kind == "promise_made" else None,  # due
     )

@@ -193,10 +193,10 @@ class JourneyProcessor:
     # --- intake ---------------------------------------------------------------------
     def _take(
         self, partition: int, batch: list[Inbound], now: datetime, out: Output, counts: Counter[str]
-    ) -> dict[str, list[tuple[Touchpoint, Position]]]:
+    ) -> dict[str, list[tuple[Touchpoint, Position, int]]]:
         """Validate, route and de-duplicate the batch: its new touchpoints of this partition
-        by book key, in arrival order, each with its position."""
-        grouped: dict[str, list[tuple[Touchpoint, Position]]] = {}
+        by book key, in arrival order, each with its position and event time (epoch us)."""
+        grouped: dict[str, list[tuple[Touchpoint, Position, int]]] = {}
         # Bound once for the loop: this runs once per message.
         validate = self.validator.validate
         is_erased = self.ledger.is_erased
@@ -242,7 +242,7 @@ class JourneyProcessor:
                 continue
             produced_at.append(message.produced_at)
             key = book_key(result)
-            entry = (result, at)
+            entry = (result, at, at_us)
             touchpoints = grouped.get(key)
             if touchpoints is None:
                 grouped[key] = [entry]
@@ -292,7 +292,7 @@ class JourneyProcessor:
         self,
         partition: int,
         key: str,
-        touchpoints: list[tuple[Touchpoint, Position]],
+        touchpoints: list[tuple[Touchpoint, Position, int]],
         out: Output,
         state: Latest,
         counts: Counter[str],
@@ -303,8 +303,8 @@ class JourneyProcessor:
         model = self.model
         rows = out.rows.setdefault("touchpoints", [])
         touchpoint_row = build.touchpoint_row
-        for touchpoint, at in touchpoints:
-            changes = add(book, touchpoint, model)
+        for touchpoint, at, at_us in touchpoints:
+            changes = add(book, touchpoint, model, at_us)
             if changes.duplicate:
                 counts["duplicates"] += 1
                 continue
