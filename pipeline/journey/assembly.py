@@ -30,6 +30,9 @@ from pipeline.journey.state import (
 )
 from pipeline.journey.types import Assignment, Changes
 
+# A Context is made at every step: NamedTuple's own __new__ is Python code, twice as slow.
+_new_tuple = tuple.__new__
+
 
 def add(
     book: JourneyBook, touchpoint: Touchpoint, model: ScoreModel, occurred_us: int | None = None
@@ -37,24 +40,26 @@ def add(
     """Add one accepted touchpoint; re-score what it touches; fire deadlines it passes.
     `occurred_us`: its `occurred_at` in epoch microseconds, if the caller has it."""
     _check_key(book, touchpoint)
-    if touchpoint.event_id in book.event_ids():
+    event_ids = book.event_ids()
+    if touchpoint.event_id in event_ids:
         return Changes(duplicate=True)
     event = stored_event(touchpoint, model, occurred_us)
     if book.retired_until is not None and event.at <= book.retired_until:
         book.too_late += 1
         return Changes(too_late=True)
-    book.clock = max(book.clock, event.at)
+    if event.at > book.clock:
+        book.clock = event.at
     changes = Changes()
     deltas: dict[str, Delta] = {}
-    _adopt(book, model, changes, deltas)
+    if book.score_model != model.version:
+        _adopt(book, model, changes, deltas)
     journey, placed = _place(book, event, model, changes, deltas)
-    ctx = Context(journey.journey_id, book.customer_id, model, book.clock)
+    journey_id = journey.journey_id
     if not placed:
-        _merge(
-            deltas, journey.journey_id, insert(journey, event, ctx, model.max_events_per_journey)
-        )
-    book.event_ids().add(event.id)
-    changes.assignment = Assignment(event.id, journey.journey_id, event.stage)
+        ctx = _new_tuple(Context, (journey_id, book.customer_id, model, book.clock, None))
+        _merge(deltas, journey_id, insert(journey, event, ctx, model.max_events_per_journey))
+    event_ids.add(event.id)
+    changes.assignment = Assignment(event.id, journey_id, event.stage)
     _fire_deadlines(book, model, deltas)
     _report(book, model, changes, deltas)
     _retire(book, model)  # after reporting: a journey's last changes must still go out
@@ -164,7 +169,7 @@ def _journey_for(
 ) -> JourneyState:
     if reuse and previous is not None and [e.id for e in previous.events] == [e.id for e in events]:
         return previous
-    ctx = Context(journey_id, book.customer_id, model, book.clock)
+    ctx = _new_tuple(Context, (journey_id, book.customer_id, model, book.clock, None))
     journey = build_journey(journey_id, events, ctx, model.max_events_per_journey)
     before = previous.signals() if previous is not None else []
     now = journey.signals()
@@ -179,19 +184,25 @@ def _journey_for(
 
 
 def _merge(deltas: dict[str, Delta], journey_id: str, delta: Delta) -> None:
-    into = deltas.setdefault(journey_id, Delta())
+    """Add a step's `delta` (its own: not held elsewhere) to the journey's."""
+    into = deltas.get(journey_id)
+    if into is None:
+        deltas[journey_id] = delta
+        return
     into.appeared.extend(delta.appeared)
     into.retracted.extend(delta.retracted)
 
 
 def _fire_deadlines(book: JourneyBook, model: ScoreModel, deltas: dict[str, Delta]) -> None:
+    clock = book.clock
     for journey in book.journeys:
-        due = due_groups(journey, book.clock)
+        due = due_groups(journey, clock) if journey.deadlines else None
         if due:
-            ctx = Context(journey.journey_id, book.customer_id, model, book.clock)
-            _merge(deltas, journey.journey_id, reevaluate(journey, due, ctx))
-        elif _goes_quiet(journey, book.clock, model):
-            deltas.setdefault(journey.journey_id, Delta())  # only its status changes
+            journey_id = journey.journey_id
+            ctx = _new_tuple(Context, (journey_id, book.customer_id, model, clock, None))
+            _merge(deltas, journey_id, reevaluate(journey, due, ctx))
+        elif _goes_quiet(journey, clock, model) and journey.journey_id not in deltas:
+            deltas[journey.journey_id] = Delta()  # only its status changes
 
 
 def _goes_quiet(journey: JourneyState, clock: int, model: ScoreModel) -> bool:

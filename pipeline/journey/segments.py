@@ -55,6 +55,10 @@ def joins(journeys: Sequence[JourneyState], event: StoredEvent, gap: int) -> int
     """Where a new `event` goes among a customer's journeys (in order) if it moves no
     journey boundary: the index of the journey it joins, or `len(journeys)` when it starts
     a new journey after the last. None when it moves a boundary (see `resegment`)."""
+    if journeys:  # most events come after all of the customer's others: no search then
+        last = journeys[-1].events[-1]
+        if EVENT_ORDER(event) > EVENT_ORDER(last):
+            return len(journeys) if boundary(last, event, gap) else len(journeys) - 1
     at = bisect.bisect_right(journeys, event.order, key=lambda j: j.first.order) - 1
     if at >= 0 and _fits(journeys, at, event, gap):
         return at

@@ -33,6 +33,7 @@ from pipeline.journey.rules import (
 from pipeline.journey.types import JourneyScore, Signal
 
 _SIGNAL_ORDER = attrgetter("effective_at", "signal_id")
+_new_tuple = tuple.__new__
 
 
 class JourneyState(msgspec.Struct, kw_only=True, dict=True):
@@ -82,14 +83,18 @@ class Delta(msgspec.Struct):
 def insert(state: JourneyState, event: StoredEvent, ctx: Context, cap: int) -> Delta:
     """Add a new event (not a duplicate) and re-evaluate the rule groups it touches."""
     events = state.events
-    if len(events) >= cap and event.order > events[-1].order:
+    latest = not events or EVENT_ORDER(event) > EVENT_ORDER(events[-1])
+    if latest and len(events) >= cap:
         state.overflow += 1  # past the cap: acknowledged, not scored (docs: Bounded state)
         return Delta()
-    bisect.insort(events, event, key=EVENT_ORDER)
-    touched = set(group_keys(event))
+    if latest:
+        events.append(event)  # most events: no search
+    else:
+        bisect.insort(events, event, key=EVENT_ORDER)
+    touched: Iterable[str] = group_keys(event)  # distinct keys
     if len(events) > cap:
         state.overflow += 1
-        touched.update(group_keys(events.pop()))
+        touched = {*touched, *group_keys(events.pop())}
     return reevaluate(state, touched, ctx, event)
 
 
@@ -109,7 +114,8 @@ def reevaluate(
             state.survey = survey_score(events)
         if key == CONTACTS and key in state.groups:
             known = {(s.signal, *s.evidence_event_ids): s for s in state.groups[key]}
-            outcome = evaluate(group, events, ctx._replace(known=known)) if events else None
+            with_known = _new_tuple(Context, (*ctx[:4], known))  # ctx._replace took 1.3 us
+            outcome = evaluate(group, events, with_known) if events else None
         else:
             outcome = evaluate(group, events, ctx) if events else None
         _replace_group(state, key, outcome.signals if outcome else [], delta)
