@@ -96,15 +96,15 @@ def parse_group(key: str) -> GroupKey:
 
 def group_keys(event: StoredEvent) -> tuple[str, ...]:
     """The rule groups an event belongs to (empty when it carries no signal)."""
-    kind, own = event.type, own_group(event.id)
+    kind = event.type
     if kind == "contact":
-        return (CONTACTS, own)
+        return (CONTACTS, own_group(event.id))
     if kind in ("case_opened", "case_resolved"):
         return (obligation_group(CASE, _ident(event, "case_id") or ""),)
     if kind == "case_reopened":
-        return (own, obligation_group(CASE, _ident(event, "case_id") or ""))
+        return (own_group(event.id), obligation_group(CASE, _ident(event, "case_id") or ""))
     if kind in REWORK_TYPES or kind in ("handoff", "proactive_update"):
-        return (own,)
+        return (own_group(event.id),)
     if kind.startswith("billing_dispute_"):
         return (obligation_group(DISPUTE, _ident(event, "dispute_id") or ""),)
     if kind.startswith("promise_"):
