@@ -1,5 +1,5 @@
 """A partition's recovery reads its own books, not every partition's; a checkpoint writes
-each partition's books to its own database.
+each partition's books to its own database, in write batches.
 
 At each rebalance every assigned partition recovers (its clock and the wake-ups of its
 books, `Runtime._recover`); reading through the table, RocksDB iterated every assigned
@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from faust.streams import current_event
@@ -27,9 +28,7 @@ from tests.support.runtime_rig import TOPIC, Untouchable
 
 
 def test_a_partition_reads_the_books_of_its_own_database_only(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, worker_store="rocksdb", topic_partitions=3,
-                        topic_touchpoints=TOPIC)  # fmt: skip
-    table = create_app(settings).tables["journey_books"]
+    table = rocksdb_table(tmp_path)
     state = StateTable(table, TOPIC, Untouchable())  # type: ignore[arg-type]
     for partition in range(3):
         with in_partition(TOPIC, partition):
@@ -55,17 +54,23 @@ class Changelog:
         return last
 
 
-@pytest.mark.parametrize("yield_every", [60.0, 0.0])
-def test_a_checkpoint_writes_each_partitions_books_to_its_own_database(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, yield_every: float
-) -> None:
-    """`persist` names the partition once per run of its keys, not once per key: every key
-    must still land in its own partition's database with that partition's changelog offset,
-    also when the writes yield to the event loop after every key (0 s), and the partition
-    must not outlive the writes (a later table access would go to the wrong database)."""
-    settings = Settings(data_dir=tmp_path, worker_store="rocksdb", topic_partitions=3,
+def rocksdb_table(path: Path) -> Any:
+    settings = Settings(data_dir=path, worker_store="rocksdb", topic_partitions=3,
                         topic_touchpoints=TOPIC)  # fmt: skip
-    table = create_app(settings).tables["journey_books"]
+    return create_app(settings).tables["journey_books"]
+
+
+@pytest.mark.parametrize(("yield_every", "batch_keys"), [(60.0, 128), (0.0, 1), (0.0, 3)])
+def test_a_checkpoint_writes_each_partitions_books_to_its_own_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, yield_every: float, batch_keys: int
+) -> None:
+    """`persist` names the partition once per run of its keys, not once per key, and
+    writes RocksDB in batches to the partition's database: every key must land in its own
+    partition's database with that partition's changelog offset, byte for byte as the
+    table's own per-key writes store them, also when the writes yield to the event loop
+    after every batch (0 s), and the partition must not outlive the writes (a later table
+    access would go to the wrong database)."""
+    table = rocksdb_table(tmp_path / "batched")
     changelog = Changelog()
     state = StateTable(table, TOPIC, changelog)  # type: ignore[arg-type]
     entered: list[int] = []
@@ -78,7 +83,8 @@ def test_a_checkpoint_writes_each_partitions_books_to_its_own_database(
 
     monkeypatch.setattr("pipeline.stream.state.in_partition", counted)
     monkeypatch.setattr("pipeline.stream.state.YIELD_EVERY", yield_every)
-    books = {p: {f"J{p}-{n}": f"book {p}-{n}".encode() for n in range(4)} for p in (2, 0, 1)}
+    monkeypatch.setattr("pipeline.stream.state.BATCH_KEYS", batch_keys)
+    books = {p: {f"J{p}-{n}": f"book {p}-{n} ✓".encode() for n in range(4)} for p in (2, 0, 1)}
 
     async def persist_beside_a_reader() -> None:
         seen: list[object] = []
@@ -95,12 +101,20 @@ def test_a_checkpoint_writes_each_partitions_books_to_its_own_database(
         assert seen == [None] * 20
 
     asyncio.run(persist_beside_a_reader())
+    by_key = rocksdb_table(tmp_path / "by_key")  # the table's own writes, one key at a time
     for partition, values in books.items():
         assert state.items(partition) == sorted(values.items())
         offset = table.data.persisted_offset(TP(state.changelog, partition))
         last = max(n for n, r in enumerate(changelog.records) if r.partition == partition)
         assert offset == 100 + last
+        with in_partition(TOPIC, partition):
+            for key, raw in values.items():
+                by_key.data[key] = raw
+        by_key.data.set_persisted_offset(TP(state.changelog, partition), offset)
+        stored = table.data._db_for_partition(partition)
+        expected = by_key.data._db_for_partition(partition)
+        assert list(stored.items()) == list(expected.items())
     if yield_every:
         assert entered == [2, 0, 1]  # once per partition
     else:
-        assert entered.count(2) >= 4 and sorted(set(entered)) == [0, 1, 2]
+        assert entered.count(2) >= 4 // batch_keys and sorted(set(entered)) == [0, 1, 2]
