@@ -60,11 +60,11 @@ def _within(rows: Sequence[Row], columns: tuple[str, ...], limit: int) -> bool:
     """Whether the rows' partitions are surely at most `limit`, from each column's earliest
     and latest time alone: the rows' (month, month, ...) keys are at most the product of
     the months each column spans. Nearly every batch (a second of events) spans a month or
-    two, and this costs a tenth of computing every row's months. False when unsure (a
+    two, and this costs a fraction of computing every row's months. False when unsure (a
     value that is not a datetime, naive and aware ones mixed): the caller counts."""
     bound = 1
     for column in columns:
-        values = [row.get(column) for row in rows]
+        values: list[Any] = [row.get(column) for row in rows]
         if set(map(type, values)) != {datetime}:
             return False
         try:
