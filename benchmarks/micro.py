@@ -3,7 +3,8 @@
 - validation: the contract validator on the simulator's messages (with its malformed share);
 - journey update + re-score: the engine's own benchmark functions (`bench_engine`) at 5 and
   50 events per journey, with the state decoded from and encoded to table bytes;
-- sink rows: building the touchpoints / journeys / signals rows and their JSONEachRow bytes;
+- sink rows: building the touchpoints rows and their insert body (one JSON array, as the
+  sink sends it);
 - processor: `JourneyProcessor.process` on batches of simulator messages, i.e. validate,
   route, de-duplicate, update and re-score, build rows (all of the worker's Python work
   except Faust, the Kafka client and the insert), with a cProfile of where its time goes.
@@ -29,7 +30,7 @@ from benchmarks import bench_engine
 from benchmarks.events import Message, simulated
 from pipeline.contract import Touchpoint, Validator
 from pipeline.journey import load_score_model
-from pipeline.store import json_each_row
+from pipeline.store import json_array_rows
 from pipeline.stream import rows as build
 from pipeline.stream.book_cache import BookCache
 from pipeline.stream.collector import PacedCollector
@@ -115,7 +116,7 @@ def _run(
         sealed.seal()
         rows += sealed.row_count
         for table_rows in sealed.rows.values():
-            json_each_row(table_rows)  # the sink's encoding, done once per flush
+            json_array_rows(table_rows)  # the sink's encoding, done once per flush
         generation, _ = proc.books.snapshot([partition])  # the books for the table, per flush
         proc.books.persisted(partition, generation)  # stored: clean until touched again
         collector.after_batch()
@@ -139,7 +140,7 @@ def sink_rows(messages: list[Message]) -> dict[str, float]:
     at = build.Position("touchpoints", 0, 0, NOW)
 
     def make() -> bytes:
-        return json_each_row([build.touchpoint_row(tp, None, at) for tp in touchpoints])
+        return json_array_rows([build.touchpoint_row(tp, None, at) for tp in touchpoints])
 
     return {"events": len(touchpoints), "per_event": best_seconds(make) / len(touchpoints)}
 

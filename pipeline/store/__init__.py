@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from pipeline.settings import Settings
-from pipeline.store.base import Store, StoreError, TransientStoreError, json_each_row
+from pipeline.store.base import (
+    Store,
+    StoreError,
+    TransientStoreError,
+    json_array_rows,
+    json_each_row,
+)
 from pipeline.store.migrations import Migration, apply_migrations, load_migrations
 
 
@@ -50,6 +56,7 @@ __all__ = [
     "TransientStoreError",
     "apply_migrations",
     "get_store",
+    "json_array_rows",
     "json_each_row",
     "load_migrations",
     "require_embedded_engine",

@@ -43,7 +43,7 @@ def split_by_partition(
     only on the months present, never on the rows' order.
     """
     columns = PARTITION_COLUMNS.get(table)
-    if not columns:
+    if not columns or len(rows) <= limit or _within(rows, columns, limit):
         return [(list(rows), token)]
     keys = [tuple(_month(row.get(column)) for column in columns) for row in rows]
     distinct = sorted(set(keys), key=_order)
@@ -54,6 +54,31 @@ def split_by_partition(
     for row, key in zip(rows, keys, strict=True):
         chunks[chunk_of[key]].append(row)
     return [(chunk, f"{token}#{n + 1}/{len(chunks)}") for n, chunk in enumerate(chunks)]
+
+
+def _within(rows: Sequence[Row], columns: tuple[str, ...], limit: int) -> bool:
+    """Whether the rows' partitions are surely at most `limit`, from each column's earliest
+    and latest time alone: the rows' (month, month, ...) keys are at most the product of
+    the months each column spans. Nearly every batch (a second of events) spans a month or
+    two, and this costs a fraction of computing every row's months. False when unsure (a
+    value that is not a datetime, naive and aware ones mixed): the caller counts."""
+    bound = 1
+    for column in columns:
+        values: list[Any] = [row.get(column) for row in rows]
+        if set(map(type, values)) != {datetime}:
+            return False
+        try:
+            low, high = min(values), max(values)
+        except TypeError:  # naive and aware
+            return False
+        # toYYYYMM is monotonic in time (aware values are compared as instants, then read
+        # in UTC by `_month`), so every row's month lies between these two.
+        first, last = _month(low), _month(high)
+        assert first is not None and last is not None
+        bound *= (last // 100 - first // 100) * 12 + last % 100 - first % 100 + 1
+        if bound > limit:
+            return False
+    return True
 
 
 def _month(value: object) -> int | None:

@@ -179,7 +179,7 @@ class Runtime:
             self._buffer(batch, self._poison_pill(topic, records[0], error, now, counted))
         else:
             try:
-                inbound = [self._inbound(topic, r) for r in records]
+                inbound = self._inbound(topic, partition, records)
                 counting = self.metrics.counting(keep=counted)
                 with in_partition(self.touchpoints_topic, partition), counting:
                     output = self.processor.process(partition, inbound, now, build_rows=False)
@@ -189,17 +189,23 @@ class Runtime:
         batch.add(topic, first, last, len(records))
         self.replays.processed(topic, partition, last)
 
-    def _inbound(self, topic: str, record: Any) -> Inbound:
-        if topic != self.touchpoints_topic:
-            if record.key == TICK_KEY and (tick_us := _tick_us(record.value)) is not None:
-                return Inbound(topic, record.partition, record.offset, b"", tick_us=tick_us)
-        else:
-            self.last_activity[record.partition] = time.monotonic()
-            self.next_offset[record.partition] = record.offset + 1
-        return Inbound(
-            topic, record.partition, record.offset, record.value,
-            produced_at=(record.timestamp or 0) / 1000,
-        )  # fmt: skip
+    def _inbound(self, topic: str, partition: int, records: Sequence[Any]) -> list[Inbound]:
+        """Records of one topic-partition as the processor takes them. The intake's activity
+        and next offset are noted once per run, not per record; Inbound is built
+        positionally (topic, partition, offset, value, produced_at, tick_us)."""
+        if topic == self.touchpoints_topic:
+            self.last_activity[partition] = time.monotonic()
+            self.next_offset[partition] = records[-1].offset + 1
+            return [Inbound(topic, partition, r.offset, r.value, (r.timestamp or 0) / 1000)
+                    for r in records]  # fmt: skip
+        inbound = []
+        for r in records:  # re-keyed events and idle ticks
+            if r.key == TICK_KEY and (tick_us := _tick_us(r.value)) is not None:
+                inbound.append(Inbound(topic, partition, r.offset, b"", 0.0, tick_us))
+            else:
+                inbound.append(Inbound(topic, partition, r.offset, r.value,
+                                       (r.timestamp or 0) / 1000))  # fmt: skip
+        return inbound
 
     def _buffer(self, batch: PartitionBatch, output: Output) -> None:
         """Queue the output's rows and messages; the checkpoint stores and sends them."""

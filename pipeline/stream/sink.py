@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.store import Store, TransientStoreError, json_each_row
+from pipeline.store import Store, TransientStoreError, json_array_rows
 from pipeline.store.partition_split import split_by_partition
 from pipeline.store.topology import Topology, topology_of
 from pipeline.stream.metrics import Metrics
@@ -210,9 +210,10 @@ def insert_rows(store: Store, table: str, rows: list[Row], token: str) -> None:
     """The rows of one table, in inserts within ClickHouse's partitions per insert, each
     with its deduplication token (`split_by_partition`). In the sink's thread, encoding
     included: a checkpoint's JSON took milliseconds of the event loop per thousand rows.
-    A retry inserts every part again; the parts ClickHouse already holds are dropped there."""
+    A retry inserts every part again; the parts ClickHouse already holds are dropped there.
+    Each part's body is one JSON array (`json_array_rows`), read as JSONEachRow."""
     for part, part_token in split_by_partition(table, rows, token):
-        store.insert(table, json_each_row(part), part_token)
+        store.insert(table, json_array_rows(part), part_token)
 
 
 class PermanentSinkError(RuntimeError):

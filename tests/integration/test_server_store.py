@@ -23,6 +23,7 @@ from pipeline.store import (
     StoreError,
     TransientStoreError,
     apply_migrations,
+    json_array_rows,
     json_each_row,
     load_migrations,
 )
@@ -68,9 +69,11 @@ def signal(signal_id: str, evidence: list[str]) -> dict[str, Any]:
 
 
 def fill(store: ServerStore | EmbeddedStore) -> None:
-    """The same rows into either backend, as dicts and as ready JSONEachRow bytes."""
+    """The same rows into either backend, as dicts and as ready JSONEachRow bytes (one
+    object a line, and one JSON array as the sink sends them)."""
     store.insert("touchpoints", [touchpoint("e-1", 10), touchpoint("e-2", 11, channel="")])
     store.insert("touchpoints", json_each_row([touchpoint("e-3", 12, customer_id="c-2")]))
+    store.insert("touchpoints", json_array_rows([touchpoint("e-4", 13, channel="app")]))
     store.insert("journeys", [journey("order-1", None), journey("order-2", 87.25)])
     store.insert("journey_signals", [signal("s-1", ["e-1", "e-2"]), signal("s-2", [])])
 
@@ -98,7 +101,7 @@ def test_rows_read_back_as_the_embedded_store_reads_them(
         served, embedded = server_store.query(sql, params), fresh_store.query(sql, params)
         assert served == embedded, name
     touchpoints = server_store.query(READS["touchpoints"], params)
-    assert [t["event_id"] for t in touchpoints] == ["e-1", "e-2", "e-3"]
+    assert [t["event_id"] for t in touchpoints] == ["e-1", "e-2", "e-3", "e-4"]
     assert touchpoints[0]["occurred_at"] == AT  # aware UTC, milliseconds kept
     assert touchpoints[0]["attributes"] == '{"amount": 120.5, "note": "größer ✓"}'
     journeys = server_store.query(READS["journeys"], params)

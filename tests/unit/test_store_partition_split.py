@@ -17,7 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.store import load_migrations
-from pipeline.store.partition_split import PARTITION_COLUMNS, split_by_partition
+from pipeline.store.partition_split import (
+    PARTITION_COLUMNS,
+    _month,
+    _within,
+    split_by_partition,
+)
 
 MONTHS = st.integers(1900 * 12, 2299 * 12 + 11)
 
@@ -88,6 +93,37 @@ def test_months_are_read_in_utc_as_the_tables_partition() -> None:
             {"effective_at": None}]  # fmt: skip
     chunks = split_by_partition("journey_signals", rows, "t", limit=1)
     assert [len(chunk) for chunk, _ in chunks] == [2, 1]
+
+
+EARLIEST, LATEST = (datetime(2025, 11, 1, tzinfo=UTC).replace(tzinfo=None),
+                    datetime(2026, 5, 1, tzinfo=UTC).replace(tzinfo=None))  # fmt: skip
+AWARE = st.datetimes(EARLIEST, LATEST, timezones=st.sampled_from(
+    [UTC, timezone(timedelta(hours=14)), timezone(timedelta(hours=-12))]))  # fmt: skip
+TIMES = st.one_of(AWARE, st.datetimes(EARLIEST, LATEST), st.dates(EARLIEST.date(), LATEST.date()),
+                  st.none())  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(
+    st.one_of(st.lists(st.tuples(AWARE, AWARE), max_size=30),
+              st.lists(st.tuples(TIMES, TIMES), max_size=30)),
+    st.integers(1, 12),
+)  # fmt: skip
+def test_the_quick_bound_never_undercounts_the_partitions(
+    times: list[tuple[Any, Any]], limit: int
+) -> None:
+    """A batch is left whole, uncounted, when each column's earliest and latest time bound
+    its partitions within the limit: the bound must hold for any times (months read in UTC
+    across a month's end, naive, mixed, dates, missing), and the split must be what
+    counting every row gives (one chunk under the token when within the limit)."""
+    rows = [{"event_id": f"e{n}", "occurred_at": occurred, "_ingested_at": ingested}
+            for n, (occurred, ingested) in enumerate(times)]  # fmt: skip
+    columns = PARTITION_COLUMNS["touchpoints"]
+    partitions = len({tuple(_month(row[c]) for c in columns) for row in rows})
+    if _within(rows, columns, limit):
+        assert partitions <= limit
+    chunks = split_by_partition("touchpoints", rows, "tok", limit)
+    assert (chunks == [(rows, "tok")]) == (partitions <= limit)
 
 
 _TABLE = re.compile(r"CREATE TABLE IF NOT EXISTS (\w+) \((.*?)\) ENGINE"

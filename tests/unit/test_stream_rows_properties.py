@@ -4,9 +4,10 @@ The validator is the only gate: past it, a row that cannot be built or encoded s
 worker on that message for ever (a few hundred levels of nesting crashed orjson, an integer
 beyond 64 bits crashed it too). Hypothesis generates events in and beyond the contract's
 bounds (deep and wide attributes, numbers past 64 bits, odd unicode, dates from 1900 to the
-clock); for every one the validator accepts, the processor's rows must encode as ClickHouse
-JSONEachRow, its score and alert messages must be JSON, and the journey state must round
-trip. Rejected ones must give a dead-letter row that encodes too.
+clock); for every one the validator accepts, the processor's rows must encode as the sink's
+insert body (one JSON array, read as ClickHouse JSONEachRow), its score and alert messages
+must be JSON, and the journey state must round trip. Rejected ones must give a dead-letter
+row that encodes too.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pipeline.contract.rules import ATTRIBUTE_RULES
 from pipeline.contract.touchpoint import CHANNELS, EVENT_TYPES
 from pipeline.journey import JourneyBook
 from pipeline.journey.events import to_us
-from pipeline.store import json_each_row
+from pipeline.store import json_array_rows
 from pipeline.stream.processor import Inbound
 from tests.support.stream_messages import NOW, processor
 
@@ -129,10 +130,7 @@ def test_what_the_validator_accepts_can_be_stored(
     tick = Inbound("touchpoints.routed", 0, len(raws), b"", tick_us=to_us(later))
     for output in (out, p.process(0, [tick], later)):
         for table, rows in output.rows.items():
-            encoded = json_each_row(rows)
-            assert len(encoded.splitlines()) == len(rows), table
-            for line in encoded.splitlines():
-                orjson.loads(line)
+            assert len(orjson.loads(json_array_rows(rows))) == len(rows), table
         for _, payload in output.scores + output.alerts:
             orjson.loads(payload)
     _, books = p.books.snapshot([0])

@@ -5,13 +5,21 @@ messages were sliced into fetches."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.contract import Touchpoint
-from pipeline.stream.rows import Position, touchpoint_row
+from pipeline.stream.rows import (
+    Position,
+    journey_row,
+    journey_version,
+    signal_row,
+    touchpoint_row,
+)
 from pipeline.stream.sink import PartitionBatch
 from tests.support.stream_messages import NOW, SCRIPT, inbound, processor, promise, touchpoint
 
@@ -118,3 +126,26 @@ def test_touchpoint_rows_carry_the_provenance_every_row_carries() -> None:
     at = Position("touchpoints", 2, 41, NOW)
     row = touchpoint_row(tp, None, at)
     assert {key: row[key] for key in row if key.startswith("_")} == at.provenance()
+
+
+def test_journey_and_signal_rows_are_the_conversion_of_their_structs() -> None:
+    """`journey_row` and `signal_row` write their columns out (a conversion and two dict
+    merges less per row): they must stay the struct's fields in its order (a score's
+    without its signals and overflow count), then state and provenance, as the conversion
+    they replaced built them. A field added to `JourneyScore` or `Signal` fails this."""
+    out = processor().process(0, inbound(MESSAGES), NOW, build_rows=False)
+    at = Position("touchpoints", 2, 41, NOW)
+    scores = [last[0] for last in out.latest.journeys.values() if not isinstance(last, dict)]
+    assert scores and out.latest.signals
+    for score in scores:
+        fields = msgspec.to_builtins(msgspec.structs.replace(score, signals=[]),
+                                     builtin_types=(datetime,))  # fmt: skip
+        del fields["signals"], fields["overflow_events"]
+        version = {"version": journey_version(score), "model_version": score.score_model}
+        expected = fields | version | at.provenance()
+        assert list(journey_row(score, at).items()) == list(expected.items())
+    for signal, active, version_, _ in out.latest.signals.values():
+        fields = msgspec.to_builtins(signal, builtin_types=(datetime,))
+        state = {"active": int(active), "version": version_, "model_version": signal.score_model}
+        expected = fields | state | at.provenance()
+        assert list(signal_row(signal, active, version_, at).items()) == list(expected.items())
