@@ -51,7 +51,8 @@ def test_the_producers_faust_builds_are_idempotent(app: Any) -> None:
         assert "._settings_extra()" in inspect.getsource(factory), factory.__qualname__
 
     async def built() -> AIOKafkaProducer:
-        producer = app.producer._new_producer()  # what the producer's start does
+        # What the producer's start does, and the checkpoint's producer thread (`producer_thread`).
+        producer = app.producer._new_producer()
         await producer.stop()  # never started: nothing to flush, only its client to close
         return producer
 
