@@ -16,7 +16,9 @@ the sink's buffers (every source message taken since the last checkpoint):
    (a retried insert is dropped by ClickHouse), then the touchpoint rows that moved to
    another journey are deleted under their old journey id (a replay deletes nothing new).
 4. Messages: dead letters, re-keyed events, alerts and score snapshots, sent as whole
-   producer batches and awaited (acks=all, idempotent producer).
+   producer batches and awaited (acks=all, idempotent producer). Steps 2-3 (ClickHouse)
+   and step 4 (Kafka) run concurrently: neither needs the other, and both end before
+   step 5. If one fails, the other is cancelled (or finishes) and nothing later runs.
 5. State: the books and clocks of step 1 to the state table: changelog first, awaited,
    then the local store with the changelog offset it now holds.
 6. Offsets: commit, per source topic-partition, the offset after the last message taken.
@@ -29,7 +31,11 @@ token or by `ReplacingMergeTree` version, and score snapshots are keyed) or did 
 failed: the replayed events are duplicates of the stored books, and produce nothing). State
 written before the rows (5 before 3) would lose the rows of a crash in between: the replay
 would find the events already in the books. State before the messages (5 before 4) loses
-the messages the same way; offsets before anything (6 first) loses everything taken.
+the messages the same way; offsets before anything (6 first) loses everything taken. Rows
+and messages in either order (3 and 4 concurrent) change nothing of this: a crash while
+either runs leaves state and offsets unwritten, and the replay writes both again (a
+message may then be sent twice, as after a crash between 4 and 6 in any order; rows are
+dropped by token or version).
 
 A failed step raises; the caller must then stop taking input and let the restart replay
 (`Runtime`): the worker's memory (books, de-dup ids, clocks) is ahead of what was stored.
@@ -38,11 +44,11 @@ A failed step raises; the caller must then stop taking input and let the restart
 from __future__ import annotations
 
 import asyncio
-import itertools
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 from pipeline.stream.book_cache import BookCache, clock_key
 from pipeline.stream.outbox import Record
@@ -105,31 +111,35 @@ class Checkpoint:
         if not batches:
             snapshotted()
             return
-        marks = [time.monotonic()]
-        try:
-            generation, state = await asyncio.to_thread(self._snapshot, batches)
-        finally:
-            snapshotted()
-        marks.append(time.monotonic())
-        await self.reconcile(batches)
-        marks.append(time.monotonic())
-        await self.rows.write(batches)
-        marks.append(time.monotonic())
-        await self.messages.send(self._records(batches))
-        marks.append(time.monotonic())
-        await self.state.persist(state)
-        marks.append(time.monotonic())
-        offsets: dict[tuple[str, int], int] = {}
-        for batch in batches:
-            offsets.update(batch.next_offsets())
-        await self.commit_offsets(offsets)
-        marks.append(time.monotonic())
-        for batch in batches:
-            self.books.persisted(batch.partition, generation)
-        self.books.evict_clean()
-        marks.append(time.monotonic())
-        self.last_seconds = dict(zip(STEPS, (b - a for a, b in itertools.pairwise(marks)),
-                                     strict=True))  # fmt: skip
+        seconds: dict[str, float] = {}
+        with _timed(seconds, "snapshot"):
+            try:
+                generation, state = await asyncio.to_thread(self._snapshot, batches)
+            finally:
+                snapshotted()
+        await _together(
+            self._store_rows(batches, seconds),
+            _timed_await(seconds, "messages", self.messages.send(self._records(batches))),
+        )
+        with _timed(seconds, "state"):
+            await self.state.persist(state)
+        with _timed(seconds, "offsets"):
+            offsets: dict[tuple[str, int], int] = {}
+            for batch in batches:
+                offsets.update(batch.next_offsets())
+            await self.commit_offsets(offsets)
+        with _timed(seconds, "clean"):
+            for batch in batches:
+                self.books.persisted(batch.partition, generation)
+            self.books.evict_clean()
+        self.last_seconds = {step: seconds[step] for step in STEPS}
+
+    async def _store_rows(self, batches: list[PartitionBatch], seconds: dict[str, float]) -> None:
+        """Steps 2 and 3: the retractions join the batches' rows before the insert."""
+        with _timed(seconds, "reconcile"):
+            await self.reconcile(batches)
+        with _timed(seconds, "rows"):
+            await self.rows.write(batches)
 
     def _snapshot(self, batches: list[PartitionBatch]) -> tuple[int, dict[int, dict[str, bytes]]]:
         """Step 1: the batches' rows built, and the state to write (books and clocks)."""
@@ -150,3 +160,30 @@ class Checkpoint:
         scores = self.topics.scores
         records += [Record(scores, key, body) for b in batches for key, body in b.scores.items()]
         return records
+
+
+@contextlib.contextmanager
+def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
+    started = time.monotonic()
+    try:
+        yield
+    finally:
+        seconds[step] = time.monotonic() - started
+
+
+async def _timed_await(seconds: dict[str, float], step: str, work: Awaitable[Any]) -> None:
+    with _timed(seconds, step):
+        await work
+
+
+async def _together(*steps: Awaitable[None]) -> None:
+    """Run `steps` concurrently; if one fails (or this is cancelled), cancel the others and
+    wait for them to end, then raise: no step outlives the checkpoint that ran it."""
+    tasks = [asyncio.ensure_future(step) for step in steps]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise

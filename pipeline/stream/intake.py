@@ -9,6 +9,10 @@ rebalance) and replaces only its drain loop: records of the worker's own topics 
 `on_batch` as one mapping per fetch; any other topic (the state table's changelog while it
 recovers) still goes through Faust's per-message path.
 
+The consumer waits at most `FETCH_MAX_WAIT_MS` for a fetch to fill (Faust fixes 1,500 ms):
+at 5,000 events/s with 1,500 ms, fetches brought records up to 2 s old, more than a second of
+input at once, and every event waited for that on top of its checkpoint.
+
 Offsets of the batch topics are not acked through Faust: the checkpoint commits them
 itself once their results are stored (`pipeline.stream.checkpoint`), so Faust's
 `wait_empty` has nothing to wait for at a rebalance or a stop.
@@ -28,6 +32,19 @@ log = logging.getLogger("pipeline.stream")
 # TP -> aiokafka ConsumerRecords of one fetch, in offset order.
 Fetched = Mapping[Any, list[Any]]
 BatchHandler = Callable[[Fetched], Awaitable[None]]
+# The broker answers a fetch once it has data or after this wait (aiokafka's default: 500).
+FETCH_MAX_WAIT_MS = 100
+
+
+class BatchConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust's consumer thread, with a fetch wait fit for a latency target."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Faust passes fetch_max_wait_ms=1500 and offers no setting for it; aiokafka keeps
+        # the value only here, read by its fetcher when it builds each fetch request.
+        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
+        return consumer
 
 
 class BatchConsumer(faust_aiokafka.Consumer):
@@ -39,6 +56,9 @@ class BatchConsumer(faust_aiokafka.Consumer):
     # so the next owner of the partition reads them again.
     intake_open: bool = True
     handling: asyncio.Future[None] | None = None
+
+    def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
+        return BatchConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def close_intake(self) -> None:
         self.intake_open = False

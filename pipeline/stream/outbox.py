@@ -4,7 +4,8 @@ Faust's per-message send path (a future, a buffer entry and a send call per mess
 the worker more than scoring did. A flush instead builds its score snapshots, alerts, dead
 letters, re-keyed events and state-table changelog records into aiokafka `BatchBuilder`s,
 one per topic-partition, submits them together and waits until the broker acknowledged
-all of them (acks=all, idempotent producer) before the flush acks its input.
+all of them (acks=all, idempotent producer) before the flush acks its input. The worker's
+outbox does all of it on the loop of its producer's own thread (`producer_thread`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.partitioner import murmur2
+
+Sent = dict[tuple[str, int], int]  # (topic, partition) -> the last offset written
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +45,17 @@ def partition_of(key: bytes, partitions: int) -> int:
 class Outbox:
     """Sends records through an aiokafka producer in whole batches.
 
-    `producer` returns the started `AIOKafkaProducer`: the Faust app's own, so the worker
-    keeps one connection and its idempotence settings.
+    `producer` returns the started `AIOKafkaProducer`; `run` runs a send on the producer's
+    event loop (the worker's: `ProducerThread.run`; default: the caller's loop).
     """
 
-    def __init__(self, producer: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        producer: Callable[[], Any],
+        run: Callable[[Coroutine[Any, Any, Sent]], Awaitable[Sent]] | None = None,
+    ) -> None:
         self._producer = producer
+        self._run = run
         self._round_robin = itertools.count()
 
     @property
@@ -60,6 +68,12 @@ class Outbox:
         Raises what the producer raises once its own retries are exhausted: the caller must
         not ack the input these records were derived from.
         """
+        taken = list(records)  # here: the records may be built from the caller's state
+        if self._run is None:
+            return await self._send(taken)
+        return await self._run(self._send(taken))
+
+    async def _send(self, records: list[Record]) -> Sent:
         grouped: dict[tuple[str, int], list[Record]] = {}
         sizes: dict[str, int] = {}
         for record in records:

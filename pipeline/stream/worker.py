@@ -49,6 +49,7 @@ from pipeline.stream.logs import quiet_root_logger
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.outbox import Outbox, partition_of
 from pipeline.stream.processor import JourneyProcessor
+from pipeline.stream.producer_thread import ProducerThread
 from pipeline.stream.readiness import Limits
 from pipeline.stream.runtime import Runtime
 from pipeline.stream.sink import ClickHouseSink
@@ -106,6 +107,7 @@ class JourneysApp(faust.App):
     batch_topics: frozenset[str] = frozenset()
     journeys_runtime: Runtime | None = None
     journeys_store: Store | None = None
+    journeys_sender: ProducerThread | None = None
     on_first_start_hook: Callable[[], Any] | None = None
     exit_code = 0
 
@@ -134,6 +136,8 @@ class JourneysApp(faust.App):
         quiet_root_logger()
         for topic in self.declared:
             await topic.declare()
+        if self.journeys_sender is not None:  # before the agents: they may send too
+            await self.journeys_sender.start()
         if not await self._partitions_as_configured():
             return  # stopping with exit 2: nothing opened, no input taken
         if self.on_first_start_hook is not None:
@@ -188,6 +192,8 @@ class JourneysApp(faust.App):
         if runtime is not None:
             await runtime.close(max(deadline - time.monotonic(), 0.1))
             runtime.collector.stop()
+        if self.journeys_sender is not None:  # after the last checkpoint, its last sender
+            await self.journeys_sender.stop(max(deadline - time.monotonic(), 1.0))
         await super().on_stop()
 
     def close_store(self) -> None:
@@ -270,7 +276,10 @@ def create_app(settings: Settings, open_store: Callable[[Settings], Store] | Non
     ), metrics)  # fmt: skip
 
     salt = settings.erasure_salt.get_secret_value() if settings.erasure_salt else None
-    outbox = Outbox(lambda: app.producer._ensure_producer())  # type: ignore[attr-defined]
+    # The checkpoint's sends, on a producer of their own thread (`producer_thread`).
+    sender = ProducerThread(lambda: app.producer._new_producer())  # type: ignore[attr-defined]
+    app.journeys_sender = sender
+    outbox = Outbox(lambda: sender.producer, sender.run)
     # The ledger snapshot for the alert delivery, at least four times per topic retention.
     snapshot_every = min(3600.0, settings.erasure_topic_retention_hours * 900)
     desk = ErasureDesk(lambda: app.journeys_runtime, outbox, settings.topic_erasures, salt,

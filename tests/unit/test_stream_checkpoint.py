@@ -211,3 +211,72 @@ def test_the_snapshot_leaves_the_event_loop_free_and_then_lets_input_in() -> Non
     asyncio.run(run())
     assert order == ["snapshot", "snapshotted", "rows"]
     assert world.committed == 1 and world.state == {"k0": frozenset({"e0"})}
+
+
+def test_rows_and_messages_run_together_and_both_end_before_the_state() -> None:
+    """Steps 2-3 (ClickHouse) and 4 (Kafka) overlap: here the insert cannot finish until
+    the messages are being sent, and the send cannot finish until the insert has; the
+    state and the offsets come only after both."""
+    world = World()
+    books = FakeBooks({})
+    books.add("k0", "e0")
+    fakes = Collaborators(world, None)
+    sending, stored = asyncio.Event(), asyncio.Event()
+    write, send = fakes.write, fakes.send
+
+    async def slow_write(batches: list[PartitionBatch]) -> None:
+        await asyncio.wait_for(sending.wait(), 10)  # a deadlock guard: the send never began
+        await write(batches)
+        world.calls.append("rows stored")
+        stored.set()
+
+    async def slow_send(records: Iterable[Record]) -> dict[tuple[str, int], int]:
+        sending.set()
+        await asyncio.wait_for(stored.wait(), 10)
+        sent = await send(records)
+        world.calls.append("messages sent")
+        return sent
+
+    fakes.write, fakes.send = slow_write, slow_send  # type: ignore[method-assign]
+    batch = PartitionBatch(0)
+    batch.add(TOPIC, 0, 0, 1)
+    asyncio.run(fakes.checkpoint(books).commit([batch]))
+    assert world.calls == [
+        "reconcile", "rows", "rows stored", "messages", "messages sent", "state", "offsets"
+    ]  # fmt: skip
+    assert world.committed == 1
+
+
+def test_a_failed_insert_stops_the_send_and_commits_nothing() -> None:
+    """The insert fails while the messages are still being sent: the send is cancelled
+    (it does not outlive its checkpoint), the failure is raised as it is, and neither the
+    state nor the offsets are written."""
+    world = World()
+    books = FakeBooks({})
+    books.add("k0", "e0")
+    fakes = Collaborators(world, "rows")
+    sending = asyncio.Event()
+    cancelled: list[bool] = []
+
+    async def hanging_send(records: Iterable[Record]) -> dict[tuple[str, int], int]:
+        sending.set()
+        try:
+            await asyncio.sleep(5)  # not cancelled: it ends, and the check below fails
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+        return {}
+
+    write = fakes.write
+
+    async def failing_write(batches: list[PartitionBatch]) -> None:
+        await asyncio.wait_for(sending.wait(), 10)
+        await write(batches)  # raises Crash
+
+    fakes.write, fakes.send = failing_write, hanging_send  # type: ignore[method-assign]
+    batch = PartitionBatch(0)
+    batch.add(TOPIC, 0, 0, 1)
+    with pytest.raises(Crash):
+        asyncio.run(fakes.checkpoint(books).commit([batch]))
+    assert cancelled == [True]
+    assert world.calls == ["reconcile", "rows"] and world.committed == 0 and not world.state

@@ -51,7 +51,8 @@ def test_the_producers_faust_builds_are_idempotent(app: Any) -> None:
         assert "._settings_extra()" in inspect.getsource(factory), factory.__qualname__
 
     async def built() -> AIOKafkaProducer:
-        producer = app.producer._new_producer()  # what the producer's start does
+        # What the producer's start does, and the checkpoint's producer thread (`producer_thread`).
+        producer = app.producer._new_producer()
         await producer.stop()  # never started: nothing to flush, only its client to close
         return producer
 
@@ -62,7 +63,8 @@ def test_the_producers_faust_builds_are_idempotent(app: Any) -> None:
 # Faust's private hooks the worker's classes override: a renamed hook leaves the override
 # defined and never called (Faust's own drain loop, its own stop) with no error anywhere.
 OVERRIDES = {
-    BatchConsumer: ["_drain_messages"],
+    BatchConsumer: ["_drain_messages", "_new_consumer_thread"],
+    intake.BatchConsumerThread: ["_create_worker_consumer"],
     worker.JourneysApp: ["_new_consumer", "_on_partitions_assigned"],
     worker.JourneysWorker: ["_shutdown_loop"],
 }
@@ -99,6 +101,23 @@ def test_the_consumer_keeps_the_offsets_and_state_the_worker_reads(app: Any) -> 
     assert app._consumer is consumer
     assert callable(app._on_partitions_revoked)
     assert callable(app.producer._ensure_producer)
+
+
+def test_the_worker_s_fetches_wait_at_most_100_ms_for_data(app: Any) -> None:
+    """Faust fixes aiokafka's fetch wait at 1,500 ms; the worker's consumer sets its own
+    (`intake.FETCH_MAX_WAIT_MS`), which aiokafka hands its fetcher when the consumer starts."""
+    thread = app.consumer._new_consumer_thread()
+    assert isinstance(thread, intake.BatchConsumerThread)
+
+    async def built() -> Any:
+        consumer = thread._create_worker_consumer(app.transport)
+        await consumer._client.close()  # never started: only its client to close
+        return consumer
+
+    consumer = asyncio.run(built())
+    assert consumer._fetch_max_wait_ms == intake.FETCH_MAX_WAIT_MS == 100
+    start = inspect.getsource(type(consumer).start)
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in start
 
 
 def test_a_partition_marker_is_faust_s_current_event() -> None:
