@@ -38,7 +38,7 @@ from pipeline.stream.clock import PartitionClocks, Wakeups
 from pipeline.stream.customers import CustomerIndex
 from pipeline.stream.dedup import RecentEventIds
 from pipeline.stream.metrics import Metrics
-from pipeline.stream.rows import Latest, Position, Row
+from pipeline.stream.rows import Latest, Position, Row, SignalSet
 
 if TYPE_CHECKING:
     from pipeline.settings import Settings
@@ -71,7 +71,7 @@ class Output:
     produced_at: list[float] = field(default_factory=list)
     # journey_id -> (version, ids of its current signals): lets the sink retract signals a
     # replay after a crash no longer produces (see runtime.Runtime.reconcile).
-    signal_sets: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
+    signal_sets: dict[str, SignalSet] = field(default_factory=dict)
     # event_id -> (customer_id, journey_id): stored touchpoints moved to another journey
     # (the engine's `Changes.moved`; `sink.move_touchpoints` moves their rows).
     moved: dict[str, tuple[str, str]] = field(default_factory=dict)

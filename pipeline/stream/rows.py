@@ -322,13 +322,17 @@ def turned_poor_alert(score: JourneyScore, act_within: timedelta, context: Row) 
     )
 
 
+# A journey's version and its current signals by id, as a checkpoint writes them.
+SignalSet = tuple[int, dict[str, Signal]]
+
+
 class Built(NamedTuple):
     journey_rows: list[Row]
     signal_rows: list[Row]
     scores: list[tuple[str, bytes]]  # journey_id -> its `journeys.scores` message
-    # journey_id -> (version, ids of its current signals): lets the checkpoint retract
-    # signals a replay after a crash no longer produces (`pipeline.stream.reconcile`).
-    signal_sets: dict[str, tuple[int, frozenset[str]]]
+    # journey_id -> (version, its current signals by id): lets the checkpoint correct
+    # signals a replay after a crash left stored otherwise (`pipeline.stream.reconcile`).
+    signal_sets: dict[str, SignalSet]
 
 
 @dataclass
@@ -385,14 +389,14 @@ class Latest:
         for journey_id, last in self.journeys.items():
             if isinstance(last, dict):  # retired
                 built.journey_rows.append(last)
-                built.signal_sets[journey_id] = (last["version"], frozenset())
+                built.signal_sets[journey_id] = (last["version"], {})
                 continue
             score, at = last
             version = journey_version(score)  # once for the row and the message
             built.journey_rows.append(journey_row(score, at, version))
             if stream:
                 built.scores.append((journey_id, score_message(score, version)))
-                current = frozenset([signal.signal_id for signal in score.signals])
+                current = {signal.signal_id: signal for signal in score.signals}
                 built.signal_sets[journey_id] = (version, current)
         for signal, active, version, at in self.signals.values():
             built.signal_rows.append(signal_row(signal, active, version, at))

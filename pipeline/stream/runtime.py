@@ -35,7 +35,7 @@ from pipeline.stream.collector import PacedCollector
 from pipeline.stream.intake import Fetched
 from pipeline.stream.outbox import Outbox, Record
 from pipeline.stream.processor import Inbound, JourneyProcessor, Output
-from pipeline.stream.reconcile import orphaned_signals
+from pipeline.stream.reconcile import signal_corrections
 from pipeline.stream.replays import Replays, describe
 from pipeline.stream.rows import Position, dead_letter_row
 from pipeline.stream.sink import ClickHouseSink, PartitionBatch, PermanentSinkError
@@ -573,23 +573,25 @@ class Runtime:
 
     async def _reconcile(self, batches: list[PartitionBatch]) -> None:
         """One query for every batch's journeys (one per partition cost a tenth of a
-        checkpoint at 5,000 events/s); each retraction goes to its journey's batch."""
+        checkpoint at 5,000 events/s); each correction goes to its journey's batch."""
         owner = {journey: batch for batch in batches for journey in batch.signal_sets}
         if not owner:
             return
         signal_sets = {journey: sets for batch in batches for journey, sets in
                        batch.signal_sets.items()}  # fmt: skip
         at = Position("reconcile", 0, 0, datetime.now(UTC))
-        orphans = await asyncio.to_thread(
-            orphaned_signals, self.sink.store, signal_sets, at, self.processor.model.version
+        corrections = await asyncio.to_thread(
+            signal_corrections, self.sink.store, signal_sets, at, self.processor.model.version
         )
-        for row in orphans:
+        for row in corrections:
             batch = owner[row["journey_id"]]
             row["_partition"] = batch.partition
             batch.rows.setdefault("journey_signals", []).append(row)
-        if orphans:
-            log.info("retracting orphaned signals count=%d journeys=%d", len(orphans),
-                     len({row["journey_id"] for row in orphans}))  # fmt: skip
+        if corrections:
+            retracted = sum(1 for row in corrections if not row["active"])
+            log.info("correcting signals a lost run left stored retracted=%d reasserted=%d "
+                     "journeys=%d", retracted, len(corrections) - retracted,
+                     len({row["journey_id"] for row in corrections}))  # fmt: skip
 
 
 def _utf8(text: str) -> bytes:

@@ -27,7 +27,7 @@ from pipeline.store.partition_split import split_by_partition
 from pipeline.store.topology import Topology, topology_of
 from pipeline.stream.metrics import Metrics
 from pipeline.stream.outbox import Record
-from pipeline.stream.rows import Latest, Row
+from pipeline.stream.rows import Latest, Row, SignalSet
 
 log = logging.getLogger("pipeline.stream.sink")
 
@@ -39,7 +39,7 @@ class PartitionBatch:
     offsets: dict[str, tuple[int, int]] = field(default_factory=dict)  # topic -> first, last
     events: int = 0  # messages taken (touchpoints, re-keyed events, ticks)
     produced_at: list[float] = field(default_factory=list)
-    signal_sets: dict[str, tuple[int, frozenset[str]]] = field(default_factory=dict)
+    signal_sets: dict[str, SignalSet] = field(default_factory=dict)
     # Messages to send once the rows are stored: dead letters, re-keyed events and alerts
     # in order, and the latest score snapshot per journey (the scores topic is compacted
     # by journey, so earlier snapshots of the same flush would be overwritten anyway).
