@@ -62,7 +62,7 @@ class Outbox:
     def producer(self) -> Any:
         return self._producer()
 
-    async def send(self, records: Iterable[Record]) -> dict[tuple[str, int], int]:
+    async def send(self, records: Iterable[Record]) -> Sent:
         """Send every record; return the last offset written per (topic, partition).
 
         Raises what the producer raises once its own retries are exhausted: the caller must

@@ -69,8 +69,8 @@ class Output:
     scores: list[tuple[str, bytes]] = field(default_factory=list)
     alerts: list[tuple[str, bytes]] = field(default_factory=list)
     produced_at: list[float] = field(default_factory=list)
-    # journey_id -> (version, ids of its current signals): lets the sink retract signals a
-    # replay after a crash no longer produces (see runtime.Runtime.reconcile).
+    # journey_id -> (version, its current signals by id): lets the checkpoint correct
+    # signals a replay after a crash left stored otherwise (`pipeline.stream.reconcile`).
     signal_sets: dict[str, SignalSet] = field(default_factory=dict)
     # event_id -> (customer_id, journey_id): stored touchpoints moved to another journey
     # (the engine's `Changes.moved`; `sink.move_touchpoints` moves their rows).
