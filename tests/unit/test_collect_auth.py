@@ -107,7 +107,8 @@ def test_property_every_token_finds_its_grant_and_errors_never_hold_one(
         assert any(ALL in d and d != [ALL] for d in mapping.values())
         assert not any(token in str(error) for token in mapping if len(token) > 3)
         return
-    assert "tokens" in repr(table) and not any(t in repr(table) for t in mapping if len(t) > 3)
+    # Only the count: a token such as "Toke" is in "Tokens(1 tokens)" without leaking.
+    assert repr(table) == f"Tokens({len(table)} tokens)"
     for token, departments in mapping.items():
         grant = table.authenticate(f"Bearer {token}")
         assert grant is not None
