@@ -7,7 +7,7 @@ export JOURNEYS_DATA_DIR ?= $(CURDIR)/.journeys
 
 .PHONY: system-deps system-deps-demo install constraints jars lint typecheck unit integration test demo bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(VENV)/.compiled
 
 # `embedded`: chdb, the ClickHouse engine the demo and the tests run on. Pinned by
 # constraints.txt; pip lists what it collects and installs, since a first install takes minutes.
@@ -16,6 +16,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --progress-bar on -c constraints.txt -e '.[test,embedded]'
+	touch $@ $(VENV)/.compiled
+
+# The engine's modules compiled with Cython beside their source (setup.py; the install above
+# compiles them too). Compiled again when one of them changes: until then that module runs
+# from its source (pipeline/compiled.py), correct but slower.
+COMPILED := setup.py pipeline/compiled.py $(shell sed -n 's/^    "pipeline\.\([a-z_.]*\)",$$/pipeline.\1/p' pipeline/compiled.py | tr . / | sed 's/$$/.py/')
+$(VENV)/.compiled: $(COMPILED) | $(VENV)/.installed
+	@echo "Compiling the engine (Cython, about two minutes)"
+	$(BIN)/python -m pip install --progress-bar on --no-deps -e .
 	touch $@
 
 # Re-pin constraints.txt after a dependency change in pyproject.toml: resolve in a fresh venv.
@@ -37,7 +46,7 @@ system-deps-demo:
 jars: install
 	$(BIN)/journeys kafka fetch
 
-LINTED := $(wildcard pipeline tests benchmarks)
+LINTED := $(wildcard pipeline tests benchmarks setup.py)
 
 lint: install
 	$(BIN)/ruff check $(LINTED)
@@ -62,4 +71,5 @@ bench: install jars
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .journeys .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .journeys .pytest_cache .mypy_cache .ruff_cache .hypothesis build
+	rm -f pipeline/compiled.json $(shell find pipeline -name '*.so')

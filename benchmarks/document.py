@@ -17,6 +17,7 @@ from typing import Any
 
 from benchmarks import report
 from benchmarks.broker import JARS_DIR
+from pipeline.compiled import ENGINE
 
 NOTES = Path(__file__).with_name("notes.md")
 
@@ -56,6 +57,7 @@ def machine() -> dict[str, Any]:
         "versions": {p: _version(p) for p in ("faust-streaming", "aiokafka", "chdb", "msgspec",
                                               "orjson", "kafka-python", "rocksdict")},
         "load_average": os.getloadavg(),
+        "engine": ENGINE.describe(),  # the worker's, from the same install
     }  # fmt: skip
 
 
@@ -142,6 +144,7 @@ def _machine(results: dict[str, Any]) -> str:
         ["Python", str(host.get("python", "?"))],
         ["broker", f"Apache Kafka, local KRaft broker ({host.get('kafka', '?')})"],
         ["libraries", versions],
+        ["engine", str(host.get("engine", "?"))],
         ["load average at start (1, 5, 15 min), shared machine", load],
     ]
     return "## Machine\n\n" + report.table(["what", "value"], rows) + "\n"

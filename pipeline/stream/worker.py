@@ -33,6 +33,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from pipeline.compiled import ENGINE
 from pipeline.journey import DEFAULT_MODEL_PATH, load_score_model
 from pipeline.settings import Settings
 from pipeline.store import Store, apply_migrations, get_store
@@ -134,6 +135,9 @@ class JourneysApp(faust.App):
     async def on_first_start(self) -> None:
         await super().on_first_start()
         quiet_root_logger()
+        # Compiled, or from source (asked, or sources changed since the install): say which.
+        slower = any(r in ("changed", "absent") for r in ENGINE.modules.values())
+        log.log(logging.WARNING if slower else logging.INFO, "%s", ENGINE.describe())
         for topic in self.declared:
             await topic.declare()
         if self.journeys_sender is not None:  # before the agents: they may send too

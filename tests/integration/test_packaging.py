@@ -3,6 +3,8 @@ a clear request for chdb where embedded mode needs it."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
@@ -28,10 +30,10 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> tuple[zipfile.ZipFile, st
     """The wheel `pip install .` builds from what the Dockerfile copies, and pip's verbose
     build log. Built from a copy: an in-tree build would write build/ into the shared tree."""
     source, out = tmp_path_factory.mktemp("source"), tmp_path_factory.mktemp("wheel")
-    for name in ("pyproject.toml", "README.md", "LICENSE", "constraints.txt"):
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE", "constraints.txt"):
         shutil.copy2(REPO / name, source / name)
     for name in ("pipeline", "schemas"):
-        ignore = shutil.ignore_patterns("__pycache__")
+        ignore = shutil.ignore_patterns("__pycache__", "*.so", "compiled.json")
         shutil.copytree(REPO / name, source / name, symlinks=True, ignore=ignore)
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(out), str(source)],
@@ -60,6 +62,26 @@ def test_the_wheel_carries_the_contract_schemas_and_the_license(
     license_text = archive.read(license_name).decode()
     assert license_text == (REPO / "LICENSE").read_text()
     assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+
+
+def test_the_wheel_carries_the_compiled_engine_beside_its_source(
+    wheel: tuple[zipfile.ZipFile, str],
+) -> None:
+    """Every module of `pipeline.compiled.MODULES` as an extension and as source, and the
+    manifest naming the source each was compiled from (the source's SHA-256)."""
+    from pipeline.compiled import MANIFEST, MODULES
+
+    archive, _ = wheel
+    names = set(archive.namelist())
+    manifest = json.loads(archive.read(f"pipeline/{MANIFEST}"))
+    assert sorted(manifest) == sorted(MODULES)
+    for module in MODULES:
+        path = module.replace(".", "/")
+        assert f"{path}.py" in names
+        assert [n for n in names if n.startswith(f"{path}.cpython-") and n.endswith(".so")], path
+        source = archive.read(f"{path}.py")
+        assert manifest[module] == hashlib.sha256(source).hexdigest(), module
+    assert not [n for n in names if n.endswith(".c")]  # generated C stays in the build
 
 
 def test_the_license_is_an_spdx_expression_without_deprecation_warnings(
@@ -140,7 +162,7 @@ def test_make_and_the_image_install_with_the_pins(tmp_path: Path) -> None:
     plan = subprocess.run(
         ["make", "-n", "install"], cwd=REPO, env=env, capture_output=True, text=True, check=True
     ).stdout
-    (install,) = [line for line in plan.splitlines() if "pip install" in line and "-e" in line]
+    (install,) = [line for line in plan.splitlines() if "pip install" in line and "[test" in line]
     assert "-c constraints.txt" in install and "'.[test,embedded]'" in install
     # A first install takes minutes: pip's own progress is shown, and what is happening said.
     assert "--quiet" not in install and "-q " not in install
@@ -148,10 +170,10 @@ def test_make_and_the_image_install_with_the_pins(tmp_path: Path) -> None:
 
     dockerfile = (REPO / "Dockerfile").read_text()
     assert re.findall(r"^RUN (pip install .*)$", dockerfile, re.MULTILINE) == [
-        "pip install -c constraints.txt ."
+        "pip install -c constraints.txt /wheel/journey_pipeline-*.whl && rm -rf /wheel"
     ]
     copied = " ".join(re.findall(r"^COPY (.*)$", dockerfile, re.MULTILINE))
-    for needed in ("constraints.txt", "LICENSE", "schemas"):
+    for needed in ("constraints.txt", "LICENSE", "schemas", "setup.py"):
         assert needed in copied, f"the image lacks {needed}"
 
 

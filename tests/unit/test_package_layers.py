@@ -20,7 +20,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "pipeline"
 LAYERS = (
-    {"contract", "store", "kafka", "settings"},
+    {"contract", "store", "kafka", "settings", "compiled"},
     {"journey"},
     {"stream", "simulate", "report", "collect", "calibrate", "alerts", "rescore", "emit"},
     {"dashboards"},

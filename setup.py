@@ -1,0 +1,72 @@
+"""Compiles the engine's pure modules (`pipeline.compiled.MODULES`) with Cython.
+
+Everything else about the package is in pyproject.toml. The compiled modules sit beside
+their source, which stays in the package: Python imports the extension first, and
+`pipeline.compiled` falls back to the source when asked to (JOURNEYS_PURE_PYTHON=1) or
+when the source changed since it was compiled. `compiled.json` records the SHA-256 of each
+source compiled. Without a C compiler (or with JOURNEYS_BUILD_PURE=1) the install still
+succeeds, on the source alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import runpy
+from pathlib import Path
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = Path(__file__).resolve().parent
+MODULES: tuple[str, ...] = runpy.run_path(str(HERE / "pipeline" / "compiled.py"))["MODULES"]
+
+
+def source(module: str) -> Path:
+    return HERE.joinpath(*module.split(".")).with_suffix(".py")
+
+
+class BuildCompiledEngine(build_ext):
+    """build_ext that writes the manifest of what it compiled, from which source."""
+
+    def finalize_options(self) -> None:
+        super().finalize_options()
+        if not self.parallel:  # one compiler per core
+            self.parallel = os.cpu_count() or 1
+
+    def run(self) -> None:
+        super().run()
+        package = Path(self.get_ext_fullpath("pipeline.compiled")).parent
+        built = {
+            ext.name: hashlib.sha256(source(ext.name).read_bytes()).hexdigest()
+            for ext in self.extensions
+            if Path(self.get_ext_fullpath(ext.name)).exists()
+        }
+        (package / "compiled.json").write_text(json.dumps(built, indent=1, sort_keys=True) + "\n")
+        print(f"compiled {len(built)} of {len(MODULES)} engine modules with Cython")
+
+
+def extensions() -> list[Extension]:
+    if os.environ.get("JOURNEYS_BUILD_PURE", "").strip() in {"1", "true", "yes"}:
+        return []
+    from Cython.Build import cythonize
+
+    modules = [
+        # optional: a module that fails to compile leaves its source in charge.
+        Extension(name, [str(source(name).relative_to(HERE))], optional=True)
+        for name in MODULES
+    ]
+    return cythonize(
+        modules,
+        build_dir="build/cython",  # the generated C stays out of the source tree
+        language_level=3,
+        nthreads=os.cpu_count() or 1,
+        quiet=True,
+        # The source's annotations stay annotations (no C types inferred from them), and
+        # functions keep Python's introspection: compiled code behaves as the source does.
+        compiler_directives={"annotation_typing": False, "binding": True},
+    )
+
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildCompiledEngine})

@@ -1,0 +1,102 @@
+"""Everything the processor outputs for a simulated month, hashed: run compiled and with
+JOURNEYS_PURE_PYTHON=1, the two digests must be equal (tests/integration/test_compiled_engine.py).
+
+Usage: python -m tests.support.engine_digest CUSTOMERS BATCH
+Prints one JSON object: the engine line, the file the assembly module loaded from, the
+counters, and the SHA-256 over every batch's rows, messages, dead letters and books.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import orjson
+
+from pipeline import compiled
+from pipeline.contract import Validator
+from pipeline.journey import assembly, load_score_model
+from pipeline.simulate import SimulationConfig, simulate
+from pipeline.store import json_each_row
+from pipeline.stream.book_cache import BookCache
+from pipeline.stream.dedup import RecentEventIds
+from pipeline.stream.metrics import Metrics
+from pipeline.stream.processor import Inbound, JourneyProcessor
+from pipeline.stream.worker import partitioner
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
+PARTITIONS = 4
+HOUR_US = 3600 * 10**6
+
+
+def encoded(value: Any) -> bytes:
+    def default(obj: Any) -> Any:
+        if isinstance(obj, msgspec.Struct):
+            return msgspec.to_builtins(obj, builtin_types=(datetime,))
+        return repr(obj)
+
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z | orjson.OPT_PASSTHROUGH_DATACLASS,
+                        default=default)  # fmt: skip
+
+
+def digest(customers: int, batch: int) -> dict[str, Any]:
+    deliveries, _ = simulate(SimulationConfig(customers=customers, seed=11, start=START))
+    store: dict[str, bytes] = {}
+    books = BookCache(store.get, keep=300)  # small: books are evicted, read back and decoded
+    metrics = Metrics()
+    processor = JourneyProcessor(
+        load_score_model(), Validator(), books, partitioner(PARTITIONS),
+        touchpoints_topic="touchpoints", alert_horizon_s=24 * 3600,
+        dedup=RecentEventIds(24 * 3600 * 10**6, 1_000_000), metrics=metrics,
+    )  # fmt: skip
+    place = partitioner(PARTITIONS)
+    inbound: dict[int, list[Inbound]] = {}
+    tick = int(START.timestamp() * 1e6)
+    for offset, delivery in enumerate(deliveries):
+        partition = place(delivery.key.decode())
+        inbound.setdefault(partition, []).append(
+            Inbound("touchpoints", partition, offset, delivery.value, 1.7e9 + offset / 1000)
+        )
+        if offset % 997 == 0:  # idle ticks walk the clock on: deadlines fire
+            tick += 6 * HOUR_US
+            for other in range(PARTITIONS):
+                inbound.setdefault(other, []).append(
+                    Inbound("touchpoints", other, offset, None, 0.0, tick)
+                )
+    total = hashlib.sha256()
+    for partition, events in sorted(inbound.items()):
+        for start in range(0, len(events), batch):
+            out = processor.process(partition, events[start : start + batch], NOW)
+            for table, rows in out.rows.items():
+                total.update(table.encode() + json_each_row(rows))
+            built = out.latest.build()
+            total.update(json_each_row(built.journey_rows) + json_each_row(built.signal_rows))
+            total.update(encoded([
+                [(r, p, j) for r, p, j in out.dead_letters],
+                [(t, k, v.decode()) for t, k, v in out.reroutes],
+                [(k, v.decode()) for k, v in [*out.scores, *built.scores, *out.alerts]],
+                out.produced_at, out.moved,
+                {k: (v[0], sorted(v[1])) for k, v in out.signal_sets.items()},
+            ]))  # fmt: skip
+            generation, snapshot = books.snapshot([partition])
+            for key, raw in sorted(snapshot[partition].items()):
+                total.update(key.encode() + raw)
+                store[key] = raw
+            books.persisted(partition, generation)
+            books.evict_clean()
+    return {
+        "engine": compiled.ENGINE.describe(),
+        "assembly": assembly.__file__,
+        "events": len(deliveries),
+        "counts": dict(sorted(metrics.counts.items())),
+        "rejected": dict(sorted(metrics.rejected_by_code.items())),
+        "digest": total.hexdigest(),
+    }
+
+
+if __name__ == "__main__":
+    sys.stdout.buffer.write(orjson.dumps(digest(int(sys.argv[1]), int(sys.argv[2]))))
