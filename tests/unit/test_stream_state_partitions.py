@@ -37,6 +37,24 @@ def test_a_partition_reads_the_books_of_its_own_database_only(tmp_path: Path) ->
     assert state.items(1) == [("J1-0", b"book 1-0"), ("J1-1", b"book 1-1")]
     with in_partition(TOPIC, 2):
         assert state.read("J2-1") == b"book 2-1"  # what the processor reads, as written
+        # Straight from the partition's database, and the same as the table's own read:
+        # a book stored, one never stored, one of another partition (not this one's).
+        assert state._direct is True
+        for key in ("J2-0", "J2-9", "J1-0"):
+            expected = table.get(key)
+            assert state.read(key) == (bytes(expected) if expected is not None else None)
+        assert state.read("J1-0") is None
+
+
+def test_a_memory_store_reads_through_the_table(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, worker_store="memory", topic_partitions=3,
+                        topic_touchpoints=TOPIC)  # fmt: skip
+    table = create_app(settings).tables["journey_books"]
+    state = StateTable(table, TOPIC, Untouchable())  # type: ignore[arg-type]
+    with in_partition(TOPIC, 1):
+        table.data["J1-0"] = b"book"
+        assert state.read("J1-0") == b"book" and state.read("J1-1") is None
+    assert state._direct is False
 
 
 class Changelog:
