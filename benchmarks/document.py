@@ -95,7 +95,8 @@ make bench                                      # the full suite (about half an 
 def render(results: dict[str, Any]) -> str:
     parts = [_header(results), HOW_TO_RUN, _machine(results), _targets(results)]
     parts += [
-        _section("Throughput", THROUGHPUT, THROUGHPUT_COLUMNS, report.throughput_rows(results)),
+        _section("Throughput", THROUGHPUT, THROUGHPUT_COLUMNS, report.throughput_rows(results))
+        + _floor_rounds(results),
         _section("Latency", LATENCY, LATENCY_COLUMNS, report.latency_rows(results)),
         _section("Scale-out", _scale_intro(results), SCALE_COLUMNS, report.scale_rows(results)),
         _section("HTTP collector", COLLECTOR, COLLECTOR_COLUMNS, report.collector_rows(results)),
@@ -123,6 +124,20 @@ def _header(results: dict[str, Any]) -> str:
         f"events from {results.get('source', 'n/a')}. Each section was measured at:\n\n"
         + "".join(f"- {name}: {when}\n" for name, when in _section_runs(results).items())
     )
+
+
+def _floor_rounds(results: dict[str, Any]) -> str:
+    """Each round of the worker and Faust's floor, alternated, with their ratio."""
+    runs = results.get("throughput", {})
+    workers = runs.get("worker", {}).get("rounds") or []
+    floors = runs.get("faust-floor", {}).get("rounds") or []
+    if len(workers) < 2 or len(workers) != len(floors):
+        return ""
+    pairs = ", ".join(
+        f"{report.human_rate(w)} / {report.human_rate(f)} ({report.human_ratio(w / f)})"
+        for w, f in zip(workers, floors, strict=True)
+    )
+    return f"\nThe worker and Faust's floor alternated, round by round (worker / floor): {pairs}.\n"
 
 
 def _section_runs(results: dict[str, Any]) -> dict[str, str]:
@@ -228,7 +243,9 @@ THROUGHPUT = (
     "rows were stored (start-up and drain left out), from a topic filled before the consumer "
     "started. The naive agent is cut off after a fixed time and measured on what it stored; "
     "the one without its insert stores nothing and is measured by its committed offsets. "
-    "CPU per event: the consumer process's CPU time (all threads) over the events."
+    "CPU per event: the consumer process's CPU time (all threads) over the events. The worker "
+    "and Faust's floor run alternately, three times each (the machine's speed drifts within "
+    "minutes), and each row gives the median run."
 )
 LATENCY = (
     "Events sent at a fixed rate, each stamped with its send time; latency = stored - sent. "

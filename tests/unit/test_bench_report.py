@@ -142,3 +142,15 @@ def test_two_and_three_workers_come_from_the_scale_section() -> None:
     page = document.render(results(scale=scale))
     assert "## Scale-out" in page and "40,000 rows/s" in page
     assert math.isnan(report.summary(results())["throughput_eps_2_workers"])  # not run
+
+
+def test_the_document_gives_each_round_of_the_worker_against_faust_s_floor() -> None:
+    runs = results()["throughput"]
+    runs["worker"] |= {"rounds": [9_000.0, 12_000.0, 8_000.0]}
+    runs["faust-floor"] |= {"rounds": [10_000.0, 24_000.0, 8_000.0]}
+    text = document.render(results(throughput=runs))
+    assert (
+        "round by round (worker / floor): 9.0k/s / 10k/s (0.90x), "
+        "12k/s / 24k/s (0.50x), 8.0k/s / 8.0k/s (1.00x)."
+    ) in text
+    assert "round by round" not in document.render(results())  # one round: no such line
