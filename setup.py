@@ -35,7 +35,31 @@ class BuildCompiledEngine(build_ext):
         if not self.parallel:  # one compiler per core
             self.parallel = os.cpu_count() or 1
 
+    def build_extension(self, ext: Extension) -> None:
+        # `optional` alone does not hold in parallel builds (one failure ended the install):
+        # a module that does not compile (no C compiler) runs from its source instead.
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # CompileError, DistutilsExecError, a missing compiler
+            print(f"warning: {ext.name} not compiled, it runs from its source: {exc}")
+
+    def build_extensions(self) -> None:
+        super().build_extensions()
+        # Only what was compiled is copied beside the source (an editable install) and
+        # recorded in the manifest.
+        self.extensions = [
+            ext for ext in self.extensions if Path(self.get_ext_fullpath(ext.name)).exists()
+        ]
+
     def run(self) -> None:
+        # A compiled module older than the C generated from its source now is stale: gone
+        # before the build, so that a module whose compiling fails is absent,
+        # and runs from source, rather than kept and recorded against the new source.
+        for ext in self.extensions:
+            built, generated = Path(self.get_ext_fullpath(ext.name)), Path(ext.sources[0])
+            stale = built.exists() and generated.exists()
+            if stale and built.stat().st_mtime < generated.stat().st_mtime:
+                built.unlink()
         super().run()
         package = Path(self.get_ext_fullpath("pipeline.compiled")).parent
         built = {
@@ -52,11 +76,7 @@ def extensions() -> list[Extension]:
         return []
     from Cython.Build import cythonize
 
-    modules = [
-        # optional: a module that fails to compile leaves its source in charge.
-        Extension(name, [str(source(name).relative_to(HERE))], optional=True)
-        for name in MODULES
-    ]
+    modules = [Extension(name, [str(source(name).relative_to(HERE))]) for name in MODULES]
     return cythonize(
         modules,
         build_dir="build/cython",  # the generated C stays out of the source tree
