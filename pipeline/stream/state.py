@@ -8,6 +8,7 @@ marker in for the event while one partition's keys are read or written.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
 import weakref
@@ -86,7 +87,6 @@ class StateTable:
         self.source_topic = source_topic
         self.outbox = outbox
         self.changelog = table.changelog_topic.get_topic_name()
-        self._direct: bool | None = None  # known at the first read (the store opens late)
 
     def read(self, key: str) -> bytes | None:
         """A key of the partition being processed (inside `in_partition`).
@@ -96,15 +96,6 @@ class StateTable:
         and for a journey not stored yet a KeyError and `__missing__`): 4.6% of the
         worker's main thread under load. The bytes are the same (a unit test compares)."""
         data = self.table.data
-        if self._direct is None:
-            # By the current event's partition, as Faust's RocksDB store reads a partitioned
-            # table (not a global one, nor one placed by its own partitioner).
-            table = self.table
-            self._direct = bool(
-                getattr(data, "use_rocksdict", False)
-                and not table.is_global
-                and not table.use_partitioner
-            )
         if self._direct:
             event = current_event()
             if event is not None:
@@ -113,6 +104,18 @@ class StateTable:
                 return bytes(data._decode_value(raw)) if raw is not None else None
         value = self.table.get(key)
         return bytes(value) if value is not None else None
+
+    @functools.cached_property
+    def _direct(self) -> bool:
+        """Reads go by the current event's partition, as Faust's RocksDB store reads a
+        partitioned table (not a global one, nor one placed by its own partitioner). Known
+        at the first read: the table's store opens after the worker is built."""
+        table = self.table
+        return bool(
+            getattr(table.data, "use_rocksdict", False)
+            and not table.is_global
+            and not table.use_partitioner
+        )
 
     def items(self, partition: int) -> list[tuple[str, bytes]]:
         """The keys a partition's recovery looks at: those of its own database where the
