@@ -131,7 +131,7 @@ def throughput(
     # The worker and Faust's floor alternate, so that their ratio compares the same
     # moments of the machine, whose speed drifts within minutes: one run of each compared
     # two moments, and the ratio moved by 0.2 from run to run. Each is reported by its
-    # median run; every round's rate, and the ratio per pair, are kept.
+    # median run; every round's rate is kept (docs/benchmarks.md gives each pair's ratio).
     paired = (("worker", contenders.worker, 1800.0), ("faust-floor", contenders.faust_floor, 600.0))
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in paired}
     for index in range(sizes.floor_rounds):
@@ -145,10 +145,6 @@ def throughput(
     for name, runs in rounds.items():
         by_rate = sorted(runs, key=lambda run: float(run["rate"] or 0))
         found[name] = by_rate[len(by_rate) // 2] | {"rounds": [run["rate"] for run in runs]}
-    found["floor_ratios"] = [
-        (worker["rate"] or 0) / floor["rate"] if floor["rate"] else None
-        for worker, floor in zip(rounds["worker"], rounds["faust-floor"], strict=True)
-    ]
     naive = (("naive", contenders.naive, sizes.naive_events, sizes.naive_seconds),
              ("naive-no-insert", contenders.naive_no_insert, sizes.naive_no_insert_events,
               sizes.naive_seconds * 3))  # fmt: skip
