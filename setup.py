@@ -10,21 +10,21 @@ succeeds, on the source alone.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import runpy
+from collections.abc import Callable
 from pathlib import Path
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 HERE = Path(__file__).resolve().parent
-MODULES: tuple[str, ...] = runpy.run_path(str(HERE / "pipeline" / "compiled.py"))["MODULES"]
-
-
-def source(module: str) -> Path:
-    return HERE.joinpath(*module.split(".")).with_suffix(".py")
+# The list, the path of each source and its digest, as the package checks them at import.
+_COMPILED = runpy.run_path(str(HERE / "pipeline" / "compiled.py"))
+MODULES: tuple[str, ...] = _COMPILED["MODULES"]
+source: Callable[[str], Path] = _COMPILED["source_path"]
+digest: Callable[[Path], str] = _COMPILED["digest"]
 
 
 class BuildCompiledEngine(build_ext):
@@ -63,7 +63,7 @@ class BuildCompiledEngine(build_ext):
         super().run()
         package = Path(self.get_ext_fullpath("pipeline.compiled")).parent
         built = {
-            ext.name: hashlib.sha256(source(ext.name).read_bytes()).hexdigest()
+            ext.name: digest(source(ext.name))
             for ext in self.extensions
             if Path(self.get_ext_fullpath(ext.name)).exists()
         }
