@@ -17,15 +17,12 @@ import msgspec
 import orjson
 
 from pipeline import compiled
-from pipeline.contract import Validator
-from pipeline.journey import assembly, load_score_model
+from pipeline.journey import assembly
 from pipeline.simulate import SimulationConfig, simulate
 from pipeline.store import json_each_row
-from pipeline.stream.book_cache import BookCache
-from pipeline.stream.dedup import RecentEventIds
-from pipeline.stream.metrics import Metrics
-from pipeline.stream.processor import Inbound, JourneyProcessor
+from pipeline.stream.processor import Inbound
 from pipeline.stream.worker import partitioner
+from tests.support import stream_messages
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -46,13 +43,9 @@ def encoded(value: Any) -> bytes:
 def digest(customers: int, batch: int) -> dict[str, Any]:
     deliveries, _ = simulate(SimulationConfig(customers=customers, seed=11, start=START))
     store: dict[str, bytes] = {}
-    books = BookCache(store.get, keep=300)  # small: books are evicted, read back and decoded
-    metrics = Metrics()
-    processor = JourneyProcessor(
-        load_score_model(), Validator(), books, partitioner(PARTITIONS),
-        touchpoints_topic="touchpoints", alert_horizon_s=24 * 3600,
-        dedup=RecentEventIds(24 * 3600 * 10**6, 1_000_000), metrics=metrics,
-    )  # fmt: skip
+    # Few books kept: books are evicted, read back and decoded.
+    processor = stream_messages.processor(PARTITIONS, store, books_kept=300)
+    books, metrics = processor.books, processor.metrics
     place = partitioner(PARTITIONS)
     inbound: dict[int, list[Inbound]] = {}
     tick = int(START.timestamp() * 1e6)

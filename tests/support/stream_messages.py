@@ -31,11 +31,13 @@ def processor(
     *,
     validator: Validator | None = None,
     alert_horizon_s: int = DAY_S,
+    books_kept: int = 10_000,
 ) -> JourneyProcessor:
-    """One partition unless asked: no routing. `table`: the state an earlier worker left."""
+    """One partition unless asked: no routing. `table`: the state an earlier worker left.
+    `books_kept`: decoded books the cache keeps (few: evicted books are read back)."""
     state = table if table is not None else {}
     return JourneyProcessor(
-        load_score_model(), validator or Validator(), BookCache(state.get),
+        load_score_model(), validator or Validator(), BookCache(state.get, keep=books_kept),
         partitioner(partitions), touchpoints_topic="touchpoints", alert_horizon_s=alert_horizon_s,
         dedup=RecentEventIds(DAY_S * 1_000_000, 10_000), metrics=Metrics(),
     )  # fmt: skip
