@@ -150,15 +150,35 @@ def test_a_promise_due_within_the_horizon_alerts_its_department_once() -> None:
     assert [(a["department"], a["promise_id"]) for a in due] == [("maintenance", "p1")]
 
 
-def final_state(batches: list[list[bytes]]) -> dict[str, Any]:
-    p, journeys, signals, offset = processor(), {}, {}, 0
-    for batch in batches:
-        out = run(p, batch, start=offset)
+def final_state(batches: list[list[bytes]], every: int | None = None) -> dict[str, Any]:
+    """The journeys (clockless) and active signals the batches leave. With `every`, the
+    worker's way: each batch processed with `settle=False`, and the books it touched caught
+    up by `settle` every `every` batches (its checkpoints)."""
+    p, offset = processor(), 0
+    journeys: dict[str, Any] = {}
+    signals: dict[str, int] = {}
+    for index, batch in enumerate(batches):
+        outs = [p.process(0, inbound(batch, 0, offset), NOW, settle=every is None)]
         offset += len(batch)
-        journeys |= {r["journey_id"]: _clockless(r) for r in out.rows.get("journeys", [])}
-        journeys = {k: v for k, v in journeys.items() if not v.get("is_deleted")}
-        signals |= {r["signal_id"]: r["active"] for r in out.rows.get("journey_signals", [])}
+        if every is not None and ((index + 1) % every == 0 or index == len(batches) - 1):
+            outs.append(p.settle(0))
+        for out in outs:
+            journeys |= {r["journey_id"]: _clockless(r) for r in out.rows.get("journeys", [])}
+            journeys = {k: v for k, v in journeys.items() if not v.get("is_deleted")}
+            signals |= {r["signal_id"]: r["active"] for r in out.rows.get("journey_signals", [])}
+    assert p.unsettled() == []
     return {"journeys": journeys, "signals": {k for k, v in signals.items() if v}}
+
+
+def sliced(order: list[int], sizes: list[int]) -> list[list[bytes]]:
+    """SCRIPT in `order`, in batches of the `sizes` in turn."""
+    messages, batches, i = [SCRIPT[k] for k in order], [], 0
+    for size in sizes * len(SCRIPT):
+        if i >= len(messages):
+            break
+        batches.append(messages[i : i + size])
+        i += size
+    return batches
 
 
 def _clockless(row: dict[str, Any]) -> dict[str, Any]:
@@ -172,33 +192,10 @@ def _clockless(row: dict[str, Any]) -> dict[str, Any]:
 def test_batching_and_arrival_order_do_not_change_the_final_state(
     order: list[int], sizes: list[int]
 ) -> None:
-    messages, batches, i = [SCRIPT[k] for k in order], [], 0
-    for size in sizes * len(SCRIPT):
-        if i >= len(messages):
-            break
-        batches.append(messages[i : i + size])
-        i += size
-    assert final_state(batches) == final_state([SCRIPT])
+    assert final_state(sliced(order, sizes)) == final_state([SCRIPT])
 
 
 # --- catch-ups left to `settle`, as the worker's intake leaves them -----------------------
-def deferred_state(batches: list[list[bytes]], every: int) -> dict[str, Any]:
-    """`final_state` the worker's way: each batch processed with `settle=False`, and the
-    books it touched caught up by `settle` every `every` batches (its checkpoints)."""
-    p, journeys, signals, offset = processor(), {}, {}, 0
-    for index, batch in enumerate(batches):
-        outs = [p.process(0, inbound(batch, 0, offset), NOW, settle=False)]
-        offset += len(batch)
-        if (index + 1) % every == 0 or index == len(batches) - 1:
-            outs.append(p.settle(0))
-        for out in outs:
-            journeys |= {r["journey_id"]: _clockless(r) for r in out.rows.get("journeys", [])}
-            journeys = {k: v for k, v in journeys.items() if not v.get("is_deleted")}
-            signals |= {r["signal_id"]: r["active"] for r in out.rows.get("journey_signals", [])}
-    assert p.unsettled() == []
-    return {"journeys": journeys, "signals": {k for k, v in signals.items() if v}}
-
-
 @settings(max_examples=25, deadline=None)
 @given(
     st.permutations(range(len(SCRIPT))),
@@ -208,13 +205,7 @@ def deferred_state(batches: list[list[bytes]], every: int) -> dict[str, Any]:
 def test_catch_ups_left_to_settle_do_not_change_the_final_state(
     order: list[int], sizes: list[int], every: int
 ) -> None:
-    messages, batches, i = [SCRIPT[k] for k in order], [], 0
-    for size in sizes * len(SCRIPT):
-        if i >= len(messages):
-            break
-        batches.append(messages[i : i + size])
-        i += size
-    assert deferred_state(batches, every) == final_state([SCRIPT])
+    assert final_state(sliced(order, sizes), every) == final_state([SCRIPT])
 
 
 def test_settle_fires_the_deadline_a_later_batch_passed_and_alerts_once() -> None:
@@ -249,7 +240,7 @@ def test_a_failed_catch_up_names_its_book_and_keeps_what_the_others_caused() -> 
             raise ValueError("a bug")
         catch_up(partition, book, *args)
 
-    p._catch_up = failing  # type: ignore[method-assign]
+    p._catch_up = failing  # type: ignore[method-assign,assignment]
     try:
         p.settle(0)
     except Exception as exc:
