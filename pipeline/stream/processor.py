@@ -4,15 +4,6 @@ The Faust agent hands each partition's share of a batch to `JourneyProcessor.pro
 turns the returned `Output` into table rows (via the sink), dead letters, re-keyed events,
 score snapshots and alerts. Touchpoints are grouped by journey key, so each book is read
 and re-scored once per batch however many of its events arrived together.
-
-A book's catch-up (its deadlines up to the partition clock, its promise alerts, its next
-wake-up) may be left for later: `process(..., settle=False)` notes the book, and `settle`
-catches up every noted book of a partition once. The worker settles right before each
-checkpoint takes its batches, so a journey with events in many fetches of one checkpoint is
-caught up once, not once per fetch (at 250 messages a slice that was a quarter of the
-processor's time). A book not caught up yet is a state the engine already knows: the one a
-restarted worker holds until the book's wake-up (`next_wake`); its next event fires the
-deadlines before it (`add`), and results depend on the events and deadlines alone.
 """
 
 from __future__ import annotations
@@ -92,19 +83,6 @@ class Output:
         self.rows.setdefault(table, []).append(row)
 
 
-class Unsettled(Exception):
-    """A book's catch-up raised in `JourneyProcessor.settle` (the cause): its key, and the
-    position of its last touchpoint, the message the caller may set aside."""
-
-    def __init__(self, key: str, at: Position, output: Output) -> None:
-        super().__init__(
-            f"catching up {key} (last touchpoint {at.topic}-{at.partition}@{at.offset})"
-        )
-        # What the books caught up before it (and its own steps before the failure)
-        # caused: the books changed, so it must be stored unless the caller reads again.
-        self.key, self.at, self.output = key, at, output
-
-
 class JourneyProcessor:
     def __init__(
         self,
@@ -136,9 +114,6 @@ class JourneyProcessor:
         self.wakeups = Wakeups()
         self.customers = CustomerIndex()
         self._alerted: OrderedDict[str, None] = OrderedDict()
-        # partition -> book key -> the position of the book's last touchpoint: books that
-        # `process(..., settle=False)` left to `settle`, in the order first noted.
-        self._unsettled: dict[int, dict[str, Position]] = {}
 
     @classmethod
     def from_settings(
@@ -182,21 +157,13 @@ class JourneyProcessor:
         self.wakeups.clear()
         self.customers.clear()
         self._alerted.clear()
-        self._unsettled.clear()
 
     def process(
-        self,
-        partition: int,
-        batch: list[Inbound],
-        now: datetime,
-        *,
-        build_rows: bool = True,
-        settle: bool = True,
+        self, partition: int, batch: list[Inbound], now: datetime, *, build_rows: bool = True
     ) -> Output:
         """Everything `batch` causes. The journeys' and signals' last states become rows,
         score messages and signal sets here, or with `build_rows=False` are left in
-        `Output.latest` for the caller to build later (once for many batches). With
-        `settle=False` the books the batch touched are caught up by a later `settle`."""
+        `Output.latest` for the caller to build later (once for many batches)."""
         out = Output()
         batch_state = out.latest
         counts: Counter[str] = Counter()  # the batch's counts, added to the metrics once
@@ -204,50 +171,12 @@ class JourneyProcessor:
         last = batch[-1]
         at = Position(last.topic, partition, last.offset, now)
         for key, touchpoints in grouped.items():
-            self._add_all(partition, key, touchpoints, out, batch_state, counts, settle)
+            self._add_all(partition, key, touchpoints, out, batch_state, counts)
         self._wake(partition, at, out, batch_state, counts)
         if build_rows:
             self._write(out)
         self.metrics.add_all(counts)
         return out
-
-    def unsettled(self) -> list[int]:
-        """The partitions with books left to `settle`."""
-        return [partition for partition, books in self._unsettled.items() if books]
-
-    def settle(self, partition: int, *, build_rows: bool = True) -> Output:
-        """Catch up the books of `partition` that `process(..., settle=False)` left, each
-        once, as `process` would have after their last batch (at the position of the book's
-        last touchpoint). If a book's catch-up raises, `Unsettled` names its last
-        touchpoint and carries what the catch-ups before caused; the books after it stay
-        noted for the next `settle`."""
-        out = Output()
-        counts: Counter[str] = Counter()
-        pending = self._unsettled.pop(partition, {})
-        keys = iter(list(pending.items()))
-        for key, at in keys:
-            book = self.books.get(key)
-            if book is None:
-                continue  # forgotten since (an erasure dropped it)
-            try:
-                self._catch_up(partition, book, at, out, out.latest, counts)
-            except Exception as exc:
-                rest = dict(keys)
-                if rest:
-                    self._unsettled.setdefault(partition, {}).update(rest)
-                if build_rows:
-                    self._write(out)
-                self.metrics.add_all(counts)
-                raise Unsettled(key, at, out) from exc
-            self.books.touched(partition, key)
-        if build_rows:
-            self._write(out)
-        self.metrics.add_all(counts)
-        return out
-
-    def forget_unsettled(self, partition: int) -> None:
-        """The partition moved to another worker: its books are not this worker's to settle."""
-        self._unsettled.pop(partition, None)
 
     @staticmethod
     def _write(out: Output) -> None:
@@ -367,7 +296,6 @@ class JourneyProcessor:
         out: Output,
         state: Latest,
         counts: Counter[str],
-        settle: bool = True,
     ) -> None:
         book = self.books.get_or_create(touchpoints[0][0])
         if book.by_journey_id and not book.journeys:  # new: the customer has one more
@@ -386,14 +314,7 @@ class JourneyProcessor:
             self._collect(changes, at, out, state, book, counts)
         if not rows:  # every one a duplicate: no table without rows
             del out.rows["touchpoints"]
-        if settle:
-            self._catch_up(partition, book, touchpoints[-1][1], out, state, counts)
-        else:
-            unsettled = self._unsettled.get(partition)
-            if unsettled is None:
-                self._unsettled[partition] = {key: touchpoints[-1][1]}
-            else:
-                unsettled[key] = touchpoints[-1][1]
+        self._catch_up(partition, book, touchpoints[-1][1], out, state, counts)
         self.books.touched(partition, key)
 
     def _wake(
@@ -404,9 +325,6 @@ class JourneyProcessor:
             if book is not None:
                 self._catch_up(partition, book, at, out, state, counts)
                 self.books.touched(partition, key)
-                unsettled = self._unsettled.get(partition)
-                if unsettled:
-                    unsettled.pop(key, None)  # caught up now: no second time at `settle`
 
     def _catch_up(
         self,
