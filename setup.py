@@ -62,11 +62,8 @@ class BuildCompiledEngine(build_ext):
                 built.unlink()
         super().run()
         package = Path(self.get_ext_fullpath("pipeline.compiled")).parent
-        built = {
-            ext.name: digest(source(ext.name))
-            for ext in self.extensions
-            if Path(self.get_ext_fullpath(ext.name)).exists()
-        }
+        # `build_extensions` left only the modules that compiled.
+        built = {ext.name: digest(source(ext.name)) for ext in self.extensions}
         (package / "compiled.json").write_text(json.dumps(built, indent=1, sort_keys=True) + "\n")
         print(f"compiled {len(built)} of {len(MODULES)} engine modules with Cython")
 
