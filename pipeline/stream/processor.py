@@ -4,6 +4,19 @@ The Faust agent hands each partition's share of a batch to `JourneyProcessor.pro
 turns the returned `Output` into table rows (via the sink), dead letters, re-keyed events,
 score snapshots and alerts. Touchpoints are grouped by journey key, so each book is read
 and re-scored once per batch however many of its events arrived together.
+
+A book's catch-up (its deadlines up to the partition clock, its promise alerts, its next
+wake-up) may be left for later: `process(..., settle=False)` notes the book, and `settle`
+catches up every noted book of a partition once. The worker settles right before each
+checkpoint takes its batches, so a journey with events in many fetches of one checkpoint is
+caught up once, not once per fetch (at 250 messages a slice that was a quarter of the
+processor's time). Before a noted book takes its next event, its deadlines (only those)
+are stepped up to the partition clock as the previous slice left it, as a catch-up after
+that slice, or a wake-up since, would have stepped them: an event must not be the one to
+fire a deadline the clock had passed before it, or the journey's snapshot (its version,
+`updated_at`) would be taken at the event instead of just past the deadline, unlike the
+catch-ups' and a re-score's (`pipeline.rescore`). The rows are the same either way; only
+promise alerts are looked for less often (docs/departments.md).
 """
 
 from __future__ import annotations
@@ -83,6 +96,19 @@ class Output:
         self.rows.setdefault(table, []).append(row)
 
 
+class Unsettled(Exception):
+    """A book's catch-up raised in `JourneyProcessor.settle` (the cause): its key, and the
+    position of its last touchpoint, the message the caller may set aside."""
+
+    def __init__(self, key: str, at: Position, output: Output) -> None:
+        super().__init__(
+            f"catching up {key} (last touchpoint {at.topic}-{at.partition}@{at.offset})"
+        )
+        # What the books caught up before it (and its own steps before the failure)
+        # caused: the books changed, so it must be stored unless the caller reads again.
+        self.key, self.at, self.output = key, at, output
+
+
 class JourneyProcessor:
     def __init__(
         self,
@@ -114,6 +140,9 @@ class JourneyProcessor:
         self.wakeups = Wakeups()
         self.customers = CustomerIndex()
         self._alerted: OrderedDict[str, None] = OrderedDict()
+        # partition -> book key -> the position of the book's last touchpoint: books that
+        # `process(..., settle=False)` left to `settle`, in the order first noted.
+        self._unsettled: dict[int, dict[str, Position]] = {}
 
     @classmethod
     def from_settings(
@@ -157,26 +186,76 @@ class JourneyProcessor:
         self.wakeups.clear()
         self.customers.clear()
         self._alerted.clear()
+        self._unsettled.clear()
 
     def process(
-        self, partition: int, batch: list[Inbound], now: datetime, *, build_rows: bool = True
+        self,
+        partition: int,
+        batch: list[Inbound],
+        now: datetime,
+        *,
+        build_rows: bool = True,
+        settle: bool = True,
     ) -> Output:
         """Everything `batch` causes. The journeys' and signals' last states become rows,
         score messages and signal sets here, or with `build_rows=False` are left in
-        `Output.latest` for the caller to build later (once for many batches)."""
+        `Output.latest` for the caller to build later (once for many batches). With
+        `settle=False` the books the batch touched are caught up by a later `settle`."""
         out = Output()
         batch_state = out.latest
         counts: Counter[str] = Counter()  # the batch's counts, added to the metrics once
+        # The clock before the batch moves it: how far a noted book's deadlines are behind.
+        clock_before = self.clocks.now(partition)
         grouped = self._take(partition, batch, now, out, counts)
         last = batch[-1]
         at = Position(last.topic, partition, last.offset, now)
+        unsettled = None if settle else self._unsettled.setdefault(partition, {})
         for key, touchpoints in grouped.items():
-            self._add_all(partition, key, touchpoints, out, batch_state, counts)
+            self._add_all(partition, key, touchpoints, out, batch_state, counts, unsettled,
+                          clock_before)  # fmt: skip
         self._wake(partition, at, out, batch_state, counts)
         if build_rows:
             self._write(out)
         self.metrics.add_all(counts)
         return out
+
+    def unsettled(self) -> list[int]:
+        """The partitions with books left to `settle`."""
+        return [partition for partition, books in self._unsettled.items() if books]
+
+    def settle(self, partition: int, *, build_rows: bool = True) -> Output:
+        """Catch up the books of `partition` that `process(..., settle=False)` left, each
+        once, as `process` would have after their last batch (at the position of the book's
+        last touchpoint). If a book's catch-up raises, `Unsettled` names its last
+        touchpoint and carries what the catch-ups before caused; the books after it stay
+        noted for the next `settle`."""
+        out = Output()
+        counts: Counter[str] = Counter()
+        pending = self._unsettled.pop(partition, {})
+        keys = iter(list(pending.items()))
+        for key, at in keys:
+            book = self.books.get(key)
+            if book is None:
+                continue  # forgotten since (an erasure dropped it)
+            try:
+                self._catch_up(partition, book, at, out, out.latest, counts)
+            except Exception as exc:
+                rest = dict(keys)
+                if rest:
+                    self._unsettled.setdefault(partition, {}).update(rest)
+                if build_rows:
+                    self._write(out)
+                self.metrics.add_all(counts)
+                raise Unsettled(key, at, out) from exc
+            self.books.touched(partition, key)
+        if build_rows:
+            self._write(out)
+        self.metrics.add_all(counts)
+        return out
+
+    def forget_unsettled(self, partition: int) -> None:
+        """The partition moved to another worker: its books are not this worker's to settle."""
+        self._unsettled.pop(partition, None)
 
     @staticmethod
     def _write(out: Output) -> None:
@@ -296,8 +375,15 @@ class JourneyProcessor:
         out: Output,
         state: Latest,
         counts: Counter[str],
+        unsettled: dict[str, Position] | None = None,
+        clock_before: int = 0,
     ) -> None:
+        """With `unsettled` (the partition's noted books), the book's catch-up is noted
+        there instead of run; if it was noted already, its deadlines the clock passed before
+        this batch (`clock_before`) are stepped first."""
         book = self.books.get_or_create(touchpoints[0][0])
+        if unsettled is not None and (noted := unsettled.get(key)) is not None:
+            self._step_deadlines(book, clock_before, noted, out, state, counts)
         if book.by_journey_id and not book.journeys:  # new: the customer has one more
             self.customers.add(partition, book.customer_id, key)
         model = self.model
@@ -314,7 +400,10 @@ class JourneyProcessor:
             self._collect(changes, at, out, state, book, counts)
         if not rows:  # every one a duplicate: no table without rows
             del out.rows["touchpoints"]
-        self._catch_up(partition, book, touchpoints[-1][1], out, state, counts)
+        if unsettled is None:
+            self._catch_up(partition, book, touchpoints[-1][1], out, state, counts)
+        else:
+            unsettled[key] = touchpoints[-1][1]
         self.books.touched(partition, key)
 
     def _wake(
@@ -325,6 +414,9 @@ class JourneyProcessor:
             if book is not None:
                 self._catch_up(partition, book, at, out, state, counts)
                 self.books.touched(partition, key)
+                unsettled = self._unsettled.get(partition)
+                if unsettled:
+                    unsettled.pop(key, None)  # caught up now: no second time at `settle`
 
     def _catch_up(
         self,
@@ -343,12 +435,7 @@ class JourneyProcessor:
         exact both ways (`pipeline.journey.events`): each step reads back past its deadline.
         """
         clock_us = self.clocks.now(partition)
-        model = self.model
-        while (deadline_us := next_deadline_us(book, model)) is not None:
-            if deadline_us >= clock_us:
-                break
-            changes = advance(book, from_us(deadline_us + 1), model)
-            self._collect(changes, at, out, state, book, counts)
+        deadline_us = self._step_deadlines(book, clock_us, at, out, state, counts)
         # Every open promise once, for the alerts (those due within the horizon) and for
         # the wake-up (the first alert to come), not one look-up for each.
         promises = (
@@ -359,6 +446,25 @@ class JourneyProcessor:
         self._alert_due_promises(book, clock_us, at, out, promises)
         wake = self._wake_at(book, clock_us, promises, deadline_us)
         self.wakeups.schedule(partition, book.book_key, wake)
+
+    def _step_deadlines(
+        self,
+        book: JourneyBook,
+        clock_us: int,
+        at: Position,
+        out: Output,
+        state: Latest,
+        counts: Counter[str],
+    ) -> int | None:
+        """Advance the book past each deadline before `clock_us`, one at a time (see
+        `_catch_up`); the next deadline, at or after `clock_us`, or None."""
+        model = self.model
+        while (deadline_us := next_deadline_us(book, model)) is not None:
+            if deadline_us >= clock_us:
+                break
+            changes = advance(book, from_us(deadline_us + 1), model)
+            self._collect(changes, at, out, state, book, counts)
+        return deadline_us
 
     def _collect(
         self,

@@ -34,7 +34,7 @@ from pipeline.stream.checkpoint import Checkpoint, CommitOffsets
 from pipeline.stream.collector import PacedCollector
 from pipeline.stream.intake import Fetched
 from pipeline.stream.outbox import Outbox, Record
-from pipeline.stream.processor import Inbound, JourneyProcessor, Output
+from pipeline.stream.processor import Inbound, JourneyProcessor, Output, Unsettled
 from pipeline.stream.reconcile import signal_corrections
 from pipeline.stream.replays import Replays, describe
 from pipeline.stream.rows import Position, dead_letter_row
@@ -160,10 +160,15 @@ class Runtime:
             # A fetch can hold a second of work: let the running checkpoint's produce
             # requests and acks through between slices, or it waits for the whole fetch.
             await asyncio.sleep(0)
+        if self.sink.due() and not (self.moving or self.failed):
+            # The checkpoint catches up the books the intake left (`_settle`); here first,
+            # where a catch-up that raises is set aside like any failed message.
+            if not self._intake_open.is_set():  # a snapshot is encoding the books
+                await self._intake_open.wait()
+            self._settle(strict=True)
+            self.start_flush()
         self.metrics.buffered_rows = self.sink.buffered_rows
         self.collector.after_batch()
-        if self.sink.due():
-            self.start_flush()
         while self.sink.full() and not (self.failed or self.closed):  # stored before more
             await self.flush_now()
 
@@ -182,7 +187,9 @@ class Runtime:
                 inbound = self._inbound(topic, partition, records)
                 counting = self.metrics.counting(keep=counted)
                 with in_partition(self.touchpoints_topic, partition), counting:
-                    output = self.processor.process(partition, inbound, now, build_rows=False)
+                    output = self.processor.process(
+                        partition, inbound, now, build_rows=False, settle=False
+                    )
                 self._buffer(batch, output)
             except Exception as exc:
                 raise _ProcessingFailed(topic, partition, [r.offset for r in records]) from exc
@@ -377,6 +384,7 @@ class Runtime:
         self.next_offset.pop(partition, None)
         self.processor.wakeups.forget_partition(partition)
         self.processor.customers.forget(partition)
+        self.processor.forget_unsettled(partition)
         self.books.evict_clean(keep=0)  # another worker may change its books now
 
     async def _recover(self, partition: int) -> None:
@@ -478,7 +486,42 @@ class Runtime:
         if self._flush is not None:
             await asyncio.shield(self._flush)
 
+    def _settle(self, strict: bool) -> None:
+        """Catch up the books the intake left (`JourneyProcessor.settle`), into their
+        partitions' batches. Before every take of the batches, with no await in between:
+        a book is left only by input taken into a batch still buffered, so each
+        checkpoint holds every catch-up its input caused, and a settle never starts a batch
+        without source offsets (whose deduplication token could repeat an earlier one).
+
+        A catch-up that raises: with `strict` (the intake's, as its batch becomes due),
+        `_ProcessingFailed` for the book's last message, which is then read again and, if it
+        keeps failing, dead-lettered, as a failure in `process` is. Otherwise (a checkpoint
+        from the timer, a stop, a rebalance) it is logged and counted, and what the books
+        caught up before it caused is kept; the book stays as it was, the state a restarted
+        worker also holds until the book's next event or wake-up catches it up."""
+        for partition in self.processor.unsettled():
+            batch = self.sink.batch(partition)
+            with in_partition(self.touchpoints_topic, partition), self.metrics.counting():
+                try:
+                    output = self.processor.settle(partition, build_rows=False)
+                except Unsettled as failed:
+                    at = failed.at
+                    if strict:
+                        raise _ProcessingFailed(at.topic, partition, [at.offset]) from (
+                            failed.__cause__ or failed
+                        )
+                    self.metrics.add("processing_failures")
+                    log.error(
+                        "catch-up failed book=%s topic=%s partition=%d offset=%d error=%s; "
+                        "the book is caught up at its next event or wake-up", failed.key,
+                        at.topic, partition, at.offset, describe(failed.__cause__ or failed),
+                        exc_info=failed.__cause__,
+                    )  # fmt: skip
+                    output = failed.output
+            self._buffer(batch, output)
+
     async def _checkpoint(self) -> None:
+        self._settle(strict=False)  # done by the intake already, unless the timer flushes
         batches = self.sink.take()
         if not batches:
             return

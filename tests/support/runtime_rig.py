@@ -72,7 +72,9 @@ class RuntimeRig:
         asyncio.run(self.runtime.handle(fetched))
 
     def buffered(self, table: str) -> list[dict[str, Any]]:
-        """The rows the next checkpoint writes (journeys and signals are built at its start)."""
+        """The rows the next checkpoint writes (it catches up the books the intake left,
+        and builds journeys and signals, at its start)."""
+        self.runtime._settle(strict=False)
         batches = list(self.runtime.sink._batches.values())
         for batch in batches:
             batch.seal()

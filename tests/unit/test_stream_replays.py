@@ -17,6 +17,7 @@ import pytest
 
 from pipeline.contract import Touchpoint, encode_touchpoint
 from pipeline.stream import rows
+from pipeline.stream.processor import JourneyProcessor
 from pipeline.stream.replays import Replays
 from tests.support.runtime_rig import ROUTED, TOPIC, RuntimeRig, record
 
@@ -84,6 +85,39 @@ def test_a_poison_pill_is_dead_lettered_after_two_attempts_and_the_rest_goes_on(
            if m.topic == "touchpoints.dlq"]  # fmt: skip
     assert [dict(m.headers)["reason_code"] for m in dlq] == [b"processing_error"]
     assert "journeys_poison_pills_total 1.0" in rig.metrics.prometheus()
+
+
+def test_a_catch_up_that_keeps_failing_dead_letters_its_books_last_message(
+    runtime_factory: Callable[..., RuntimeRig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The intake leaves catch-ups to a settle as its batch falls due; one that raises there
+    is set aside as a failure in processing is: the message named is the book's last."""
+    real = JourneyProcessor._catch_up
+
+    def catch_up(self: JourneyProcessor, partition: int, book: Any, *args: Any) -> None:
+        if book.book_key.endswith("J2"):
+            raise RuntimeError("injected catch-up bug")
+        real(self, partition, book, *args)
+
+    monkeypatch.setattr(JourneyProcessor, "_catch_up", catch_up)
+    rig = runtime_factory()
+    rig.runtime.sink.flush_rows = 1  # due after every fetch: the intake settles
+    monkeypatch.setattr(rig.runtime, "start_flush", lambda: None)  # no store to flush to
+    messages = [event("e0", 0), event("x1", 1, "J2"), event("e2", 2)]
+    rig.deliver([record(TOPIC, 0, i, value) for i, value in enumerate(messages)])
+    assert rig.rewinds == [{(TOPIC, 0): 0}] and stored_events(rig) == []
+    assert rig.metrics.counts["processing_failures"] == 1
+    # Processed, and counted, before the settle failed: counted once, not again.
+    assert counts(rig) == (3, 3, 0)
+    rig.redeliver()  # x1 alone: its book's catch-up fails again
+    assert rig.metrics.counts["processing_failures"] == 2
+    rig.redeliver()
+    assert len(rig.rewinds) == 2
+    assert stored_events(rig) == ["e0", "e2"]
+    assert counts(rig) == (3, 3, 0)
+    (letter,) = rig.buffered("dead_letters")
+    assert (letter["reason_code"], letter["source_offset"]) == ("processing_error", 1)
+    assert "RuntimeError: injected catch-up bug" in letter["reason"]
 
 
 def test_a_failure_that_does_not_repeat_alone_dead_letters_nothing(
