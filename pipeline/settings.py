@@ -257,8 +257,12 @@ class Settings(BaseSettings):
     sink_flush_rows: int = Field(
         default=50_000, ge=1, description="ClickHouse rows buffered before a flush is started."
     )
+    # 0.5 s: at 5,000 events/s an event waits for the next checkpoint, then for that
+    # checkpoint (0.5-0.9 s); at 1.0 s the wait alone was up to a second (p99 1.99 and 2.00
+    # s against 1.61 and 1.75 s, benchmarks/notes.md). Under a backlog checkpoints run back
+    # to back whatever the interval, so throughput does not depend on it.
     sink_flush_seconds: float = Field(
-        default=1.0, gt=0, description="Longest time rows wait in the buffer before a flush."
+        default=0.5, gt=0, description="Longest time rows wait in the buffer before a flush."
     )
     sink_buffer_rows: int = Field(
         default=500_000,
