@@ -335,8 +335,8 @@ def test_a_simulated_month_settled_per_checkpoint_ends_as_caught_up_per_slice() 
     """Journeys and signals end the same. So do the alerts, but for one kind: a promise due
     soon is alerted at a catch-up while it is open, so one made and kept (or broken) between
     two settles is not alerted as due soon; the fewer catch-ups, the more such promises
-    (here a settle spans days of event time; live, a checkpoint spans a second). None is
-    alerted that was not due soon."""
+    (here a settle spans days of event time; live, a checkpoint spans half a second or so).
+    None is alerted that was not due soon."""
     every_slice = simulated_month(None)
     assert len(every_slice["journeys"]) > 100 and every_slice["signals"]
     kinds = {alert.split(":")[0] for alert in every_slice["alerts"]}
