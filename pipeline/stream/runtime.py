@@ -160,9 +160,12 @@ class Runtime:
             # A fetch can hold a second of work: let the running checkpoint's produce
             # requests and acks through between slices, or it waits for the whole fetch.
             await asyncio.sleep(0)
-        if self.sink.due() and not (self.moving or self.failed):
+        running = self._flush is not None and not self._flush.done()
+        if self.sink.due() and not (self.moving or self.failed or running):
             # The checkpoint catches up the books the intake left (`_settle`); here first,
-            # where a catch-up that raises is set aside like any failed message.
+            # where a catch-up that raises is set aside like any failed message. Not while
+            # a checkpoint runs (under a backlog, most fetches): the next one settles as it
+            # starts, so a journey is caught up once per checkpoint, not once per fetch.
             if not self._intake_open.is_set():  # a snapshot is encoding the books
                 await self._intake_open.wait()
             self._settle(strict=True)

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from faust.types import TP
+
 from pipeline.contract import Touchpoint, encode_touchpoint
 from pipeline.stream.sink import PartitionBatch
 from tests.support.runtime_rig import TOPIC, RuntimeRig, record
@@ -58,3 +60,31 @@ def test_a_checkpoint_the_timer_starts_holds_the_catch_ups_its_input_caused(
     assert broken == [("J1", 1)]
     assert any(record.topic == "alerts" for record in batch.messages)
     assert batch.next_offsets() == {(TOPIC, 0): 2}
+
+
+def test_fetches_while_a_checkpoint_runs_leave_their_catch_ups_to_the_next_one(
+    runtime_factory: Callable[..., RuntimeRig],
+) -> None:
+    """Under a backlog the sink is due at every fetch while the last checkpoint runs; the
+    intake settles only as a checkpoint can start, so a journey with events in many of
+    those fetches is caught up once."""
+    rig = runtime_factory()
+    runtime = rig.runtime
+    runtime.sink.flush_rows = 1  # due after every fetch
+    started: list[int] = []
+    runtime.start_flush = lambda: started.append(1)  # type: ignore[method-assign]
+
+    def fetch(offset: int, value: bytes) -> Any:
+        return {TP(TOPIC, 0): [record(TOPIC, 0, offset, value)]}
+
+    async def deliver_while_running() -> None:
+        running = asyncio.get_running_loop().create_future()
+        runtime._flush = running  # a checkpoint still running
+        await runtime.handle(fetch(0, event("a1", 0, "J1")))
+        await runtime.handle(fetch(1, event("a2", 1, "J1")))
+        assert runtime.processor.unsettled() == [0] and started == []
+        running.set_result(None)  # it ended: the next fetch settles and starts one
+        await runtime.handle(fetch(2, event("a3", 2, "J1")))
+
+    asyncio.run(deliver_while_running())
+    assert runtime.processor.unsettled() == [] and started == [1]
