@@ -42,6 +42,14 @@ def record(topic: str, partition: int, offset: int, value: bytes | None,
                           len(key or b""), len(value or b""), list(headers))  # fmt: skip
 
 
+def fetch(records: Sequence[Any]) -> dict[Any, list[Any]]:
+    """The records as one fetch hands them to `Runtime.handle`: by topic-partition."""
+    fetched: dict[Any, list[Any]] = {}
+    for r in records:
+        fetched.setdefault(TP(r.topic, r.partition), []).append(r)
+    return fetched
+
+
 @dataclass
 class RuntimeRig:
     runtime: Runtime
@@ -55,21 +63,16 @@ class RuntimeRig:
 
     def deliver(self, records: Sequence[Any]) -> None:
         """One fetch of these records (any topic-partitions, each in offset order)."""
-        fetched: dict[Any, list[Any]] = {}
         for r in records:
-            fetched.setdefault(TP(r.topic, r.partition), []).append(r)
             self.log.setdefault((r.topic, r.partition), []).append(r)
-        asyncio.run(self.runtime.handle(fetched))
+        asyncio.run(self.runtime.handle(fetch(records)))
 
     def redeliver(self) -> None:
         """After a rewind: what was fetched, again from the offsets it asked for."""
         (offsets,) = self.rewinds[-1:]
         again = [r for (topic, partition), start in offsets.items()
                  for r in self.log[(topic, partition)] if r.offset >= start]  # fmt: skip
-        fetched: dict[Any, list[Any]] = {}
-        for r in again:
-            fetched.setdefault(TP(r.topic, r.partition), []).append(r)
-        asyncio.run(self.runtime.handle(fetched))
+        asyncio.run(self.runtime.handle(fetch(again)))
 
     def buffered(self, table: str) -> list[dict[str, Any]]:
         """The rows the next checkpoint writes (it catches up the books the intake left,

@@ -9,11 +9,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from faust.types import TP
-
 from pipeline.contract import Touchpoint, encode_touchpoint
 from pipeline.stream.sink import PartitionBatch
-from tests.support.runtime_rig import TOPIC, RuntimeRig, record
+from tests.support.runtime_rig import TOPIC, RuntimeRig, fetch, record
 
 AT = datetime.now(UTC).replace(microsecond=0) - timedelta(days=3)
 
@@ -74,17 +72,14 @@ def test_fetches_while_a_checkpoint_runs_leave_their_catch_ups_to_the_next_one(
     started: list[int] = []
     runtime.start_flush = lambda: started.append(1)  # type: ignore[method-assign]
 
-    def fetch(offset: int, value: bytes) -> Any:
-        return {TP(TOPIC, 0): [record(TOPIC, 0, offset, value)]}
-
     async def deliver_while_running() -> None:
         running = asyncio.get_running_loop().create_future()
         runtime._flush = running  # a checkpoint still running
-        await runtime.handle(fetch(0, event("a1", 0, "J1")))
-        await runtime.handle(fetch(1, event("a2", 1, "J1")))
+        await runtime.handle(fetch([record(TOPIC, 0, 0, event("a1", 0, "J1"))]))
+        await runtime.handle(fetch([record(TOPIC, 0, 1, event("a2", 1, "J1"))]))
         assert runtime.processor.unsettled() == [0] and started == []
         running.set_result(None)  # it ended: the next fetch settles and starts one
-        await runtime.handle(fetch(2, event("a3", 2, "J1")))
+        await runtime.handle(fetch([record(TOPIC, 0, 2, event("a3", 2, "J1"))]))
 
     asyncio.run(deliver_while_running())
     assert runtime.processor.unsettled() == [] and started == [1]
