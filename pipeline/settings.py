@@ -35,8 +35,8 @@ class Settings(BaseSettings):
     # --- Kafka -------------------------------------------------------------------------
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092",
-        description="Comma-separated host:port list. When unset and the local broker runs, "
-        "its address is used.",
+        description="Comma-separated host:port list. When unset: the local broker's address "
+        "when it runs, else 127.0.0.1 at JOURNEYS_KAFKA_LOCAL_PORT.",
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
@@ -527,13 +527,15 @@ class Settings(BaseSettings):
     @cached_property
     def bootstrap_servers(self) -> str:
         """The broker to talk to: the configured one, else the running local broker, else
-        the default. The local broker moves to a free port when its preferred one is taken:
-        without this, commands would send to whatever else listens on the default port."""
+        the local broker's preferred port. The local broker moves to a free port when its
+        preferred one is taken: without this, commands would send to whatever else listens
+        on the default port. Found when first asked: a broker started later is seen by a
+        Settings loaded later."""
         if "kafka_bootstrap_servers" in self.model_fields_set:
             return self.kafka_bootstrap_servers
         from pipeline.kafka.local import running_broker_address
 
-        return running_broker_address(self.kafka_home) or self.kafka_bootstrap_servers
+        return running_broker_address(self.kafka_home) or f"127.0.0.1:{self.kafka_local_port}"
 
     def worker_rocksdb_options(self) -> dict[str, int]:
         """Options of each partition's RocksDB database, as Faust's RocksDBOptions takes them.

@@ -50,15 +50,19 @@ def errors_as_exit(*kinds: type[Exception]) -> Iterator[None]:
 def kafka_unreachable(settings: Settings, error: Exception) -> str:
     """Why a command could not reach Kafka, and what to check."""
     waited = f"{settings.kafka_connect_timeout_seconds:g} s"
-    hint = (
-        "check JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"
-        if "kafka_bootstrap_servers" in settings.model_fields_set
-        else "start the local broker with `journeys kafka start`, or set "
-        "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"
-    )
     return (
         f"cannot reach Kafka at {settings.bootstrap_servers} within {waited} "
-        f"(JOURNEYS_KAFKA_CONNECT_TIMEOUT_SECONDS): {error}; {hint}"
+        f"(JOURNEYS_KAFKA_CONNECT_TIMEOUT_SECONDS): {error}; {kafka_hint(settings)}"
+    )
+
+
+def kafka_hint(settings: Settings) -> str:
+    """What to check when Kafka does not answer: the address set, or the local broker."""
+    if "kafka_bootstrap_servers" in settings.model_fields_set:
+        return "check JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"
+    return (
+        "start the local broker with `journeys kafka start`, or set "
+        "JOURNEYS_KAFKA_BOOTSTRAP_SERVERS"
     )
 
 
@@ -118,6 +122,7 @@ __all__ = [
     "console",
     "errors_as_exit",
     "fail",
+    "kafka_hint",
     "kafka_unreachable",
     "out",
     "say",

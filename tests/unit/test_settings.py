@@ -122,6 +122,16 @@ def test_explicit_bootstrap_servers_win_over_the_local_broker(
     assert load_settings().bootstrap_servers == "kafka-1:9092,kafka-2:9092"
 
 
+def test_unset_bootstrap_servers_with_no_local_broker_are_its_preferred_port(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Where `journeys kafka start` will put it: a worker started first waits there.
+    monkeypatch.delenv("JOURNEYS_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setenv("JOURNEYS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("JOURNEYS_KAFKA_LOCAL_PORT", "19092")
+    assert load_settings().bootstrap_servers == "127.0.0.1:19092"
+
+
 def test_every_setting_says_what_it_means() -> None:
     from pipeline.cli.config import describe_settings
     from pipeline.settings import Settings
