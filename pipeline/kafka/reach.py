@@ -4,9 +4,9 @@ A worker started before its broker (a host reboot, a compose stack coming up, a 
 who has not run `journeys kafka start` yet) waits for the broker instead of dying with a
 traceback. `wait_until_reachable` asks again with a growing pause (up to `most_pause`),
 says the first failure at once and then one line every `say_every` seconds with how long
-the broker has been unreachable and why, and says when it answers after a wait. It returns the
-address that answered: `address` is asked at every attempt, so a local broker that
-starts on another port than the one known at first is found.
+the broker has been unreachable and why, and says when it answers after a wait. It
+returns the address that answered: `address` is asked at every attempt, so a local broker
+that starts on another port than the one known at first is found.
 
 `answers` is the probe: one metadata round trip with the service's own security options.
 """
@@ -34,16 +34,16 @@ async def answers(bootstrap_servers: str, timeout: float, **options: Any) -> Non
 
     # aiokafka logs the reason of each failed node (refused, timed out, TLS) at ERROR and
     # raises a generic "Unable to bootstrap"; keep its words for our one line instead.
-    reasons = _Reasons()
-    client_log = logging.getLogger("aiokafka")
-    client_log.addHandler(reasons)
-    propagate, client_log.propagate = client_log.propagate, False
     client = AIOKafkaClient(
         bootstrap_servers=bootstrap_servers,
         request_timeout_ms=max(int(timeout * 1000), 1),
         client_id="journeys-reach",
         **options,
     )
+    reasons = _Reasons()
+    client_log = logging.getLogger("aiokafka")
+    client_log.addHandler(reasons)
+    propagate, client_log.propagate = client_log.propagate, False
     try:
         await asyncio.wait_for(client.bootstrap(), timeout)
     except (KafkaError, OSError, TimeoutError) as error:
