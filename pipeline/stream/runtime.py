@@ -160,7 +160,7 @@ class Runtime:
             # A fetch can hold a second of work: let the running checkpoint's produce
             # requests and acks through between slices, or it waits for the whole fetch.
             await asyncio.sleep(0)
-        running = self._flush is not None and not self._flush.done()
+        running = self._running_checkpoint() is not None
         if self.sink.due() and not (self.moving or self.failed or running):
             # The checkpoint catches up the books the intake left (`_settle`); here first,
             # where a catch-up that raises is set aside like any failed message. Not while
@@ -299,8 +299,8 @@ class Runtime:
         )  # fmt: skip
         self.rewinding = True
         try:
-            if self._flush is not None and not self._flush.done():
-                await asyncio.wait([self._flush])  # a failed one stops the worker
+            if (running := self._running_checkpoint()) is not None:
+                await asyncio.wait([running])  # a failed one stops the worker
             if self.failed:
                 return
             self.sink.take()  # dropped: read again
@@ -478,13 +478,18 @@ class Runtime:
     def start_flush(self) -> None:
         if self.failed or self.rewinding or self.erasing or self.closed:
             return
-        if self._flush is None or self._flush.done():
+        if self._running_checkpoint() is None:
             self._flush = asyncio.ensure_future(self._checkpoint())
+
+    def _running_checkpoint(self) -> asyncio.Task[None] | None:
+        """The checkpoint started and not ended, if any."""
+        flush = self._flush
+        return flush if flush is not None and not flush.done() else None
 
     async def flush_now(self) -> None:
         """Run a checkpoint of everything buffered so far (after the one running, if any)."""
-        if self._flush is not None and not self._flush.done():
-            await asyncio.shield(self._flush)
+        if (running := self._running_checkpoint()) is not None:
+            await asyncio.shield(running)
         self.start_flush()
         if self._flush is not None:
             await asyncio.shield(self._flush)
