@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
 
-from pipeline.cli.common import Group, fail, kafka_unreachable, out, say, settings_or_exit
+from pipeline.cli.common import (
+    Group,
+    fail,
+    kafka_unreachable,
+    out,
+    say,
+    settings_or_exit,
+    stop_signals,
+)
 from pipeline.stream.logs import RepeatLimiter
 
 if TYPE_CHECKING:
@@ -72,14 +79,8 @@ def deliver() -> None:
 
 async def _until_signalled(delivery: AlertDelivery, ready: Callable[[], None]) -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
+    with stop_signals(stop.set):
         await delivery.run(stop, ready)
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
 
 
 @alerts.command()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
@@ -45,6 +47,20 @@ def errors_as_exit(*kinds: type[Exception]) -> Iterator[None]:
         yield
     except kinds as exc:
         fail(str(exc))
+
+
+@contextmanager
+def stop_signals(stop: Callable[[], object]) -> Iterator[None]:
+    """Inside, in the running event loop: SIGTERM (a supervisor's stop) and SIGINT (Ctrl-C)
+    call `stop` instead of ending the process, so the service can end cleanly."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop)
+    try:
+        yield
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
 def kafka_unreachable(settings: Settings, error: Exception) -> str:
@@ -127,5 +143,6 @@ __all__ = [
     "out",
     "say",
     "settings_or_exit",
+    "stop_signals",
     "time_window",
 ]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 
 import click
 
-from pipeline.cli.common import errors_as_exit, kafka_hint, say, settings_or_exit
+from pipeline.cli.common import errors_as_exit, kafka_hint, say, settings_or_exit, stop_signals
 from pipeline.settings import Settings
 from pipeline.store import StoreError, require_embedded_engine
 
@@ -61,27 +60,23 @@ async def _kafka_answers(settings: Settings) -> str | None:
     async def probe(address: str) -> None:
         await answers(address, timeout, **options)
 
-    loop = asyncio.get_running_loop()
     waiting = asyncio.current_task()
     assert waiting is not None
-    stopped: list[signal.Signals] = []
+    stopped = False
 
-    def stop(signum: signal.Signals) -> None:
-        stopped.append(signum)
+    def stop() -> None:
+        nonlocal stopped
+        stopped = True
         waiting.cancel()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop, signum)
-    try:
-        # Settings anew at each attempt: `bootstrap_servers` is the local broker's address
-        # as found when first asked.
-        return await wait_until_reachable(
-            lambda: settings_or_exit().bootstrap_servers, probe, say, hint=kafka_hint(settings)
-        )
-    except asyncio.CancelledError:
-        if not stopped:
-            raise
-        return None
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)
+    with stop_signals(stop):
+        try:
+            # Settings anew at each attempt: `bootstrap_servers` is the local broker's
+            # address as found when first asked.
+            return await wait_until_reachable(
+                lambda: settings_or_exit().bootstrap_servers, probe, say, hint=kafka_hint(settings)
+            )
+        except asyncio.CancelledError:
+            if not stopped:
+                raise
+            return None
